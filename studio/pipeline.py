@@ -1,0 +1,109 @@
+"""Video file -> tracks -> files, shared by the CLI and the app (no gradio here).
+
+Query points and saved tracks are in the pixels of the *source* video; when a
+video is shrunk to fit the limits, the tracker works on the smaller frames and
+this layer converts queries in and tracks out, so files stay true to the source.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from studio.conventions import rescale_pixels
+from studio.queries import grid_queries
+from studio.registry import create_tracker, tracker_info
+from studio.render import draw_points
+from studio.results import InputError, TrackResult
+from studio.trackers.base import ProgressFn
+from studio.video import Video
+
+
+@dataclass
+class TrackRun:
+    """One tracking run: the result in source pixels and what it cost."""
+
+    result: TrackResult
+    seconds: float
+    notices: list[str]
+
+    def summary(self) -> str:
+        r = self.result
+        vis = float(r.visible.mean()) if r.visible.size else 0.0
+        return (
+            f"{r.model}: {r.num_points} points x {r.num_frames} frames in {self.seconds:.2f} s "
+            f"({r.num_frames / max(self.seconds, 1e-9):.1f} frames/s); visible {vis:.0%} of the time"
+        )
+
+
+def working_size(video: Video) -> tuple[int, int]:
+    return int(video.frames.shape[1]), int(video.frames.shape[2])
+
+
+def to_working(queries: np.ndarray, video: Video) -> np.ndarray:
+    """Source-pixel queries [N,3] -> working-frame pixels."""
+    q = np.array(queries, dtype=np.float32, copy=True)
+    if tuple(video.source_size) != working_size(video):
+        q[:, 1:] = rescale_pixels(q[:, 1:], video.source_size, working_size(video))
+    return q
+
+
+def to_source(tracks: np.ndarray, video: Video) -> np.ndarray:
+    """Working-frame tracks [..., 2] -> source pixels."""
+    if tuple(video.source_size) == working_size(video):
+        return np.asarray(tracks, dtype=np.float32)
+    return rescale_pixels(tracks, working_size(video), video.source_size)
+
+
+def grid_for(video: Video, n: int, frame: int = 0) -> np.ndarray:
+    """An n x n grid of queries on ``frame``, in source pixels."""
+    if not 0 <= frame < video.frames.shape[0]:
+        raise InputError(f"grid frame {frame} is outside the video's frames 0..{video.frames.shape[0] - 1}")
+    return grid_queries(tuple(video.source_size), n, frame)
+
+
+def track_video(
+    video: Video,
+    queries: np.ndarray,
+    model: str = "lk",
+    tracker=None,
+    progress: ProgressFn | None = None,
+) -> TrackRun:
+    """Track source-pixel ``queries`` [N,3] ``(t,x,y)`` through ``video`` with a registry model.
+
+    Args:
+      video: a decoded ``Video`` (possibly shrunk to limits).
+      queries: float [N, 3] in source-video pixels.
+      model: registry name (kind "point").
+      tracker: an already built tracker to reuse (the app caches them); built here if None.
+      progress: optional ``ProgressFn``.
+
+    Returns:
+      ``TrackRun`` whose result is in source-video pixels, with fps and size set.
+    """
+    entry = tracker_info(model)
+    if entry.kind != "point":
+        raise InputError(f"'{model}' is a {entry.kind} model; choose a point tracker")
+    tracker = tracker if tracker is not None else create_tracker(model)
+    start = time.perf_counter()
+    result = tracker.track(video.frames, to_working(queries, video), progress=progress)
+    seconds = time.perf_counter() - start
+    result = replace(
+        result,
+        tracks=to_source(result.tracks, video),
+        queries=np.asarray(queries, dtype=np.float32),
+        fps=video.fps,
+        size=tuple(video.source_size),
+        model=model,
+    )
+    return TrackRun(result=result, seconds=seconds, notices=list(video.notices))
+
+
+def render_tracks(video: Video, result: TrackResult, tail: int = 8) -> np.ndarray:
+    """Points with tails drawn on the working frames: uint8 [T, H, W, 3]."""
+    tracks = result.tracks
+    if tuple(result.size) != working_size(video) and min(result.size) > 0:
+        tracks = rescale_pixels(tracks, tuple(result.size), working_size(video))
+    return draw_points(video.frames, tracks, result.visible, tail=tail)

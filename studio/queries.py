@@ -1,0 +1,89 @@
+"""Ways to make query points: a grid, a grid inside a mask, or text the user typed.
+
+Queries are float32 [N, 3] rows ``(t, x, y)`` in input-video pixels (integer = pixel centre).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from studio.results import InputError
+
+
+def grid_queries(size: tuple[int, int], n: int, t: int = 0, margin: float = 0.05) -> np.ndarray:
+    """An ``n x n`` grid of queries on frame ``t``.
+
+    Args:
+      size: ``(H, W)`` of the video.
+      n: points per side (n >= 1).
+      t: query frame.
+      margin: inset of the grid from each side, as a fraction of that side.
+
+    Returns:
+      float32 [n*n, 3] ``(t, x, y)``, row-major (left to right, then top to bottom).
+    """
+    if n < 1:
+        raise InputError(f"grid size must be at least 1, got {n}")
+    h, w = size
+    if n == 1:
+        xs, ys = np.array([(w - 1) / 2]), np.array([(h - 1) / 2])
+    else:
+        xs = np.linspace(margin * (w - 1), (1 - margin) * (w - 1), n)
+        ys = np.linspace(margin * (h - 1), (1 - margin) * (h - 1), n)
+    gx, gy = np.meshgrid(xs, ys)
+    return np.stack([np.full(gx.size, t), gx.ravel(), gy.ravel()], axis=-1).astype(np.float32)
+
+
+def mask_grid_queries(mask: np.ndarray, n: int, t: int = 0) -> np.ndarray:
+    """Grid points that fall inside a mask, spaced like an ``n x n`` grid over the mask's bounding box.
+
+    Args:
+      mask: [H, W] bool (or anything > 0 counts as inside).
+      n: points per side of the grid over the mask's bounding box.
+      t: query frame.
+
+    Returns:
+      float32 [M, 3] ``(t, x, y)`` with M <= n*n, all on pixels where ``mask`` is set.
+    """
+    mask = np.asarray(mask) > 0
+    if mask.ndim != 2:
+        raise InputError(f"mask must be a 2-D image, got shape {list(mask.shape)}")
+    ys, xs = np.nonzero(mask)
+    if xs.size == 0:
+        raise InputError("the mask is empty: paint or upload a mask that covers part of the frame")
+    gx = np.linspace(xs.min(), xs.max(), n) if n > 1 else np.array([(xs.min() + xs.max()) / 2])
+    gy = np.linspace(ys.min(), ys.max(), n) if n > 1 else np.array([(ys.min() + ys.max()) / 2])
+    px, py = np.meshgrid(np.rint(gx).astype(int), np.rint(gy).astype(int))
+    keep = mask[py.ravel(), px.ravel()]
+    pts = np.stack([px.ravel()[keep], py.ravel()[keep]], axis=-1).astype(np.float32)
+    return np.concatenate([np.full((len(pts), 1), t, np.float32), pts], axis=1)
+
+
+def parse_points(text: str) -> np.ndarray:
+    """Parse ``"t,x,y; t,x,y; ..."`` into queries.
+
+    Args:
+      text: semicolon- or newline-separated triples; spaces are ignored.
+
+    Returns:
+      float32 [N, 3] ``(t, x, y)``.
+
+    Raises:
+      InputError: naming the first triple that is not three numbers.
+    """
+    rows = []
+    for part in text.replace("\n", ";").split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        fields = [f.strip() for f in part.split(",")]
+        try:
+            values = [float(f) for f in fields]
+        except ValueError:
+            values = []
+        if len(values) != 3:
+            raise InputError(f"could not read point {part!r}: write each point as t,x,y (e.g. 0,120,80)")
+        rows.append(values)
+    if not rows:
+        raise InputError("no points given: write them as 't,x,y; t,x,y'")
+    return np.asarray(rows, dtype=np.float32)

@@ -1,0 +1,142 @@
+"""Typed containers for what trackers take and return, with their validation.
+
+Shapes and coordinates follow ``studio.conventions`` (integer pixel = centre).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from studio.conventions import CONVENTION
+
+
+class InputError(ValueError):
+    """A video, query set or track file that does not meet the contract.
+
+    The message is one sentence meant for the user; nothing was changed.
+    """
+
+
+def check_video(video: np.ndarray) -> np.ndarray:
+    """Validate a video array.
+
+    Args:
+      video: [T, H, W, 3] uint8 RGB.
+
+    Returns:
+      The same array (C-contiguous).
+
+    Raises:
+      InputError: wrong dtype, rank, channel count or an empty axis.
+    """
+    if not isinstance(video, np.ndarray):
+        raise InputError(f"video must be a numpy array, got {type(video).__name__}")
+    if video.ndim != 4 or video.shape[-1] != 3:
+        raise InputError(f"video must have shape [T, H, W, 3], got {list(video.shape)}")
+    if video.dtype != np.uint8:
+        raise InputError(f"video must be uint8 (0..255), got {video.dtype}")
+    if min(video.shape[:3]) == 0:
+        raise InputError(f"video has an empty axis: shape {list(video.shape)}")
+    return np.ascontiguousarray(video)
+
+
+def check_queries(queries: np.ndarray, video_shape: tuple[int, ...]) -> np.ndarray:
+    """Validate queries against a video.
+
+    Args:
+      queries: [N, 3] ``(t, x, y)``; ``t`` an integer frame index, ``x, y`` pixels.
+      video_shape: ``(T, H, W, ...)`` of the video they refer to.
+
+    Returns:
+      float32 [N, 3] copy.
+
+    Raises:
+      InputError: wrong shape, non-finite values, a frame index outside the video
+        or a point outside the frame. The message names the first bad query.
+    """
+    q = np.asarray(queries, dtype=np.float64)
+    if q.ndim != 2 or q.shape[1] != 3:
+        raise InputError(f"queries must have shape [N, 3] as (t, x, y), got {list(q.shape)}")
+    if q.shape[0] == 0:
+        raise InputError("no query points were given: add at least one point or a grid")
+    t_len, h, w = video_shape[:3]
+    for i, (t, x, y) in enumerate(q):
+        if not np.all(np.isfinite([t, x, y])):
+            raise InputError(f"query {i} has a non-finite value: (t={t}, x={x}, y={y})")
+        if t != round(t) or not 0 <= t < t_len:
+            raise InputError(f"query {i} is on frame {t:g}, but the video has frames 0..{t_len - 1}")
+        if not (-0.5 <= x <= w - 0.5 and -0.5 <= y <= h - 0.5):
+            raise InputError(
+                f"query {i} at (x={x:g}, y={y:g}) is outside the {w}x{h} frame "
+                f"(x must be in [-0.5, {w - 0.5}], y in [-0.5, {h - 0.5}])"
+            )
+    return q.astype(np.float32)
+
+
+@dataclass
+class TrackResult:
+    """Point tracks in input-video pixels.
+
+    Attributes:
+      tracks: [T, N, 2] float32 ``(x, y)`` pixels, integer = pixel centre. Points
+        that are not visible still carry the tracker's best guess of where they are.
+      visible: [T, N] bool, True where the point is visible.
+      queries: [N, 3] float32 ``(t, x, y)`` the tracks were asked for.
+      confidence: optional [T, N] float32 in [0, 1], the tracker's certainty.
+      fps: frames per second of the video, for exports and renders.
+      size: ``(H, W)`` of the video the pixels refer to.
+      model: registry name of the tracker that made the tracks.
+      convention: coordinate convention name (``studio.conventions.CONVENTION``).
+    """
+
+    tracks: np.ndarray
+    visible: np.ndarray
+    queries: np.ndarray
+    confidence: np.ndarray | None = None
+    fps: float = 0.0
+    size: tuple[int, int] = (0, 0)
+    model: str = ""
+    convention: str = CONVENTION
+    extras: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.tracks = np.asarray(self.tracks, dtype=np.float32)
+        self.visible = np.asarray(self.visible).astype(bool)
+        self.queries = np.asarray(self.queries, dtype=np.float32)
+        if self.confidence is not None:
+            self.confidence = np.asarray(self.confidence, dtype=np.float32)
+        self.size = (int(self.size[0]), int(self.size[1]))
+        self.fps = float(self.fps)
+        self.validate()
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.tracks.shape[0])
+
+    @property
+    def num_points(self) -> int:
+        return int(self.tracks.shape[1])
+
+    def validate(self) -> None:
+        """Raise ``InputError`` unless all arrays agree in shape and kind."""
+        if self.tracks.ndim != 3 or self.tracks.shape[2] != 2:
+            raise InputError(f"tracks must have shape [T, N, 2], got {list(self.tracks.shape)}")
+        t_len, n = self.tracks.shape[:2]
+        if self.visible.shape != (t_len, n):
+            raise InputError(f"visible must have shape [T, N] = {[t_len, n]}, got {list(self.visible.shape)}")
+        if self.queries.shape != (n, 3):
+            raise InputError(f"queries must have shape [N, 3] = {[n, 3]}, got {list(self.queries.shape)}")
+        if self.confidence is not None and self.confidence.shape != (t_len, n):
+            raise InputError(
+                f"confidence must have shape [T, N] = {[t_len, n]}, got {list(self.confidence.shape)}"
+            )
+        if not np.all(np.isfinite(self.queries)):
+            raise InputError("queries contain non-finite values")
+        if n and (self.queries[:, 0].min() < 0 or self.queries[:, 0].max() >= t_len):
+            raise InputError(f"a query frame lies outside the {t_len} frames of the tracks")
+        if not np.isfinite(self.fps) or self.fps < 0:
+            raise InputError(f"fps must be a non-negative number, got {self.fps}")
+        if min(self.size) < 0:
+            raise InputError(f"size must be (H, W) >= 0, got {self.size}")

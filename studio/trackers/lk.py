@@ -1,0 +1,281 @@
+"""Weight-free point tracker: pyramidal Lucas-Kanade with consistency checks.
+
+Each query is followed forwards from its own frame to the end and backwards to
+the start. A step from frame ``t`` to ``t+1`` is trusted when:
+
+* LK converges both ways and the forward-backward round trip returns within
+  ``fb_threshold`` pixels,
+* the patch still looks like it did (LK's mean absolute patch difference is under
+  ``max_patch_error``),
+* the point moved like its neighbours (within ``motion_tolerance``) and is inside
+  the frame.
+
+A point that fails is marked hidden; while hidden it is carried along by a local
+affine motion fitted to its nearest trusted neighbours, and every frame LK tries
+to find its *query-frame* appearance again near that prediction. The same
+query-frame match also pulls visible points back onto their original
+appearance, which removes the drift of chained frame-to-frame steps.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from studio.conventions import inside_frame
+from studio.trackers.base import PointTracker, ProgressFn
+
+_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
+
+
+def to_gray(video: np.ndarray) -> np.ndarray:
+    """[T, H, W, 3] uint8 RGB -> [T, H, W] uint8 luma."""
+    return np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in video])
+
+
+class LKTracker(PointTracker):
+    """Pyramidal Lucas-Kanade point tracker (OpenCV), forwards and backwards from each query.
+
+    Args:
+      window: LK window side in pixels.
+      levels: pyramid levels above the base image.
+      fb_threshold: largest forward-backward round-trip error in pixels for a visible step.
+      max_patch_error: largest mean absolute grey-level difference of the LK patch.
+      motion_tolerance: a step is an outlier when it differs from its neighbours'
+        motion by more than ``max(motion_tolerance, 0.5 * |neighbour motion|)`` pixels.
+      neighbours: how many trusted neighbours predict a hidden point's motion.
+      anchor: re-match every point against its query-frame appearance (drift removal
+        and re-detection after occlusion).
+    """
+
+    name = "lk"
+
+    def __init__(
+        self,
+        window: int = 15,
+        levels: int = 3,
+        fb_threshold: float = 1.5,
+        max_patch_error: float = 12.0,
+        motion_tolerance: float = 3.0,
+        neighbours: int = 24,
+        anchor: bool = True,
+        anchor_visible: bool = False,
+        min_eig: float = 1e-4,
+    ):
+        self.anchor_visible = bool(anchor_visible)
+        self.min_eig = float(min_eig)
+        self.window = int(window)
+        self.levels = int(levels)
+        self.fb_threshold = float(fb_threshold)
+        self.max_patch_error = float(max_patch_error)
+        self.motion_tolerance = float(motion_tolerance)
+        self.neighbours = int(neighbours)
+        self.anchor = bool(anchor)
+
+    def _track(self, video: np.ndarray, queries: np.ndarray, progress: ProgressFn):
+        t_len = video.shape[0]
+        gray = to_gray(video)
+        starts = queries[:, 0].astype(int)
+        xy = queries[:, 1:].astype(np.float32)
+        tracks = np.zeros((t_len, len(queries), 2), np.float32)
+        visible = np.zeros((t_len, len(queries)), bool)
+
+        fwd = starts < t_len - 1
+        bwd = starts > 0
+        steps = max(1, int(np.sum(t_len - 1 - starts.min()) if fwd.any() else 0) + int(starts.max() if bwd.any() else 0))
+        done = [0]
+
+        def tick(desc: str) -> None:
+            done[0] += 1
+            progress(min(done[0] / steps, 1.0), desc)
+
+        # Forwards from each query frame; frames before it are filled by the backward pass.
+        f_tracks, f_vis = self._propagate(gray, starts, xy, lambda: tick("tracking forwards"))
+        later = np.arange(t_len)[:, None] >= starts[None, :]
+        tracks[later] = f_tracks[later]
+        visible[later] = f_vis[later]
+        if bwd.any():
+            rev = gray[::-1]
+            b_tracks, b_vis = self._propagate(rev, t_len - 1 - starts, xy, lambda: tick("tracking backwards"))
+            b_tracks, b_vis = b_tracks[::-1], b_vis[::-1]
+            earlier = ~later
+            tracks[earlier] = b_tracks[earlier]
+            visible[earlier] = b_vis[earlier]
+        progress(1.0, "done")
+        return tracks, visible, None
+
+    def _lk(self, pyr0, pyr1, p0: np.ndarray, guess: np.ndarray | None = None):
+        """One LK call: returns (p1 [M,2], ok [M], err [M])."""
+        flags = 0
+        if guess is not None:
+            flags = cv2.OPTFLOW_USE_INITIAL_FLOW
+            p1 = guess.reshape(-1, 1, 2).astype(np.float32).copy()
+        else:
+            p1 = None
+        p1, status, err = cv2.calcOpticalFlowPyrLK(
+            pyr0,
+            pyr1,
+            p0.reshape(-1, 1, 2).astype(np.float32),
+            p1,
+            winSize=(self.window, self.window),
+            maxLevel=self.levels,
+            criteria=_CRITERIA,
+            flags=flags,
+            minEigThreshold=self.min_eig,
+        )
+        return p1.reshape(-1, 2), status.reshape(-1).astype(bool), err.reshape(-1)
+
+    def _checked_lk(self, pyr0, pyr1, p0, guess=None):
+        """LK forwards then backwards; a point is ``ok`` when the round trip closes and the patch matches."""
+        p1, ok, err = self._lk(pyr0, pyr1, p0, guess)
+        back, ok_b, _ = self._lk(pyr1, pyr0, p1, p0)
+        fb = np.linalg.norm(back - p0, axis=1)
+        ok &= ok_b & (fb < self.fb_threshold) & (err < self.max_patch_error)
+        return p1, ok
+
+    def _patches(self, gray: np.ndarray, xy: np.ndarray) -> np.ndarray:
+        """Bilinear [M, window, window] float32 patches of ``gray`` centred on ``xy`` [M, 2]."""
+        if len(xy) == 0:
+            return np.zeros((0, self.window, self.window), np.float32)
+        r = (self.window - 1) / 2
+        off = np.arange(self.window, dtype=np.float32) - r
+        mx = (xy[:, 0, None, None] + off[None, None, :]).astype(np.float32)
+        my = (xy[:, 1, None, None] + off[None, :, None]).astype(np.float32)
+        mx, my = np.broadcast_arrays(mx, my)
+        m = len(xy)
+        out = cv2.remap(
+            gray, np.ascontiguousarray(mx.reshape(m * self.window, self.window)),
+            np.ascontiguousarray(my.reshape(m * self.window, self.window)),
+            cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE,
+        )
+        return out.reshape(m, self.window, self.window).astype(np.float32)
+
+    def _neighbour_table(self, p: np.ndarray) -> np.ndarray:
+        """Indices [M, K] of each point's K nearest other points (K = min(neighbours, M-1)).
+
+        Nearness changes slowly under smooth motion, so the table is rebuilt only now and then;
+        rows are computed in chunks to keep the [chunk, M] distance block small.
+        """
+        m = len(p)
+        k = min(self.neighbours, m - 1)
+        if k <= 0:
+            return np.zeros((m, 0), int)
+        out = np.empty((m, k), int)
+        for a in range(0, m, 1024):
+            d2 = np.sum((p[a : a + 1024, None, :] - p[None, :, :]) ** 2, axis=-1)
+            d2[np.arange(d2.shape[0]), np.arange(a, a + d2.shape[0])] = np.inf  # not its own neighbour
+            out[a : a + 1024] = np.argpartition(d2, k - 1, axis=1)[:, :k]
+        return out
+
+    def _neighbour_motion(
+        self, p0: np.ndarray, disp: np.ndarray, trusted: np.ndarray, table: np.ndarray, targets: np.ndarray
+    ) -> np.ndarray | None:
+        """Predict the motion of points ``targets`` from a local affine fit to their trusted neighbours.
+
+        Args:
+          p0: [M, 2] positions at frame t.
+          disp: [M, 2] measured motion t -> t+1 (used only where ``trusted``).
+          trusted: [M] bool.
+          table: [M, K] neighbour indices from ``_neighbour_table``.
+          targets: [B] indices into p0 to predict.
+
+        Returns:
+          [B, 2] predicted motion, or None when nothing is trusted.
+        """
+        if not trusted.any():
+            return None
+        fallback = np.median(disp[trusted], axis=0)
+        if table.shape[1] == 0:
+            return np.broadcast_to(fallback, (len(targets), 2)).copy()
+        near = table[targets]  # [B, K]
+        w = trusted[near].astype(np.float64)  # untrusted neighbours do not vote
+        # Affine fit centred on each target: disp ~ A (p - p_target) + b; b is the prediction.
+        rel = p0[near] - p0[targets, None, :]
+        x = np.concatenate([rel, np.ones(rel.shape[:2] + (1,))], axis=-1)  # [B, K, 3]
+        # A little ridge keeps the fit sane when neighbours are few or nearly collinear.
+        xtx = np.einsum("bk,bki,bkj->bij", w, x, x) + np.diag([1e-2, 1e-2, 1e-6])
+        xty = np.einsum("bk,bki,bkj->bij", w, x, disp[near])
+        pred = np.linalg.solve(xtx, xty)[:, 2, :]
+        few = w.sum(axis=1) < 3
+        pred[few] = fallback
+        return pred
+
+    def _propagate(self, gray: np.ndarray, starts: np.ndarray, xy: np.ndarray, tick) -> tuple[np.ndarray, np.ndarray]:
+        """Track forwards in time from each point's start frame (frames of ``gray`` in order)."""
+        t_len, h, w = gray.shape
+        n = len(starts)
+        tracks = np.zeros((t_len, n, 2), np.float32)
+        visible = np.zeros((t_len, n), bool)
+        pos = xy.copy()
+        lost = np.zeros(n, bool)
+        active = np.zeros(n, bool)
+        seen_at = np.zeros(n, int)  # last frame where each point was trusted, and where it was
+        seen_xy = xy.copy()
+        trusted = np.zeros(n, bool)  # LK itself followed the point on its last step
+        ref = np.zeros((n, self.window, self.window), np.float32)  # patch where LK last followed it
+        first = int(starts.min())
+        table, table_for, table_at = None, -1, first
+        for t in range(first, t_len):
+            new = starts == t
+            pos[new], lost[new], active[new] = xy[new], False, True
+            seen_at[new], seen_xy[new], trusted[new] = t, xy[new], True
+            tracks[t, active] = pos[active]
+            visible[t, active] = ~lost[active]
+            if t == t_len - 1:
+                break
+            idx = np.nonzero(active)[0]
+            p0 = pos[idx]
+            # OpenCV's Python binding takes images, not prebuilt pyramids, so each call builds its own.
+            pyr0, pyr1 = gray[t], gray[t + 1]
+            p1 = p0.copy()
+            ok = np.zeros(len(idx), bool)
+            seen = ~lost[idx]
+            if seen.any():
+                p1[seen], ok[seen] = self._checked_lk(pyr0, pyr1, p0[seen])
+            disp = p1 - p0
+            # Steps that disagree with the local motion are occlusions or slips.
+            if len(idx) != table_for or t - table_at >= 8:
+                table, table_for, table_at = self._neighbour_table(p0), len(idx), t
+            if ok.sum() >= 3:
+                pred = self._neighbour_motion(p0, disp, ok, table, np.nonzero(ok)[0])
+                dev = np.linalg.norm(disp[ok] - pred, axis=1)
+                tol = np.maximum(self.motion_tolerance, 0.5 * np.linalg.norm(pred, axis=1))
+                bad = np.nonzero(ok)[0][dev > tol]
+                ok[bad] = False
+            failed = np.nonzero(~ok)[0]
+            if failed.size:
+                pred = self._neighbour_motion(p0, disp, ok, table, failed)
+                p1[failed] = p0[failed] + (pred if pred is not None else 0.0)
+            if self.anchor:
+                # Re-find each point by how it looked where it was last trusted: close in time, so
+                # rotation and scale have changed it least.
+                for t0 in np.unique(seen_at[idx]):
+                    gap = t + 1 - int(t0)
+                    # Long-hidden points are looked for every 4th frame: each look costs two LK calls.
+                    if gap > 4 and gap % 4:
+                        continue
+                    members = np.nonzero((seen_at[idx] == t0) & (self.anchor_visible | ~ok))[0]
+                    if members.size == 0:
+                        continue
+                    pa, ok_a = self._checked_lk(gray[int(t0)], pyr1, seen_xy[idx[members]], p1[members])
+                    # Accept a re-match only near the prediction, so a look-alike elsewhere cannot capture it.
+                    ok_a &= np.linalg.norm(pa - p1[members], axis=1) < max(4.0, self.fb_threshold * 4)
+                    p1[members[ok_a]] = pa[ok_a]
+                    ok[members[ok_a]] = True
+            # LK gives no answer on flat texture; such a point is still visible if its patch
+            # looks as it did when LK last followed it (an occluder would change it).
+            lk_ok = ok.copy()
+            failed = np.nonzero(~lk_ok)[0]
+            if failed.size:
+                newly = failed[trusted[idx[failed]]]
+                ref[idx[newly]] = self._patches(gray[t], p0[newly])
+                diff = np.abs(self._patches(gray[t + 1], p1[failed]) - ref[idx[failed]]).mean(axis=(1, 2))
+                ok[failed[diff < self.max_patch_error]] = True
+            ok &= inside_frame(p1, (h, w))
+            pos[idx] = p1
+            lost[idx] = ~ok
+            trusted[idx] = lk_ok
+            seen_at[idx[lk_ok]] = t + 1
+            seen_xy[idx[lk_ok]] = p1[lk_ok]
+            tick()
+        return tracks, visible
