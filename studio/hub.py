@@ -75,7 +75,7 @@ def fetch(file: HubFile, model_name: str) -> Path:
     if hit is not None:
         return hit
     advice = (
-        f"put the file in the Hugging Face cache (e.g. `hf download {file.repo_id} {file.filename} "
+        f"put the file in the Hugging Face cache (for example `hf download {file.repo_id} {file.filename} "
         f"--revision {file.revision}` on a machine with network), pass checkpoint=PATH, "
         f"or use the weight-free tracker 'lk'"
     )

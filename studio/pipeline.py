@@ -17,7 +17,7 @@ from studio.queries import grid_queries
 from studio.registry import create_tracker, tracker_info
 from studio.render import draw_points
 from studio.results import InputError, TrackResult
-from studio.trackers.base import ProgressFn
+from studio.progress import ProgressFn
 from studio.video import Video
 
 

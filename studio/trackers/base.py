@@ -7,18 +7,12 @@ checks what comes back, so each adapter only converts to and from its model.
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 
+from studio.progress import ProgressFn, no_progress
 from studio.results import InputError, TrackResult, check_queries, check_video
-
-ProgressFn = Callable[[float, str], None]
-"""``progress(fraction in [0, 1], description)``; Gradio's ``gr.Progress`` fits this."""
-
-
-def no_progress(fraction: float, desc: str = "") -> None:
-    """A ``ProgressFn`` that ignores its calls."""
 
 
 class PointTracker:

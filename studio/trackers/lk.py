@@ -23,7 +23,8 @@ import cv2
 import numpy as np
 
 from studio.conventions import inside_frame
-from studio.trackers.base import PointTracker, ProgressFn
+from studio.progress import ProgressFn
+from studio.trackers.base import PointTracker
 
 _CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
 

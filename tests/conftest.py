@@ -1,0 +1,44 @@
+"""Shared fixtures: generated clips with exact ground truth, and the real media folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from studio.synthetic import make_clip
+
+ROOT = Path(__file__).resolve().parents[1]
+MEDIA = ROOT.parent / "shared" / "media"
+
+
+@pytest.fixture(scope="session")
+def media() -> Path:
+    """The real clips folder ``../shared/media``; tests using it skip when it is absent."""
+    if not MEDIA.is_dir():
+        pytest.skip("../shared/media is not present")
+    return MEDIA
+
+
+@pytest.fixture(scope="session")
+def clips() -> dict:
+    """One generated 32-frame 240x320 clip per motion kind, cached for the session."""
+    cache: dict = {}
+
+    def get(motion: str, **kw):
+        key = (motion, tuple(sorted(kw.items())))
+        if key not in cache:
+            cache[key] = make_clip(motion, **{"num_frames": 32, "size": (240, 320), **kw})
+        return cache[key]
+
+    return get
+
+
+def visible_grid(clip, n: int, t: int) -> np.ndarray:
+    """An n x n grid on frame t, keeping only points visible there."""
+    from studio.queries import grid_queries
+
+    q = grid_queries(clip.size, n, t)
+    _, vis = clip.ground_truth(q)
+    return q[vis[t]]
