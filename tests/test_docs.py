@@ -1,0 +1,33 @@
+"""The README stays true to the code: its commands, its model table, its CI."""
+
+import re
+
+from conftest import ROOT
+from studio.registry import list_trackers
+
+
+def _readme() -> str:
+    return (ROOT / "README.md").read_text()
+
+
+def test_every_registered_model_is_in_the_readme_table():
+    rows = re.findall(r"^\| `([\w.-]+)` \|", _readme(), flags=re.M)
+    assert set(list_trackers()) <= set(rows), set(list_trackers()) - set(rows)
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    readme = _readme()
+    block = readme.split("## Run the tests", 1)[1].split("```bash", 1)[1].split("```", 1)[0].strip()
+    test_cmd = block.split("&&")[-1].strip()
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert test_cmd == "python -m pytest -q"
+    assert ci[-1].strip() == test_cmd
+
+
+def test_requirements_pin_a_torch_range_the_local_wheel_satisfies_and_no_torchvision():
+    req = (ROOT / "requirements.txt").read_text()
+    assert re.search(r"^torch>=2\.\d+,<2\.14$", req, flags=re.M)
+    assert "torchvision" not in req.replace("No torchvision", "")
+    for name in ["gradio", "mediapy", "av", "numpy", "matplotlib", "pillow", "huggingface-hub", "spaces",
+                 "opencv-python-headless"]:
+        assert re.search(rf"^{re.escape(name)}\b", req, flags=re.M), name
