@@ -46,3 +46,4 @@ register(
         notes="CPU, no weights; used as the weight-free refiner for dense tracking",
     )
 )
+import studio.trackers.cotracker  # noqa: E402,F401  registers the CoTracker family

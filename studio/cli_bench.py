@@ -1,0 +1,182 @@
+"""``python -m studio bench``: TAP-Vid metrics of registry point trackers on a dataset.
+
+Wired into ``studio.cli`` by ``add_bench_parser(sub)``; the command prints a
+table per model (each video and the mean, x 100) and can write JSON and CSV.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from pathlib import Path
+
+from studio.metrics.tapvid import METRIC_KEYS, QUERY_MODES, THRESHOLDS
+from studio.registry import list_trackers
+
+# (header, key) of the printed columns, headline numbers first.
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("AJ", "average_jaccard"),
+    ("<d_avg", "average_pts_within_thresh"),
+    ("OA", "occlusion_accuracy"),
+    *((f"<{d}", f"pts_within_{d}") for d in THRESHOLDS),
+    *((f"J{d}", f"jaccard_{d}") for d in THRESHOLDS),
+)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_bench_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``bench`` command to an ``argparse`` subparsers object and return its parser."""
+    b = subparsers.add_parser(
+        "bench",
+        help="score point trackers on a TAP-Vid dataset (AJ, <d_avg, OA)",
+        description=(
+            "Track the ground-truth queries of a TAP-Vid dataset (.pkl, .npz or a folder of them) and report "
+            "the TAP-Vid metrics x 100 per video and as the mean over videos. Videos are resized to 256x256 "
+            "and scored in 256x256 pixels, as in the reference protocol. Pickles are read with a restricted "
+            "unpickler: files that would run code are refused."
+        ),
+    )
+    b.add_argument(
+        "dataset", help="TAP-Vid dataset: .pkl (DAVIS/RoboTAP dict, RGB-Stacking/Kinetics list), .npz, or a folder"
+    )
+    b.add_argument(
+        "--model", action="append", required=True, choices=list_trackers("point"), metavar="NAME",
+        help=f"point tracker to score; repeat for several ({', '.join(list_trackers('point'))})",
+    )
+    b.add_argument(
+        "--query-mode", required=True, choices=QUERY_MODES,
+        help="'first': each track's first visible point; 'strided': every visible point on frames 0, 5, 10, ...",
+    )
+    b.add_argument("--json", dest="json_out", help="write all results to this .json file")
+    b.add_argument("--csv", dest="csv_out", help="write one row per model and video (and the mean) to this .csv file")
+    b.add_argument(
+        "--full-resolution", action="store_true",
+        help="track at each video's stored size instead of 256x256 (a separate category; "
+        "still scored in 256x256 pixels)",
+    )
+    b.add_argument("--max-videos", type=_positive_int, default=None, help="score only the first N videos")
+    b.set_defaults(func=cmd_bench)
+    return b
+
+
+def _fmt(x: float) -> str:
+    return "-" if x is None or not math.isfinite(x) else f"{x:.1f}"
+
+
+def format_table(result) -> str:
+    """A ``BenchmarkResult`` as a plain-text table: one row per video, then the mean (x 100)."""
+    header = ["video", "queries"] + [h for h, _ in COLUMNS]
+    rows = [
+        [v.name, str(v.num_queries)] + [_fmt(v.metrics[k] * 100) for _, k in COLUMNS] for v in result.videos
+    ]
+    mean = result.mean()
+    rows.append([f"mean ({len(result.videos)} videos)", str(sum(v.num_queries for v in result.videos))]
+                + [_fmt(mean[k]) for _, k in COLUMNS])
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+
+    def line(r: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+
+    res = "x".join(map(str, result.resolution)) if result.resolution else "full resolution"
+    title = f"{result.model} on {result.dataset}: query mode {result.query_mode}, tracked at {res}"
+    title += f", {result.seconds:.1f} s"
+    out = [title, line(header), line(["-" * w for w in widths])]
+    out += [line(r) for r in rows[:-1]] + [line(["-" * w for w in widths]), line(rows[-1])]
+    for name, reason in result.skipped:
+        out.append(f"skipped {name}: {reason}")
+    return "\n".join(out)
+
+
+def write_csv(path: str | Path, results: list) -> Path:
+    """One row per (model, video) and a ``mean`` row per model; metrics x 100."""
+    p = Path(path)
+    with open(p, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["model", "dataset", "query_mode", "video", "num_queries", "num_frames", *METRIC_KEYS])
+        for r in results:
+            for v in r.videos:
+                w.writerow([r.model, r.dataset, r.query_mode, v.name, v.num_queries, v.num_frames,
+                            *(f"{v.metrics[k] * 100:.4f}" for k in METRIC_KEYS)])
+            mean = r.mean()
+            w.writerow([r.model, r.dataset, r.query_mode, "mean", sum(v.num_queries for v in r.videos), "",
+                        *(f"{mean[k]:.4f}" for k in METRIC_KEYS)])
+    return p
+
+
+def _progress_bar(desc: str):
+    from tqdm import tqdm
+
+    bar = tqdm(total=1000, desc=desc, unit="‰", leave=False, file=sys.stderr)
+
+    def progress(fraction: float, text: str = "") -> None:
+        bar.update(max(0, int(fraction * 1000) - bar.n))
+        if text:
+            bar.set_description(text, refresh=False)
+
+    return bar, progress
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from studio.datasets import open_dataset
+    from studio.evaluate import evaluate
+
+    for out in (args.json_out, args.csv_out):
+        if out and not Path(out).resolve().parent.is_dir():
+            raise OSError(f"cannot write {out}: folder {Path(out).resolve().parent} does not exist")
+    dataset = open_dataset(args.dataset)
+    resolution = None if args.full_resolution else (256, 256)
+    results = []
+    for model in dict.fromkeys(args.model):  # each model once, in the order given
+        bar, progress = _progress_bar(f"{model}")
+        try:
+            result = evaluate(model, dataset, args.query_mode, resolution, args.max_videos, progress)
+        finally:
+            bar.close()
+        results.append(result)
+        print(format_table(result))
+        print()
+    if len(results) > 1:
+        print("mean over videos (x 100):")
+        width = max(len(r.model) for r in results)
+        print(f"{'model'.ljust(width)}  {'AJ':>6}  {'<d_avg':>6}  {'OA':>6}")
+        for r in results:
+            m = r.mean()
+            print(f"{r.model.ljust(width)}  {_fmt(m['average_jaccard']):>6}  "
+                  f"{_fmt(m['average_pts_within_thresh']):>6}  {_fmt(m['occlusion_accuracy']):>6}")
+    if args.json_out:
+        doc = {
+            "dataset": str(args.dataset),
+            "query_mode": args.query_mode,
+            "resolution": "full" if args.full_resolution else [256, 256],
+            "results": [r.to_dict() for r in results],
+        }
+        Path(args.json_out).write_text(json.dumps(doc, indent=2))
+        print(f"json -> {args.json_out}")
+    if args.csv_out:
+        print(f"csv  -> {write_csv(args.csv_out, results)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``bench`` on its own (the studio CLI is the usual entry point)."""
+    p = argparse.ArgumentParser(prog="python -m studio.cli_bench")
+    add_bench_parser(p.add_subparsers(dest="command", required=True))
+    args = p.parse_args(["bench", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return args.func(args)
+    except (ValueError, KeyError, RuntimeError, OSError) as exc:
+        print(f"error: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

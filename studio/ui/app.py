@@ -1,0 +1,128 @@
+"""Compose the Gradio app from its tabs.
+
+Tabs are listed in ``TABS``; each is a module ``studio.ui.tab_<key>`` with a
+``build_<key>(service)`` function that builds its part inside the current
+``gr.Tab``. A module that is not there yet is skipped, so tabs can be added by
+dropping in their module. A builder that also takes ``context`` receives a dict of
+what earlier tabs returned (``context["track"]`` is the Track tab's ``TrackTab``,
+whose ``latest`` state holds the last result's npz and video paths).
+
+A tab module may also define ``build_api(service)`` for headless endpoints; those
+are built after the tabs, outside them.
+"""
+
+import importlib
+import inspect
+import logging
+import os
+from dataclasses import dataclass
+
+import gradio as gr
+
+from studio.service import TrackingService, on_zero_gpu
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TabSpec:
+    """One tab: its title, and ``studio.ui.tab_<key>`` with ``build_<key>``."""
+
+    key: str
+    title: str
+
+    @property
+    def module(self) -> str:
+        return f"studio.ui.tab_{self.key}"
+
+    @property
+    def builder(self) -> str:
+        return f"build_{self.key}"
+
+
+TABS = [
+    TabSpec("track", "Track points"),
+    TabSpec("dense", "Dense"),
+    TabSpec("render", "Render"),
+    TabSpec("benchmark", "Benchmark"),
+    TabSpec("models", "Models"),
+]
+"""Tabs in display order; missing modules are skipped."""
+
+HEADER = """\
+# Tracking Studio
+Track any point through a video with the tracker of your choice, look at the result and download the tracks.
+"""
+
+CSS = """
+#track-frame img { cursor: crosshair; }
+#track-status textarea { font-family: ui-monospace, monospace; font-size: 0.9em; }
+"""
+
+QUEUE_SIZE = int(os.environ.get("STUDIO_QUEUE_SIZE", "32") or 32)
+"""Requests that may wait in the queue; more are refused with "queue full" instead of piling up."""
+
+DELETE_CACHE = (1800, 3600)
+"""Every 30 min, delete Gradio's cached uploads and outputs older than 1 h."""
+
+
+def available_tabs() -> list[tuple[TabSpec, object]]:
+    """``(spec, module)`` for each tab in ``TABS`` whose module exists."""
+    found = []
+    for spec in TABS:
+        try:
+            module = importlib.import_module(spec.module)
+        except ModuleNotFoundError as exc:
+            if exc.name != spec.module:
+                raise  # the tab exists but something it imports is missing: say so
+            continue
+        found.append((spec, module))
+    return found
+
+
+def _call_builder(builder, service: TrackingService, context: dict):
+    if "context" in inspect.signature(builder).parameters:
+        return builder(service, context=context)
+    return builder(service)
+
+
+def build_demo(service: TrackingService | None = None) -> gr.Blocks:
+    """The whole app: a header, one ``gr.Tab`` per available tab, the API endpoints, the queue.
+
+    Args:
+      service: the compute layer; a new ``TrackingService()`` (limits from the environment) if None.
+
+    Returns:
+      The ``gr.Blocks``, queued, not launched.
+    """
+    service = service or TrackingService()
+    if on_zero_gpu():
+        # ZeroGPU wants models loaded at start-up, outside the GPU-decorated calls.
+        try:
+            service.preload()
+        except Exception as exc:  # the app still works with other models
+            log.warning("could not preload the default model: %s", exc)
+    tabs = available_tabs()
+    context: dict = {}
+    with gr.Blocks(title="Tracking Studio", delete_cache=DELETE_CACHE) as demo:
+        gr.Markdown(HEADER)
+        with gr.Tabs():
+            for spec, module in tabs:
+                with gr.Tab(spec.title, id=spec.key, elem_id=f"tab-{spec.key}"):
+                    context[spec.key] = _call_builder(getattr(module, spec.builder), service, context)
+        for spec, module in tabs:
+            if hasattr(module, "build_api"):
+                module.build_api(service)
+    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
+    demo.service = service  # for tests and scripts that launch the demo
+    return demo
+
+
+def launch_kwargs() -> dict:
+    """Arguments for ``demo.launch`` (in Gradio 6 theme and css go here, not to ``gr.Blocks``)."""
+    return {
+        "max_file_size": os.environ.get("STUDIO_MAX_FILE_SIZE", "200mb"),
+        "theme": gr.themes.Soft(),
+        "css": CSS,
+        "footer_links": ["api", "gradio", "settings"],
+    }

@@ -1,0 +1,422 @@
+"""The "Track points" tab: load a video, click query points on any frame, track, download.
+
+State kept per browser session is light: the video's file path and the list of
+query points ``[[t, x, y], ...]`` in *source-video* pixels (integer = pixel
+centre). Frames are never stored in ``gr.State``; the service decodes each video
+once and serves frames from its cache. The frame shown for clicking is the
+working frame (maybe shrunk to the size limit), so clicks are converted to source
+pixels by the service.
+
+The headless twin of this tab is ``build_api``: the ``/track`` endpoint takes the
+video file, queries as JSON text (or a grid) and a model name, because
+``gradio_client`` sends no click events.
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from studio.render.points import draw_points, point_colors
+from studio.results import InputError
+from studio.service import TrackingService, parse_queries_json
+from studio.ui.common import click_to_pixel, points_summary, progress_adapter, user_errors, visibility_figure
+
+EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
+
+GPU_CONCURRENCY = max(1, int(os.environ.get("STUDIO_GPU_CONCURRENCY", "1") or 1))
+"""Heavy jobs (concurrency_id "gpu") that may run at once; the rest wait in the queue."""
+
+INTRO = """\
+**1.** Upload a video, pick an example or record one with the webcam. \
+**2.** Choose a frame with the slider and click on it to add query points (any frame, any number). \
+**3.** Pick a model and press **Track**. Filled discs are visible points, rings are occluded ones; \
+download the tracks as npz, CSV or JSON (pixels of your video, integer = pixel centre, queries `(t, x, y)`).
+"""
+
+
+@dataclass
+class TrackTab:
+    """The components of the Track tab that other tabs may reuse.
+
+    Attributes:
+      video: the input video (a file path).
+      source_path: ``gr.State``: path of the loaded video, or None.
+      queries: ``gr.State``: ``[[t, x, y], ...]`` source pixels.
+      latest: ``gr.State``: the last result, ``{"tracks": npz path, "video": source
+        path, "rendered": mp4 path, "model": name, "files": {fmt: path}}`` or None.
+        A Render tab can re-draw the tracks from it.
+      model: the model dropdown (value = registry name).
+      track_button, rendered, files, plot, status: the Track action and its outputs.
+    """
+
+    video: gr.Video
+    source_path: gr.State
+    queries: gr.State
+    latest: gr.State
+    frame: gr.Image
+    slider: gr.Slider
+    model: gr.Dropdown
+    track_button: gr.Button
+    rendered: gr.Video
+    files: gr.File
+    plot: gr.Plot
+    status: gr.Textbox
+
+
+def example_videos() -> list[str]:
+    """Absolute paths of the bundled example clips (``examples/*.mp4``), sorted."""
+    return sorted(str(p) for p in EXAMPLES_DIR.glob("*.mp4"))
+
+
+def draw_frame(service: TrackingService, path: str, t: int, queries: list) -> np.ndarray:
+    """Working frame ``t`` with the query points placed on it, coloured as in the render.
+
+    Returns:
+      uint8 [h, w, 3] RGB.
+    """
+    frame = service.frame(path, t)
+    if not queries:
+        return frame
+    q = np.asarray(queries, np.float32).reshape(-1, 3)
+    on = np.nonzero(q[:, 0].astype(int) == int(t))[0]
+    if on.size == 0:
+        return frame
+    work = service.source_to_working(path, q[on])
+    # Same colours as the rendered video: point_colors over the whole query list, in order.
+    colors = point_colors(len(q))[on]
+    h, w = frame.shape[:2]
+    radius = max(3.0, min(h, w) / 90)
+    xy = work[None, :, 1:]
+    shown = np.ones((1, on.size), bool)
+    # A white halo first, so a point stays visible on any background colour.
+    halo = np.full((on.size, 3), 255, np.uint8)
+    image = draw_points(frame[None], xy, shown, tail=0, radius=radius + 1.5, colors=halo)
+    return draw_points(image, xy, shown, tail=0, radius=radius, colors=colors)[0]
+
+
+def _video_facts(service: TrackingService, path: str) -> str:
+    video = service.load_video(path)
+    h, w = video.source_size
+    text = f"**{os.path.basename(path)}**: {video.num_frames} frames of {w}×{h} at {video.fps:g} fps"
+    if video.size != (h, w):
+        text += f" (shown and tracked at {video.size[1]}×{video.size[0]}; tracks are saved in {w}×{h} pixels)"
+    if video.notices:
+        text += "\n\n⚠️ " + "; ".join(video.notices)
+    return text
+
+
+def build_track(service: TrackingService) -> TrackTab:
+    """Build the Track tab inside the current ``gr.Blocks``/``gr.Tab`` context.
+
+    Args:
+      service: the shared ``TrackingService``.
+
+    Returns:
+      ``TrackTab`` with the components other tabs may reuse.
+    """
+    source_path = gr.State(None)
+    queries = gr.State([])
+    latest = gr.State(None)
+
+    gr.Markdown(INTRO)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1):
+            video = gr.Video(label="Video", sources=["upload", "webcam"], height=320, elem_id="track-video")
+            examples = example_videos()
+            if examples:
+                gr.Examples(
+                    examples=[[p] for p in examples],
+                    inputs=[video],
+                    label="Bundled examples",
+                    example_labels=[Path(p).stem for p in examples],
+                )
+            video_info = gr.Markdown("No video loaded.", elem_id="track-video-info")
+        with gr.Column(scale=1):
+            frame = gr.Image(
+                label="Click to add points on this frame",
+                type="numpy",
+                interactive=False,
+                height=420,
+                elem_id="track-frame",
+                buttons=["fullscreen"],
+            )
+            slider = gr.Slider(0, 1, value=0, step=1, label="Frame", interactive=False, elem_id="track-slider")
+            with gr.Row():
+                undo = gr.Button("Undo", size="sm")
+                clear_frame = gr.Button("Clear frame", size="sm")
+                clear_all = gr.Button("Clear all", size="sm")
+            points_md = gr.Markdown(points_summary([]), elem_id="track-points")
+            with gr.Accordion("Grid of points (optionally inside a mask)", open=False):
+                with gr.Row():
+                    grid_size = gr.Slider(1, 30, value=8, step=1, label="Grid size N (N×N points)")
+                    add_grid = gr.Button("Add grid on this frame", size="sm")
+                mask = gr.Image(
+                    label="Optional mask of this frame (PNG; white or opaque = inside)",
+                    type="numpy",
+                    image_mode=None,
+                    sources=["upload"],
+                    height=160,
+                )
+    with gr.Row(equal_height=True):
+        choices = service.model_choices()
+        model = gr.Dropdown(
+            choices=choices,
+            value=service.default_model() if choices else None,
+            label="Model (weight status: built-in / cached / downloadable / unavailable)",
+            scale=3,
+            elem_id="track-model",
+        )
+        tail = gr.Slider(0, 30, value=8, step=1, label="Tail length (frames)", scale=2)
+        track_button = gr.Button("Track", variant="primary", scale=1, elem_id="track-button")
+    status = gr.Textbox(label="Status", interactive=False, elem_id="track-status")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1):
+            rendered = gr.Video(label="Tracked video", autoplay=True, loop=True, interactive=False, elem_id="track-out")
+        with gr.Column(scale=1):
+            plot = gr.Plot(label="Visibility over time")
+            files = gr.File(label="Download tracks (npz, CSV, JSON)", file_count="multiple", elem_id="track-files")
+
+    # ------------------------------------------------------------------ handlers
+
+    @user_errors
+    def on_video(path, progress=gr.Progress()):
+        cleared = (None, None, None, "", None)
+        if not path:
+            return (
+                None,
+                [],
+                gr.update(value=0, maximum=1, interactive=False),
+                None,
+                "No video loaded.",
+                points_summary([]),
+                *cleared,
+            )
+        video = service.load_video(path, progress=progress_adapter(progress))
+        for notice in video.notices:
+            gr.Warning(f"{os.path.basename(path)}: {notice}")
+        last = max(video.num_frames - 1, 1)  # a slider needs maximum > minimum
+        return (
+            path,
+            [],
+            gr.update(value=0, maximum=last, interactive=video.num_frames > 1),
+            service.frame(path, 0),
+            _video_facts(service, path),
+            points_summary([]),
+            *cleared,
+        )
+
+    def _need_video(path) -> None:
+        if not path:
+            raise InputError("load a video first (upload one, pick an example or record one)")
+
+    @user_errors
+    def on_frame(path, t, points):
+        if not path:
+            return None
+        return draw_frame(service, path, int(t), points)
+
+    @user_errors
+    def on_click(path, t, points, evt: gr.SelectData):
+        _need_video(path)
+        x, y = click_to_pixel(evt.index)
+        sx, sy = service.click_to_source(path, x, y)
+        points = list(points or []) + [[int(t), round(sx, 3), round(sy, 3)]]
+        if len(points) > service.limits.max_points:
+            raise InputError(f"at most {service.limits.max_points} points per video")
+        return points, draw_frame(service, path, int(t), points), points_summary(points)
+
+    @user_errors
+    def on_undo(path, t, points):
+        points = list(points or [])[:-1]
+        image = draw_frame(service, path, int(t), points) if path else None
+        return points, image, points_summary(points)
+
+    @user_errors
+    def on_clear_frame(path, t, points):
+        points = [p for p in (points or []) if int(p[0]) != int(t)]
+        image = draw_frame(service, path, int(t), points) if path else None
+        return points, image, points_summary(points)
+
+    @user_errors
+    def on_clear_all(path, t, points):
+        image = draw_frame(service, path, int(t), []) if path else None
+        return [], image, points_summary([])
+
+    @user_errors
+    def on_add_grid(path, t, points, n, mask_image):
+        _need_video(path)
+        grid, notices = service.grid(path, int(n), int(t), mask=mask_image)
+        for notice in notices:
+            gr.Info(notice)
+        if len(grid) == 0:
+            raise InputError("no grid point fell inside the mask; use a larger grid or a larger mask")
+        points = list(points or []) + [[int(t), round(float(x), 3), round(float(y), 3)] for _, x, y in grid]
+        if len(points) > service.limits.max_points:
+            raise InputError(f"{len(points)} points is more than the {service.limits.max_points} allowed per video")
+        return points, draw_frame(service, path, int(t), points), points_summary(points)
+
+    @user_errors
+    def on_track(path, points, model_name, tail_frames, progress=gr.Progress()):
+        _need_video(path)
+        if not points:
+            raise InputError("no query points: click on the frame to add points, or add a grid")
+        out = service.track(
+            path,
+            np.asarray(points, np.float32),
+            model=model_name or None,
+            tail=int(tail_frames),
+            progress=progress_adapter(progress),
+        )
+        latest_value = {
+            "tracks": str(out.files["npz"]),
+            "video": out.source,
+            "rendered": str(out.rendered),
+            "model": out.result.model,
+            "files": {k: str(v) for k, v in out.files.items()},
+        }
+        return (
+            str(out.rendered),
+            visibility_figure(out.result),
+            [str(p) for p in out.files.values()],
+            out.status(),
+            latest_value,
+            # A first use may have downloaded weights: show the new status in the menu.
+            gr.update(choices=service.model_choices()),
+        )
+
+    # ------------------------------------------------------------------ wiring
+
+    ui = {"api_visibility": "undocumented"}
+    point_outputs = [queries, frame, points_md]
+    video.change(
+        on_video,
+        inputs=[video],
+        outputs=[source_path, queries, slider, frame, video_info, points_md, rendered, plot, files, status, latest],
+        concurrency_id="decode",
+        concurrency_limit=4,
+        **ui,
+    )
+    # Cheap handlers skip the queue: they only draw one cached frame.
+    slider.change(
+        on_frame, inputs=[source_path, slider, queries], outputs=[frame], queue=False, show_progress="hidden", **ui
+    )
+    frame.select(
+        on_click,
+        inputs=[source_path, slider, queries],
+        outputs=point_outputs,
+        queue=False,
+        show_progress="hidden",
+        **ui,
+    )
+    undo.click(on_undo, inputs=[source_path, slider, queries], outputs=point_outputs, queue=False, **ui)
+    clear_frame.click(on_clear_frame, inputs=[source_path, slider, queries], outputs=point_outputs, queue=False, **ui)
+    clear_all.click(on_clear_all, inputs=[source_path, slider, queries], outputs=point_outputs, queue=False, **ui)
+    add_grid.click(
+        on_add_grid, inputs=[source_path, slider, queries, grid_size, mask], outputs=point_outputs, queue=False, **ui
+    )
+    track_button.click(
+        on_track,
+        inputs=[source_path, queries, model, tail],
+        outputs=[rendered, plot, files, status, latest, model],
+        # Progress and errors show on the status line, not as "Error" badges on every output.
+        show_progress_on=[status],
+        concurrency_id="gpu",
+        concurrency_limit=GPU_CONCURRENCY,
+        **ui,
+    )
+    return TrackTab(
+        video=video,
+        source_path=source_path,
+        queries=queries,
+        latest=latest,
+        frame=frame,
+        slider=slider,
+        model=model,
+        track_button=track_button,
+        rendered=rendered,
+        files=files,
+        plot=plot,
+        status=status,
+    )
+
+
+def build_api(service: TrackingService) -> None:
+    """The headless ``/track`` endpoint (hidden components, callable with ``gradio_client``).
+
+    Inputs: ``video`` (file), ``queries_json`` (``[[t, x, y], ...]`` source pixels),
+    ``grid_size`` (> 0: an N x N grid instead of queries), ``grid_frame``, ``model``
+    (registry name, empty = default), ``mask`` (optional PNG: grid only inside it).
+    Outputs: rendered MP4, tracks npz, tracks JSON, status line.
+    """
+    with gr.Group(visible=False):
+        video = gr.File(label="video")
+        queries_json = gr.Textbox(label="queries_json", value="")
+        grid_size = gr.Number(label="grid_size", value=0, precision=0)
+        grid_frame = gr.Number(label="grid_frame", value=0, precision=0)
+        model = gr.Textbox(label="model", value="")
+        mask = gr.File(label="mask")
+        out_video = gr.File(label="rendered_video")
+        out_npz = gr.File(label="tracks_npz")
+        out_json = gr.File(label="tracks_json")
+        out_status = gr.Textbox(label="status")
+        trigger = gr.Button("track", visible=False)
+
+    @user_errors
+    def track(video, queries_json="", grid_size=0, grid_frame=0, model="", mask=None, progress=gr.Progress()):
+        """Track points through a video.
+
+        Args:
+            video: the video file (mp4, mov, webm, gif, ...).
+            queries_json: JSON list of [t, x, y] in source-video pixels (integer = pixel centre); ignored when grid_size > 0.
+            grid_size: N > 0 tracks an N x N grid on grid_frame instead of queries_json.
+            grid_frame: frame index of the grid.
+            model: registry name of a point tracker; empty for the default.
+            mask: optional PNG mask of grid_frame; the grid keeps only points inside it.
+
+        Returns:
+            rendered MP4, tracks .npz, tracks .json and a status line.
+        """
+        if not video:
+            raise InputError("no video file given")
+        path = str(video)
+        n = int(grid_size or 0)
+        if n > 0:
+            mask_image = _read_mask(mask) if mask else None
+            q, _ = service.grid(path, n, int(grid_frame or 0), mask=mask_image)
+            if len(q) == 0:
+                raise InputError("no grid point fell inside the mask")
+        else:
+            q = parse_queries_json(queries_json)
+        out = service.track(
+            path,
+            q,
+            model=(model or "").strip() or None,
+            formats=("npz", "json", "csv"),
+            progress=progress_adapter(progress),
+        )
+        return str(out.rendered), str(out.files["npz"]), str(out.files["json"]), out.status()
+
+    trigger.click(
+        track,
+        inputs=[video, queries_json, grid_size, grid_frame, model, mask],
+        outputs=[out_video, out_npz, out_json, out_status],
+        api_name="track",
+        concurrency_id="gpu",
+        concurrency_limit=GPU_CONCURRENCY,
+    )
+
+
+def _read_mask(path) -> np.ndarray:
+    """A mask image file -> uint8 array ([H, W] or [H, W, C]); InputError if it is not an image."""
+    import cv2
+
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise InputError(f"{os.path.basename(str(path))} is not an image file OpenCV can read (use a PNG mask)")
+    return image
+
+
+__all__ = ["TrackTab", "build_api", "build_track", "draw_frame", "example_videos"]
