@@ -82,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-frames", type=int, default=None, help="keep only the first N frames")
     t.add_argument("--max-side", type=int, default=None, help="shrink so the longer side is at most this")
     t.set_defaults(func=cmd_track)
+
+    from studio.cli_bench import add_bench_parser
+    from studio.cli_render import add_render_parser
+
+    add_render_parser(sub)
+    add_bench_parser(sub)
     return p
 
 
