@@ -295,6 +295,9 @@ def _video_stream(container, name: str):
     if fmt.endswith("_pipe") or fmt in _STILL_IMAGE_FORMATS:
         kind = fmt[: -len("_pipe")].upper() if fmt.endswith("_pipe") else "image"
         raise VideoError(f"{name} is a still {kind} image, not a video")
+    if fmt == "tty":
+        # FFmpeg renders any text file as an "ansi art" video; nobody uploads that on purpose.
+        raise VideoError(f"{name} is a text file, not a video")
     streams = [
         s
         for s in container.streams.video

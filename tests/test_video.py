@@ -666,3 +666,10 @@ def test_real_clips(media, name, shape, fps, codec):
     assert v.source_frames == shape[0] and v.notices == []
     # Real footage, not a flat or broken decode.
     assert 20 < v.frames.mean() < 235 and v.frames.std() > 20
+
+
+def test_long_text_file_is_not_read_as_ansi_video(tmp_path):
+    path = tmp_path / "notes.txt"  # FFmpeg's tty demuxer claims .txt files
+    path.write_text("a line of plain text that is long enough\n" * 400)
+    with pytest.raises(VideoError, match="notes.txt is a text file"):
+        read_video(path)
