@@ -4,22 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
+from studio.progress import tqdm_progress
 from studio.registry import list_trackers, tracker_info, weight_status
-
-
-def _tqdm_progress(desc: str):
-    from tqdm import tqdm
-
-    bar = tqdm(total=1000, desc=desc, unit="‰", leave=False, file=sys.stderr)
-
-    def progress(fraction: float, text: str = "") -> None:
-        bar.update(max(0, int(fraction * 1000) - bar.n))
-        if text:
-            bar.set_description(text, refresh=False)
-
-    return bar, progress
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -47,7 +34,7 @@ def cmd_track(args: argparse.Namespace) -> int:
         print(f"note: {notice}", file=sys.stderr)
     queries = parse_points(args.points) if args.points else grid_for(video, args.grid, args.grid_frame)
     tracker = create_tracker(args.model, checkpoint=args.checkpoint)
-    bar, progress = _tqdm_progress(f"tracking with {args.model}")
+    bar, progress = tqdm_progress(f"tracking with {args.model}")
     try:
         run = track_video(video, queries, args.model, tracker=tracker, progress=progress)
     finally:
@@ -94,8 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "out", None):
-        from studio.trackfile import format_of
         from studio.results import InputError
+        from studio.trackfile import format_of
 
         try:
             format_of(args.out)

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from studio.metrics.tapvid import METRIC_KEYS, QUERY_MODES, THRESHOLDS
+from studio.progress import tqdm_progress
 from studio.registry import list_trackers
 
 # (header, key) of the printed columns, headline numbers first.
@@ -112,19 +113,6 @@ def write_csv(path: str | Path, results: list) -> Path:
     return p
 
 
-def _progress_bar(desc: str):
-    from tqdm import tqdm
-
-    bar = tqdm(total=1000, desc=desc, unit="‰", leave=False, file=sys.stderr)
-
-    def progress(fraction: float, text: str = "") -> None:
-        bar.update(max(0, int(fraction * 1000) - bar.n))
-        if text:
-            bar.set_description(text, refresh=False)
-
-    return bar, progress
-
-
 def cmd_bench(args: argparse.Namespace) -> int:
     from studio.datasets import open_dataset
     from studio.evaluate import evaluate
@@ -136,7 +124,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     resolution = None if args.full_resolution else (256, 256)
     results = []
     for model in dict.fromkeys(args.model):  # each model once, in the order given
-        bar, progress = _progress_bar(f"{model}")
+        bar, progress = tqdm_progress(f"{model}")
         try:
             result = evaluate(model, dataset, args.query_mode, resolution, args.max_videos, progress)
         finally:

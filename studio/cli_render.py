@@ -15,9 +15,9 @@ import argparse
 import os
 import sys
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -174,7 +174,7 @@ def read_mask(path: str | os.PathLike, size: tuple[int, int]) -> np.ndarray:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from studio.cli import _tqdm_progress
+    from studio.progress import tqdm_progress
     from studio.video import read_video, write_video
 
     if Path(args.video_out).suffix.lower() not in VIDEO_EXTENSIONS:
@@ -211,7 +211,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         spaghetti_dropout=args.spaghetti_dropout,
         seed=args.seed,
     )
-    bar, progress = _tqdm_progress(f"rendering {args.mode}")
+    bar, progress = tqdm_progress(f"rendering {args.mode}")
     try:
         out = render(frames, rt.tracks, rt.visible, args.mode, options, queries=rt.queries, progress=progress)
     finally:
