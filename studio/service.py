@@ -575,8 +575,10 @@ class TrackingService:
 
         m = np.asarray(mask)
         if m.ndim == 3:
-            # Alpha decides when present (a painted layer); else any bright channel.
-            m = m[..., 3] if m.shape[2] == 4 else m.max(axis=2)
+            # A painted layer carries the mask in its alpha; an opaque image (alpha all
+            # one value, e.g. a black-and-white PNG read as RGBA) in its colours.
+            alpha = m[..., 3] if m.shape[2] == 4 else None
+            m = alpha if alpha is not None and alpha.min() != alpha.max() else m[..., :3].max(axis=2)
         if m.ndim != 2 or min(m.shape) == 0:
             raise InputError(f"the mask must be a 2-D image, got shape {list(np.shape(mask))}")
         notices = []
