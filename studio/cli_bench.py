@@ -2,29 +2,21 @@
 
 Wired into ``studio.cli`` by ``add_bench_parser(sub)``; the command prints a
 table per model (each video and the mean, x 100) and can write JSON and CSV.
+Tables and files come from ``studio.bench_report``, which the app's Benchmark tab
+uses too, so both show the same numbers.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
-import math
 import sys
 from pathlib import Path
 
-from studio.metrics.tapvid import METRIC_KEYS, QUERY_MODES, THRESHOLDS
+from studio.bench_report import COLUMNS, format_table, results_document, table_rows, write_csv, write_json
+from studio.bench_report import fmt_metric as _fmt
+from studio.metrics.tapvid import QUERY_MODES
 from studio.progress import tqdm_progress
 from studio.registry import list_trackers
-
-# (header, key) of the printed columns, headline numbers first.
-COLUMNS: tuple[tuple[str, str], ...] = (
-    ("AJ", "average_jaccard"),
-    ("<d_avg", "average_pts_within_thresh"),
-    ("OA", "occlusion_accuracy"),
-    *((f"<{d}", f"pts_within_{d}") for d in THRESHOLDS),
-    *((f"J{d}", f"jaccard_{d}") for d in THRESHOLDS),
-)
 
 
 def _positive_int(text: str) -> int:
@@ -69,50 +61,6 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
     return b
 
 
-def _fmt(x: float) -> str:
-    return "-" if x is None or not math.isfinite(x) else f"{x:.1f}"
-
-
-def format_table(result) -> str:
-    """A ``BenchmarkResult`` as a plain-text table: one row per video, then the mean (x 100)."""
-    header = ["video", "queries"] + [h for h, _ in COLUMNS]
-    rows = [
-        [v.name, str(v.num_queries)] + [_fmt(v.metrics[k] * 100) for _, k in COLUMNS] for v in result.videos
-    ]
-    mean = result.mean()
-    rows.append([f"mean ({len(result.videos)} videos)", str(sum(v.num_queries for v in result.videos))]
-                + [_fmt(mean[k]) for _, k in COLUMNS])
-    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
-
-    def line(r: list[str]) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-
-    res = "x".join(map(str, result.resolution)) if result.resolution else "full resolution"
-    title = f"{result.model} on {result.dataset}: query mode {result.query_mode}, tracked at {res}"
-    title += f", {result.seconds:.1f} s"
-    out = [title, line(header), line(["-" * w for w in widths])]
-    out += [line(r) for r in rows[:-1]] + [line(["-" * w for w in widths]), line(rows[-1])]
-    for name, reason in result.skipped:
-        out.append(f"skipped {name}: {reason}")
-    return "\n".join(out)
-
-
-def write_csv(path: str | Path, results: list) -> Path:
-    """One row per (model, video) and a ``mean`` row per model; metrics x 100."""
-    p = Path(path)
-    with open(p, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["model", "dataset", "query_mode", "video", "num_queries", "num_frames", *METRIC_KEYS])
-        for r in results:
-            for v in r.videos:
-                w.writerow([r.model, r.dataset, r.query_mode, v.name, v.num_queries, v.num_frames,
-                            *(f"{v.metrics[k] * 100:.4f}" for k in METRIC_KEYS)])
-            mean = r.mean()
-            w.writerow([r.model, r.dataset, r.query_mode, "mean", sum(v.num_queries for v in r.videos), "",
-                        *(f"{mean[k]:.4f}" for k in METRIC_KEYS)])
-    return p
-
-
 def cmd_bench(args: argparse.Namespace) -> int:
     from studio.datasets import open_dataset
     from studio.evaluate import evaluate
@@ -141,13 +89,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             print(f"{r.model.ljust(width)}  {_fmt(m['average_jaccard']):>6}  "
                   f"{_fmt(m['average_pts_within_thresh']):>6}  {_fmt(m['occlusion_accuracy']):>6}")
     if args.json_out:
-        doc = {
-            "dataset": str(args.dataset),
-            "query_mode": args.query_mode,
-            "resolution": "full" if args.full_resolution else [256, 256],
-            "results": [r.to_dict() for r in results],
-        }
-        Path(args.json_out).write_text(json.dumps(doc, indent=2))
+        write_json(args.json_out, results_document(results, str(args.dataset), args.query_mode, args.full_resolution))
         print(f"json -> {args.json_out}")
     if args.csv_out:
         print(f"csv  -> {write_csv(args.csv_out, results)}")
@@ -164,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, KeyError, RuntimeError, OSError) as exc:
         print(f"error: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}", file=sys.stderr)
         return 2
+
+
+__all__ = ["COLUMNS", "add_bench_parser", "cmd_bench", "format_table", "main", "table_rows", "write_csv"]
 
 
 if __name__ == "__main__":

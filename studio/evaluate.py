@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,7 @@ def evaluate(
     max_videos: int | None = None,
     progress: ProgressFn | None = None,
     stride: int = QUERY_STRIDE,
+    on_video: Callable[[PreparedVideo, TrackResult, VideoScore], None] | None = None,
 ) -> BenchmarkResult:
     """Track every video of a dataset with one model and score it.
 
@@ -160,6 +162,8 @@ def evaluate(
       max_videos: stop after this many videos.
       progress: ``ProgressFn`` over the whole run.
       stride: strided-mode frame step (5 in the protocol).
+      on_video: optional ``on_video(prepared, result, score)`` called after each video
+        is scored (e.g. to save its predictions); the prepared video is dropped after it.
 
     Returns:
       ``BenchmarkResult``.
@@ -197,16 +201,17 @@ def evaluate(
         t0 = time.perf_counter()
         result = tracker.track(prepared.video, prepared.queries, progress=sub)
         seconds = time.perf_counter() - t0
-        out.videos.append(
-            VideoScore(
-                name=item.video.name,
-                metrics=score_tracks(prepared, result, query_mode),
-                num_queries=len(prepared.queries),
-                num_frames=int(prepared.video.shape[0]),
-                source_size=prepared.source_size,
-                seconds=seconds,
-            )
+        score = VideoScore(
+            name=item.video.name,
+            metrics=score_tracks(prepared, result, query_mode),
+            num_queries=len(prepared.queries),
+            num_frames=int(prepared.video.shape[0]),
+            source_size=prepared.source_size,
+            seconds=seconds,
         )
+        out.videos.append(score)
+        if on_video is not None:
+            on_video(prepared, result, score)
         progress(hi, f"{item.video.name}: scored")
     out.seconds = time.perf_counter() - start
     progress(1.0, "done")

@@ -401,3 +401,11 @@ def test_cli_bench_writes_json_and_csv(tmp_path, capsys):
     assert len(rows) == 4 and rows[-1].split(",")[3] == "mean"
     assert float(rows[-1].split(",")[6]) == pytest.approx(res["mean"]["average_jaccard"], abs=1e-3)
     assert main([str(tmp_path / "nope.pkl"), "--model", "lk", "--query-mode", "first"]) == 2
+
+
+def test_a_folder_with_one_dataset_in_two_formats_is_read_once(tmp_path):
+    from studio.datasets.tapvid import dataset_files
+
+    for name in ("a.pkl", "a.npz", "b.pkl", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    assert [f.name for f in dataset_files(tmp_path)] == ["a.npz", "b.pkl"]

@@ -291,7 +291,10 @@ def dataset_files(path: str | os.PathLike) -> list[Path]:
         files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in DATASET_SUFFIXES)
         if not files:
             raise DatasetError(f"{p}: the folder holds no {'/'.join(DATASET_SUFFIXES)} files")
-        return files
+        # "x.pkl" and "x.npz" side by side are one dataset in two formats (as the bundled
+        # sample ships): score it once, from the pickle-free .npz.
+        stems = {f.stem for f in files if f.suffix.lower() == ".npz"}
+        return [f for f in files if f.suffix.lower() == ".npz" or f.stem not in stems]
     if not p.is_file():
         raise DatasetError(f"{p}: no such file or folder")
     if p.suffix.lower() not in DATASET_SUFFIXES:
