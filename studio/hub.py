@@ -58,6 +58,40 @@ def cached_path(file: HubFile) -> Path | None:
     return Path(found) if isinstance(found, str) and os.path.isfile(found) else None
 
 
+def hub_endpoint() -> str:
+    """The hub's base URL (``HF_ENDPOINT``, as huggingface_hub reads it)."""
+    return os.environ.get("HF_ENDPOINT", "").strip() or "https://huggingface.co"
+
+
+_REACHABLE: dict[str, tuple[float, bool]] = {}
+REACHABLE_TTL_S = 60.0
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to the hub opens within ``timeout`` seconds (remembered for a minute).
+
+    huggingface_hub retries a failed request with back-off for about 25 s; a machine
+    with no network should hear "unavailable" at once instead.
+    """
+    import socket
+    import time
+    from urllib.parse import urlsplit
+
+    url = urlsplit(hub_endpoint())
+    host, port = url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
+    now = time.monotonic()
+    seen = _REACHABLE.get(host)
+    if seen is not None and now - seen[0] < REACHABLE_TTL_S:
+        return seen[1]
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            ok = True
+    except OSError:
+        ok = False
+    _REACHABLE[host] = (now, ok)
+    return ok
+
+
 def fetch(file: HubFile, model_name: str) -> Path:
     """Return a local path to ``file``, downloading it into the hub cache if needed.
 
@@ -83,6 +117,11 @@ def fetch(file: HubFile, model_name: str) -> Path:
         raise WeightsUnavailable(
             f"Model '{model_name}' needs {file.filename} from {file.repo_id}, which is not in the local cache "
             f"and HF_HUB_OFFLINE is set: {advice}."
+        )
+    if not hub_reachable():
+        raise WeightsUnavailable(
+            f"Model '{model_name}' needs {file.filename} from {file.repo_id}, which is not in the local cache, "
+            f"and the hub ({hub_endpoint()}) cannot be reached from here: {advice}."
         )
     from huggingface_hub import hf_hub_download
 

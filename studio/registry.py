@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-from studio.hub import HubFile, WeightsUnavailable, cached_path, fetch, offline
+from studio.hub import HubFile, WeightsUnavailable, cached_path, fetch, hub_reachable, offline
 
 Kind = Literal["point", "flow", "dense"]
 
@@ -93,15 +93,16 @@ def tracker_info(name: str) -> ModelEntry:
 def weight_status(name: str) -> str:
     """``"built-in"`` (weight-free), ``"cached"``, ``"downloadable"`` or ``"unavailable"``.
 
-    ``"downloadable"`` means not cached and the hub is not switched off; whether the
-    network answers is only known when the download is tried.
+    ``"downloadable"`` means not cached, the hub is not switched off and its server
+    accepts connections (``hub_reachable``, remembered for a minute); whether the
+    file itself comes is only known when the download is tried.
     """
     entry = tracker_info(name)
     if entry.checkpoint is None:
         return "built-in"
     if cached_path(entry.checkpoint) is not None:
         return "cached"
-    return "unavailable" if offline() else "downloadable"
+    return "unavailable" if offline() or not hub_reachable() else "downloadable"
 
 
 def create_tracker(name: str, device: Any = None, checkpoint: str | Path | None = None) -> Any:

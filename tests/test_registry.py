@@ -113,6 +113,8 @@ def test_missing_weights_offline_fail_with_one_clear_sentence(hub_cache, monkeyp
 
 def test_failed_download_says_what_to_do(hub_cache, monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr("studio.hub.hub_reachable", lambda timeout=3.0: True)
+    monkeypatch.setattr("studio.registry.hub_reachable", lambda timeout=3.0: True)
     import huggingface_hub
 
     def refuse(*a, **k):
@@ -126,6 +128,7 @@ def test_failed_download_says_what_to_do(hub_cache, monkeypatch):
 
 def test_download_goes_through_the_pinned_revision(hub_cache, monkeypatch, tmp_path):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr("studio.hub.hub_reachable", lambda timeout=3.0: True)
     path, _ = _official_file(tmp_path)
     calls = []
     import huggingface_hub
@@ -137,6 +140,33 @@ def test_download_goes_through_the_pinned_revision(hub_cache, monkeypatch, tmp_p
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
     create_tracker("tiny", device="cpu")
     assert calls == [("studio-test/tiny", "tiny.pth", REV)]
+
+
+def test_unreachable_hub_fails_at_once_without_retries(hub_cache, monkeypatch):
+    """No network: one quick connection attempt, then the clear sentence (no ~25 s of download retries)."""
+    import socket
+    import time
+
+    import huggingface_hub
+
+    from studio import hub
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    with socket.socket() as listener:  # a port that accepts connections...
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+        hub._REACHABLE.clear()
+        assert hub.hub_reachable()
+    hub._REACHABLE.clear()  # ...and, closed, one that refuses them
+    assert weight_status("tiny") == "unavailable"  # the menus say so too
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda *a, **k: pytest.fail("must not be called"))
+    start = time.monotonic()
+    with pytest.raises(WeightsUnavailable, match=f"127.0.0.1:{port}\\) cannot be reached.*'lk'"):
+        create_tracker("tiny")
+    assert time.monotonic() - start < 5
+    hub._REACHABLE.clear()
 
 
 def test_cached_official_file_loads_strictly_and_round_trips(hub_cache, monkeypatch, tmp_path):

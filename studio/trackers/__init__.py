@@ -47,3 +47,4 @@ register(
     )
 )
 import studio.trackers.cotracker  # noqa: E402,F401  registers the CoTracker family
+import studio.trackers.raft  # noqa: E402,F401  registers DOT's RAFT estimator and refiner
