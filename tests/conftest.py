@@ -42,3 +42,15 @@ def visible_grid(clip, n: int, t: int) -> np.ndarray:
     q = grid_queries(clip.size, n, t)
     _, vis = clip.ground_truth(q)
     return q[vis[t]]
+
+
+@pytest.fixture
+def empty_hub_cache(tmp_path, monkeypatch):
+    """An empty Hugging Face hub cache in a temporary folder, with HF_HUB_OFFLINE=1."""
+    from huggingface_hub import constants
+
+    cache = tmp_path / "hub"
+    cache.mkdir()
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return cache

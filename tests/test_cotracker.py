@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hubcache import put_in_cache
 
 from studio.hub import CheckpointMismatch, WeightsUnavailable
 from studio.registry import create_tracker, list_trackers, tracker_info, weight_status
@@ -83,28 +83,7 @@ def clip(num_frames: int = 8, size=(36, 52), seed: int = 0) -> np.ndarray:
 QUERIES = np.array([[0, 4.0, 5.0], [3, 30.5, 20.25], [6, 51.0, 35.0]], np.float32)
 
 
-def put_in_cache(cache: Path, repo_id: str, revision: str, filename: str, payload: Path) -> None:
-    """Lay a file out the way huggingface_hub's cache does."""
-    repo = cache / f"models--{repo_id.replace('/', '--')}"
-    (repo / "blobs").mkdir(parents=True)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(revision)
-    blob = repo / "blobs" / "0123abcd"
-    shutil.copy(payload, blob)
-    snap = repo / "snapshots" / revision
-    snap.mkdir(parents=True)
-    os.symlink(blob, snap / filename)
 
-
-@pytest.fixture
-def empty_hub_cache(tmp_path, monkeypatch):
-    from huggingface_hub import constants
-
-    cache = tmp_path / "hub"
-    cache.mkdir()
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    return cache
 
 
 # ---------------------------------------------------------------------------------------------
@@ -156,7 +135,7 @@ def test_cached_file_loads_through_the_pinned_hub_revision(empty_hub_cache, tmp_
     v = VARIANTS["cotracker3_online_baseline"]
     path = tmp_path / "payload.pth"
     sd = official_file(v.name, path)
-    put_in_cache(empty_hub_cache, v.repo_id, v.revision, v.filename, path)
+    put_in_cache(empty_hub_cache, v.repo_id, v.filename, path, v.revision)
     assert weight_status(v.name) == "cached"
     tracker = create_tracker(v.name)
     assert torch.equal(tracker.model.time_emb, sd["time_emb"])

@@ -11,12 +11,12 @@ must reproduce them. The upstream run agreed with ours bit for bit (float32 and 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from hubcache import put_in_cache
 
 from studio.hub import CheckpointMismatch, WeightsUnavailable
 from studio.registry import create_tracker, list_trackers, tracker_info, weight_status
@@ -72,30 +72,7 @@ def model_from(name: str, sd: dict) -> RAFT:
     return model.eval()
 
 
-def put_in_cache(cache: Path, repo_id: str, filename: str, payload: Path, branch: str = "main") -> None:
-    """Lay a file out the way huggingface_hub's cache does, with ``branch`` pointing at REV."""
-    import shutil
 
-    repo = cache / f"models--{repo_id.replace('/', '--')}"
-    (repo / "blobs").mkdir(parents=True, exist_ok=True)
-    (repo / "refs").mkdir(exist_ok=True)
-    (repo / "refs" / branch).write_text(REV)
-    blob = repo / "blobs" / f"blob-{filename}"
-    shutil.copy(payload, blob)
-    snap = repo / "snapshots" / REV
-    snap.mkdir(parents=True, exist_ok=True)
-    os.symlink(blob, snap / filename)
-
-
-@pytest.fixture
-def empty_hub_cache(tmp_path, monkeypatch):
-    from huggingface_hub import constants
-
-    cache = tmp_path / "hub"
-    cache.mkdir()
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    return cache
 
 
 def smooth_frames(size, seed=0) -> tuple[np.ndarray, np.ndarray]:
@@ -148,7 +125,7 @@ def test_cached_hub_file_is_found_at_the_branch_revision(empty_hub_cache, tmp_pa
     payload = tmp_path / "payload.pth"
     sd = official_file("raft_refiner", payload)
     assert weight_status("raft_refiner") == "unavailable"
-    put_in_cache(empty_hub_cache, DOT_REPO, CONFIGS["raft_refiner"].filename, payload)
+    put_in_cache(empty_hub_cache, DOT_REPO, CONFIGS["raft_refiner"].filename, payload, REV)
     assert weight_status("raft_refiner") == "cached"
     flow = create_tracker("raft_refiner", device="cpu")
     assert torch.equal(flow.model.state_dict()["update_block.alpha_head.conv2.bias"],

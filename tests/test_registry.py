@@ -1,13 +1,13 @@
 """Registry, hub cache resolution and strict checkpoint loading, with files made here."""
 
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from hubcache import put_in_cache
 from studio import hub
 from studio.hub import CheckpointMismatch, HubFile, WeightsUnavailable, load_strict, read_state_dict
 from studio.registry import ModelEntry, create_tracker, list_trackers, register, tracker_info, unregister, weight_status
@@ -77,19 +77,6 @@ def hub_cache(tmp_path, monkeypatch):
                         license="test", paper="test", visibility="all"))
     yield cache, file
     unregister("tiny")
-
-
-def _put_in_cache(cache: Path, file: HubFile, payload: Path) -> None:
-    # The layout huggingface_hub itself writes: blobs/<etag>, snapshots/<commit>/<file> -> blob, refs/main.
-    repo = cache / f"models--{file.repo_id.replace('/', '--')}"
-    (repo / "blobs").mkdir(parents=True)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(file.revision)
-    blob = repo / "blobs" / "deadbeef"
-    shutil.copy(payload, blob)
-    snap = repo / "snapshots" / file.revision
-    snap.mkdir(parents=True)
-    os.symlink(blob, snap / file.filename)
 
 
 def _official_file(tmp_path: Path, wrap=None, prefix="") -> tuple[Path, dict]:
@@ -173,7 +160,7 @@ def test_cached_official_file_loads_strictly_and_round_trips(hub_cache, monkeypa
     cache, file = hub_cache
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     path, sd = _official_file(tmp_path, wrap="model", prefix="module.")
-    _put_in_cache(cache, file, path)
+    put_in_cache(cache, file.repo_id, file.filename, path, file.revision)
     assert weight_status("tiny") == "cached"
     tracker = create_tracker("tiny", device="cpu")
     loaded = tracker.net.state_dict()
