@@ -71,10 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_track)
 
     from studio.cli_bench import add_bench_parser
+    from studio.cli_dense import add_dense_parser
     from studio.cli_render import add_render_parser
 
     add_render_parser(sub)
     add_bench_parser(sub)
+    add_dense_parser(sub)
     return p
 
 

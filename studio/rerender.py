@@ -98,8 +98,10 @@ def _mask_to_frames(mask: np.ndarray, size: tuple[int, int], source_size: tuple[
 
     from studio.service import TrackingService
 
-    binary, notices = TrackingService._mask_to_source(mask, source_size)
     h, w = size
+    if np.shape(mask)[:2] == (h, w):
+        source_size = size  # already on the frames (e.g. painted on one): no round trip, no notice
+    binary, notices = TrackingService._mask_to_source(mask, source_size)
     if binary.shape != (h, w):
         binary = cv2.resize(binary.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
     return binary, notices

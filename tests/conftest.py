@@ -54,3 +54,10 @@ def empty_hub_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     return cache
+
+
+def handler_named(demo, name: str):
+    """The one Gradio handler function called ``name`` in ``demo`` (one function may serve several events)."""
+    fns = {f.fn for f in demo.fns.values() if getattr(f.fn, "__name__", "") == name}
+    assert len(fns) == 1, f"expected one handler {name}, found {len(fns)}"
+    return fns.pop()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import handler_named
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*:Warning:gradio.queueing")
 
@@ -85,6 +86,33 @@ def test_api_lists_named_endpoints(client):
     names = [p["parameter_name"] for p in endpoints["/track"]["parameters"]]
     assert names == ["video", "queries_json", "grid_size", "grid_frame", "model", "mask"]
     assert all(p["parameter_has_default"] for p in endpoints["/track"]["parameters"][1:])
+
+
+def test_dense_endpoint_with_a_mask(client, tmp_path):
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    names = [p["parameter_name"] for p in endpoints["/dense"]["parameters"]]
+    assert names == ["video", "mask", "query_frame", "model", "initializer", "num_tracks", "mode"]
+    frames = read_video(PAN).frames[:8]
+    clip = tmp_path / "short.mp4"
+    from studio.video import write_video
+
+    write_video(clip, frames, 12)
+    mask = np.zeros((272, 480), np.uint8)
+    mask[80:200, 150:330] = 255
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "mask.png"), mask)
+    rendered, npz, status = client.predict(
+        video=handle_file(str(clip)), mask=handle_file(str(tmp_path / "mask.png")), num_tracks=512,
+        mode="spaghetti_first_last_mask", api_name="/dense")
+    from studio.dense.result import DenseResult
+
+    r = DenseResult.load(npz)
+    assert r.tracks.shape == (8, 272, 480, 2) and r.mask.sum() == 120 * 180 and r.model == "dot_dis"
+    assert read_video(rendered).size == (544, 960)  # the spaghetti view is 2x
+    assert "21600 pixels tracked from frame 0 through 8 frames" in status
+    with pytest.raises(Exception, match="not an image"):
+        client.predict(video=handle_file(str(clip)), mask=handle_file(str(clip)), api_name="/dense")
 
 
 def test_track_bundled_example(client):
@@ -183,17 +211,11 @@ def test_tabs_are_composed_from_the_list_and_missing_modules_are_skipped(monkeyp
     assert keys[0] == "track" and "models" in keys and "not_written_yet" not in keys
 
 
-def _handler(demo: gr.Blocks, name: str):
-    fns = [f.fn for f in demo.fns.values() if getattr(f.fn, "__name__", "") == name]
-    assert len(fns) == 1, f"expected one handler {name}, found {len(fns)}"
-    return fns[0]
-
-
 def test_click_handlers_on_a_shrunk_video_store_source_pixels(tmp_path):
     """Click -> query in source pixels; undo / clear frame / clear all edit the light query list."""
     service = TrackingService(limits=Limits(max_side=240), output_root=tmp_path)  # 480x272 shown at 240x136
     demo = build_demo(service)
-    on_video, on_click = _handler(demo, "on_video"), _handler(demo, "on_click")
+    on_video, on_click = handler_named(demo, "on_video"), handler_named(demo, "on_click")
     # The notice is shown to the user (a gr.Warning toast; outside a request Gradio warns instead).
     with pytest.warns(UserWarning, match="resized 480×272 → 240×136"):
         path, points, _, frame, info, *_ = on_video(str(PAN), progress=None)
@@ -211,11 +233,11 @@ def test_click_handlers_on_a_shrunk_video_store_source_pixels(tmp_path):
     points, _, _ = click(4, 10, 10, points)
     points, _, summary = click(4, 20, 20, points)
     assert "3 points" in summary and "frame 4 (2)" in summary
-    points, _, _ = _handler(demo, "on_undo")(path, 4, points)
+    points, _, _ = handler_named(demo, "on_undo")(path, 4, points)
     assert len(points) == 2
-    points, _, _ = _handler(demo, "on_clear_frame")(path, 4, points)
+    points, _, _ = handler_named(demo, "on_clear_frame")(path, 4, points)
     assert points == [[0, 99.5, 59.5]]
-    points, image, summary = _handler(demo, "on_clear_all")(path, 0, points)
+    points, image, summary = handler_named(demo, "on_clear_all")(path, 0, points)
     assert points == [] and np.array_equal(image, frame) and summary.startswith("No points")
     with pytest.raises(gr.Error, match="load a video first"):
         on_click(None, 0, [], gr.SelectData(None, {"index": [1, 1], "value": None}))
@@ -224,7 +246,7 @@ def test_click_handlers_on_a_shrunk_video_store_source_pixels(tmp_path):
 def test_track_handler_fills_the_latest_result_for_other_tabs(tmp_path):
     service = TrackingService(output_root=tmp_path)
     demo = build_demo(service)
-    rendered, figure, files, status, latest, _ = _handler(demo, "on_track")(
+    rendered, figure, files, status, latest, _ = handler_named(demo, "on_track")(
         str(PAN), [[0, 100.0, 100.0], [3, 200.0, 120.0]], "lk", 8, progress=None
     )
     assert latest["video"] == str(PAN) and latest["model"] == "lk"
@@ -233,7 +255,7 @@ def test_track_handler_fills_the_latest_result_for_other_tabs(tmp_path):
     assert rendered == latest["rendered"] and "lk: 2 points x 36 frames" in status
     assert len(figure.axes) == 2
     with pytest.raises(gr.Error, match="no query points"):
-        _handler(demo, "on_track")(str(PAN), [], "lk", 8, progress=None)
+        handler_named(demo, "on_track")(str(PAN), [], "lk", 8, progress=None)
 
 
 def test_models_tab_table_and_precache_commands(tmp_path, monkeypatch):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import gradio as gr
 import numpy as np
 import pytest
+from conftest import handler_named
 
 from studio.rerender import rerender
 from studio.results import InputError
@@ -17,12 +17,6 @@ from studio.video import read_video, write_video
 
 ROOT = Path(__file__).resolve().parents[1]
 PAN = ROOT / "examples" / "hopper_pan.mp4"  # 36 frames, 480x272
-
-
-def _handler(demo: gr.Blocks, name: str):
-    fns = {f.fn for f in demo.fns.values() if getattr(f.fn, "__name__", "") == name}
-    assert len(fns) == 1, f"expected one handler {name}, found {len(fns)}"
-    return fns.pop()
 
 
 @pytest.fixture(scope="module")
@@ -124,23 +118,23 @@ def test_bad_track_file_is_a_clear_error_and_the_next_render_works(tracked, tmp_
 def test_tab_uses_the_latest_track_result_and_shows_a_still(tmp_path):
     service = TrackingService(output_root=tmp_path)
     demo = build_demo(service)
-    *_, latest, _ = _handler(demo, "on_track")(str(PAN), [[0, 100.0, 100.0], [3, 200.0, 120.0]], "lk", 8,
+    *_, latest, _ = handler_named(demo, "on_track")(str(PAN), [[0, 100.0, 100.0], [3, 200.0, 120.0]], "lk", 8,
                                                  progress=None)
-    video_path, tracks_path, mask = _handler(demo, "handler")(latest)
+    video_path, tracks_path, mask = handler_named(demo, "use_latest_track")(latest)
     assert video_path == str(PAN) and tracks_path == latest["tracks"] and mask is None
     opts = ["left_right", "jet", 8, 0, False, 0.75, 0, 1.5, 30, 2.0, 10]
-    mp4, still, slider, download, status, state = _handler(demo, "on_render")(
+    mp4, still, slider, download, status, state = handler_named(demo, "on_render")(
         video_path, tracks_path, "overlay_stripes", None, 12, None, *opts, progress=None)
     assert Path(mp4).is_file() and download == mp4 == state
     assert still.shape == (272, 480, 3) and "overlay_stripes: 36 frames" in status
     assert slider["value"] == 17  # the first still is the middle frame
-    *_, slider, _, _, _ = _handler(demo, "on_render")(
+    *_, slider, _, _, _ = handler_named(demo, "on_render")(
         video_path, tracks_path, "points", None, 12, state, *opts, progress=None)
     assert slider["value"] == 12  # later renders keep the chosen frame
-    again = _handler(demo, "on_still")(state, 30)
+    again = handler_named(demo, "on_still")(state, 30)
     assert again.shape == (272, 480, 3)
     with pytest.raises(gr.Error, match="no Track result"):
-        _handler(demo, "handler")(None)
+        handler_named(demo, "use_latest_track")(None)
     with pytest.raises(gr.Error, match="needs|mask"):
-        _handler(demo, "on_render")(video_path, tracks_path, "spaghetti_mask", None, 0, None, *opts,
+        handler_named(demo, "on_render")(video_path, tracks_path, "spaghetti_mask", None, 0, None, *opts,
                                    progress=None)

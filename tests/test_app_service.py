@@ -51,7 +51,8 @@ def counting_model():
 
 def test_compute_layer_does_not_import_gradio():
     code = (
-        "import sys, studio.service, studio.pipeline, studio.cli, studio.trackfile\n"
+        "import sys, studio.service, studio.pipeline, studio.cli, studio.trackfile, studio.rerender, studio.dense_jobs\n"
+        "import studio.bench_report, studio.dense.tracker\n"
         "bad = [m for m in sys.modules if m == 'gradio' or m.startswith('gradio.')]\n"
         "print(bad); sys.exit(1 if bad else 0)"
     )

@@ -133,11 +133,12 @@ def build_render(service: TrackingService, context: dict | None = None):
         return frames[int(min(max(int(t), 0), frames.shape[0] - 1))]
 
     def use_latest(tab: str):
-        @user_errors
         def handler(latest):
             video_path, tracks_path, mask_path = _latest_paths(latest, tab)
             return video_path, tracks_path, mask_path
-        return handler
+
+        handler.__name__ = f"use_latest_{tab.lower()}"  # one name per source, for logs and tests
+        return user_errors(handler)
 
     ui = {"api_visibility": "undocumented"}
     outputs = [out_video, still, still_t, download, status, rendered_path]

@@ -66,6 +66,20 @@ class TrackTab:
     status: gr.Textbox
 
 
+def video_input(elem_id: str, height: int = 320) -> gr.Video:
+    """A video upload/webcam box with the bundled example clips under it."""
+    video = gr.Video(label="Video", sources=["upload", "webcam"], height=height, elem_id=elem_id)
+    examples = example_videos()
+    if examples:
+        gr.Examples(
+            examples=[[p] for p in examples],
+            inputs=[video],
+            label="Bundled examples",
+            example_labels=[Path(p).stem for p in examples],
+        )
+    return video
+
+
 def example_videos() -> list[str]:
     """Absolute paths of the bundled example clips (``examples/*.mp4``), sorted."""
     return sorted(str(p) for p in EXAMPLES_DIR.glob("*.mp4"))
@@ -124,15 +138,7 @@ def build_track(service: TrackingService) -> TrackTab:
     gr.Markdown(INTRO)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
-            video = gr.Video(label="Video", sources=["upload", "webcam"], height=320, elem_id="track-video")
-            examples = example_videos()
-            if examples:
-                gr.Examples(
-                    examples=[[p] for p in examples],
-                    inputs=[video],
-                    label="Bundled examples",
-                    example_labels=[Path(p).stem for p in examples],
-                )
+            video = video_input("track-video", height=320)
             video_info = gr.Markdown("No video loaded.", elem_id="track-video-info")
         with gr.Column(scale=1):
             frame = gr.Image(
@@ -419,4 +425,4 @@ def _read_mask(path) -> np.ndarray:
     return image
 
 
-__all__ = ["TrackTab", "build_api", "build_track", "draw_frame", "example_videos"]
+__all__ = ["TrackTab", "build_api", "build_track", "draw_frame", "example_videos", "video_input"]

@@ -1,0 +1,142 @@
+"""``python -m studio dense VIDEO [--mask MASK.png] --out dense.npz [--video out.mp4]``: dense tracking.
+
+Tracks every pixel of one frame through the video with a dense model (``dot_dis``
+weight-free by default, or ``dot``), saves the dense ``.npz`` that ``render``
+reads and optionally draws it straight away.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from studio.results import InputError
+
+VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov")
+
+
+def read_mask_image(path: str | os.PathLike, size: tuple[int, int]) -> tuple[np.ndarray, list[str]]:
+    """A mask image as bool [H, W] at ``size``: any non-zero pixel is inside.
+
+    An image with a transparency channel that is not fully opaque uses that
+    channel (non-zero alpha = inside). A mask of another size is resized
+    (nearest neighbour) with a notice.
+
+    Returns:
+      ``(mask, notices)``.
+
+    Raises:
+      InputError: missing or unreadable file, or a mask with no pixel inside.
+    """
+    import cv2
+
+    name = Path(path).name
+    image = cv2.imread(os.fspath(path), cv2.IMREAD_UNCHANGED) if Path(path).is_file() else None
+    if image is None:
+        raise InputError(f"mask {name!r} is missing or not an image")
+    if image.ndim == 3 and image.shape[2] == 4 and image[..., 3].min() < image[..., 3].max():
+        inside = image[..., 3] > 0
+    elif image.ndim == 3:
+        inside = (image[..., :3] > 0).any(-1)
+    else:
+        inside = image > 0
+    notices = []
+    h, w = size
+    if inside.shape != (h, w):
+        notices.append(f"resized mask {name} from {inside.shape[1]}x{inside.shape[0]} to the video's {w}x{h}")
+        inside = cv2.resize(inside.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+    if not inside.any():
+        raise InputError(f"mask {name!r} is empty: no pixel is non-zero")
+    return inside, notices
+
+
+def cmd_dense(args: argparse.Namespace) -> int:
+    from studio.progress import tqdm_progress
+    from studio.registry import create_tracker, tracker_info
+    from studio.video import read_video, write_video
+
+    if args.out and Path(args.out).suffix.lower() != ".npz":
+        raise InputError(f"--out must end in .npz, got {Path(args.out).name!r}")
+    if args.video_out and Path(args.video_out).suffix.lower() not in VIDEO_EXTENSIONS:
+        raise InputError(f"--video must end in .mp4, got {Path(args.video_out).name!r}")
+    if not args.out and not args.video_out:
+        raise InputError("nothing to write: give --out dense.npz and/or --video out.mp4")
+    if args.video_out and "mask" in args.mode.split("_") and not args.mask:
+        raise InputError(f"mode {args.mode} needs --mask IMAGE")
+    if args.initializer and tracker_info(args.initializer).kind != "point":
+        raise InputError(f"--initializer must be a point tracker, '{args.initializer}' is not")
+    if args.num_tracks < 1:
+        raise InputError(f"--num-tracks must be at least 1, got {args.num_tracks}")
+    video = read_video(args.video, max_frames=args.max_frames)
+    notices = list(video.notices)
+    mask = None
+    if args.mask:
+        mask, more = read_mask_image(args.mask, video.size)
+        notices += more
+    if not 0 <= args.query_frame < video.num_frames:
+        raise InputError(f"--query-frame {args.query_frame} is outside the video's frames 0..{video.num_frames - 1}")
+    for notice in notices:
+        print(f"note: {notice}", file=sys.stderr)
+    tracker = create_tracker(args.tracker, checkpoint=args.checkpoint)
+    tracker.num_tracks = args.num_tracks
+    tracker.max_side = args.max_side
+    tracker.seed = args.seed
+    if args.initializer:
+        tracker.initializer = args.initializer
+    bar, progress = tqdm_progress(f"dense tracking with {args.tracker}")
+    try:
+        result = tracker.track_dense(video.frames, args.query_frame, mask, progress=progress, fps=video.fps)
+    finally:
+        bar.close()
+    t, h, w = result.tracks.shape[:3]
+    shown = result.visible[:, mask] if mask is not None else result.visible
+    stages = ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items())
+    print(f"{args.tracker}: {h * w if mask is None else int(mask.sum())} pixels of frame {args.query_frame} "
+          f"tracked through {t} frames ({w}x{h}); visible {100 * shown.mean():.1f}%; {stages}")
+    if args.out:
+        print(f"tracks -> {result.save(args.out)}")
+    if args.video_out:
+        from studio.render import RenderOptions, render
+
+        frames = render(video.frames, result.tracks, result.visible, args.mode,
+                        RenderOptions(mask=mask, dense_grid=args.dense_grid))
+        print(f"video  -> {write_video(args.video_out, frames, video.fps)}  ({args.mode})")
+    return 0
+
+
+def add_dense_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``dense`` command to the CLI's subparsers; returns its parser."""
+    from studio.registry import list_trackers
+    from studio.render import MODES
+
+    d = subparsers.add_parser(
+        "dense",
+        help="track every pixel of one frame (dense tracking, DOT)",
+        description="Dense tracking: one track per pixel of the query frame (optionally inside a mask). "
+        "Writes a dense .npz (tracks [T,H,W,2], visible [T,H,W]) that 'render' reads.",
+    )
+    d.add_argument("video", help="input video (mp4, mov, webm, gif, ...)")
+    d.add_argument("--mask", help="mask image (PNG): non-zero (or non-transparent) pixels are tracked")
+    d.add_argument("--tracker", default="dot_dis", choices=list_trackers("dense"),
+                   help="dense model (default dot_dis, weight-free; dot needs RAFT weights)")
+    d.add_argument("--checkpoint", help="local refiner checkpoint instead of the hub download")
+    d.add_argument("--initializer", default=None, choices=list_trackers("point"), metavar="NAME",
+                   help="point tracker for the initial tracks (default lk); one of: "
+                   + ", ".join(list_trackers("point")))
+    d.add_argument("--num-tracks", type=int, default=2048, help="initial tracks (default 2048)")
+    d.add_argument("--query-frame", type=int, default=0, help="frame whose pixels are tracked (default 0)")
+    d.add_argument("--max-side", type=int, default=512,
+                   help="working resolution: long side at most this (default 512); results are at the input size")
+    d.add_argument("--max-frames", type=int, default=None, help="keep only the first N frames")
+    d.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    d.add_argument("--out", help="write dense tracks to this .npz")
+    d.add_argument("--video", dest="video_out", help="write a rendering to this .mp4")
+    d.add_argument("--mode", default="overlay_stripes", choices=MODES, metavar="MODE",
+                   help="render mode for --video (default overlay_stripes); one of: " + ", ".join(MODES))
+    d.add_argument("--dense-grid", type=int, default=None, help="render stride in pixels for points/overlay")
+    d.set_defaults(func=cmd_dense)
+    return d
