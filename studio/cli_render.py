@@ -75,7 +75,7 @@ def _npz_array_ndim(path: Path, key: str) -> int | None:
 
 
 def _is_dense_npz(path: Path) -> bool:
-    return path.suffix.lower() == ".npz" and _npz_array_ndim(path, "tracks") == 4
+    return path.suffix.lower() == ".npz" and 4 in (_npz_array_ndim(path, "tracks"), _npz_array_ndim(path, "offsets"))
 
 
 def _read_sparse(path: Path) -> RenderTracks:
@@ -86,14 +86,21 @@ def _read_sparse(path: Path) -> RenderTracks:
 
 
 def read_dense_npz(path: Path) -> RenderTracks:
-    """Dense tracks from an ``.npz``: ``tracks`` [T, H, W, 2] float, ``visible`` [T, H, W] bool,
-    optional ``size`` [2] ``(H, W)`` of the video the pixels refer to (default: the grid's) and ``fps``."""
+    """Dense tracks from an ``.npz``: ``tracks`` [T, H, W, 2] float positions, or ``offsets``
+    [T, H, W, 2] from each pixel in units of ``offset_unit`` px (``studio.dense.result``);
+    ``visible`` [T, H, W] bool; optional ``size`` [2] ``(H, W)`` of the video the pixels
+    refer to (default: the grid's) and ``fps``."""
     name = path.name
     try:
         with np.load(path, allow_pickle=False) as z:
-            if "tracks" not in z.files or "visible" not in z.files:
-                raise InputError(f"{name} needs 'tracks' [T, H, W, 2] and 'visible' [T, H, W]")
-            tracks = np.asarray(z["tracks"], np.float32)
+            has_tracks = "tracks" in z.files or ("offsets" in z.files and "offset_unit" in z.files)
+            if not has_tracks or "visible" not in z.files:
+                raise InputError(f"{name} needs 'tracks' [T, H, W, 2] (or 'offsets' + 'offset_unit') and "
+                                 "'visible' [T, H, W]")
+            if "tracks" in z.files:
+                tracks = np.asarray(z["tracks"], np.float32)
+            else:
+                tracks = _from_offsets(z["offsets"], float(z["offset_unit"]))
             visible = np.asarray(z["visible"])
             size = tuple(int(v) for v in z["size"]) if "size" in z.files else tracks.shape[1:3]
             fps = float(z["fps"]) if "fps" in z.files else 0.0
@@ -108,6 +115,21 @@ def read_dense_npz(path: Path) -> RenderTracks:
     if len(size) != 2 or tuple(size) != tracks.shape[1:3]:
         raise InputError(f"{name}: 'size' must equal the dense grid's (H, W) = {tracks.shape[1:3]}")
     return RenderTracks(tracks, visible.astype(bool), tuple(size), fps)
+
+
+def _from_offsets(offsets: np.ndarray, unit: float) -> np.ndarray:
+    """Positions float32 [T, H, W, 2] from integer offsets [T, H, W, 2] from each pixel centre."""
+    if offsets.ndim != 4 or offsets.shape[-1] != 2 or not np.issubdtype(offsets.dtype, np.integer):
+        raise InputError(f"'offsets' must be an integer [T, H, W, 2] array, got {offsets.dtype} {list(offsets.shape)}")
+    if not (np.isfinite(unit) and 0 < unit <= 1):
+        raise InputError(f"'offset_unit' must be in (0, 1] px, got {unit}")
+    h, w = offsets.shape[1:3]
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    grid = np.stack([xs, ys], axis=-1)
+    tracks = np.empty(offsets.shape, np.float32)
+    for t in range(offsets.shape[0]):
+        tracks[t] = grid + offsets[t].astype(np.float32) * np.float32(unit)
+    return tracks
 
 
 register_track_reader(lambda path: True, _read_sparse)

@@ -65,7 +65,7 @@ def test_dense_request_follows_the_true_motion_inside_the_mask(service, clip):
     assert r.visible[:, ys, xs][inside].mean() > 0.9
     # the files: a dense npz the renderers read back, the mask as a PNG, a playable mp4
     back = DenseResult.load(out.npz)
-    assert back.tracks.shape == r.tracks.shape and np.abs(back.tracks - r.tracks).max() < 0.02
+    assert back.tracks.shape == r.tracks.shape and np.abs(back.tracks - r.tracks)[:, r.mask].max() < 0.01
     assert np.array_equal(back.mask, r.mask)
     assert np.array_equal(cv2.imread(str(out.mask_png), cv2.IMREAD_GRAYSCALE) > 0, r.mask)
     assert out.mode == "overlay_stripes_mask" and out.rendered.is_file()

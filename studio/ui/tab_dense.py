@@ -34,7 +34,8 @@ INTRO = """\
 **1.** Upload a video (or pick an example). **2.** Choose the frame to start from and **paint over the region** \
 to track (or upload a mask PNG; nothing painted = the whole frame). **3.** Press **Track densely**: every pixel \
 of the region gets a track. Switch the view between overlay, occlusion stripes and spaghetti without tracking \
-again; download the dense tracks (npz: `tracks` [T, H, W, 2] `(x, y)` pixels, `visible` [T, H, W]) and the video.
+again; download the dense tracks (npz: `offsets` [T, H, W, 2] from each pixel in 1/64 px, `visible` [T, H, W], `mask`; \
+`studio.dense.DenseResult.load` gives `tracks` in pixels) and the video.
 """
 
 VIEW_MODES = ("overlay_stripes", "overlay", "spaghetti_first_last", "spaghetti_last_static", "spaghetti_every")
