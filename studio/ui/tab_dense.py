@@ -95,7 +95,8 @@ def build_dense(service: TrackingService) -> DenseTab:
         with gr.Column(scale=1):
             video = video_input("dense-video", height=300)
             upload_mask = gr.Image(label="…or upload a mask PNG of that frame (white or opaque = inside)",
-                                   type="numpy", image_mode=None, sources=["upload"], height=150)
+                                   type="numpy", image_mode=None, sources=["upload"], height=150,
+                                   elem_id="dense-mask")
         with gr.Column(scale=1):
             editor = gr.ImageEditor(
                 label="Paint the region to track on this frame",
