@@ -14,16 +14,18 @@ from pathlib import Path
 
 import numpy as np
 
+from studio.queries import binary_mask
 from studio.results import InputError
 
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov")
 
 
 def read_mask_image(path: str | os.PathLike, size: tuple[int, int]) -> tuple[np.ndarray, list[str]]:
-    """A mask image as bool [H, W] at ``size``: any non-zero pixel is inside.
+    """A mask image as bool [H, W] at ``size``: pixels at least half on are inside
+    (``studio.queries.binary_mask``; a soft edge's faint halo stays outside).
 
     An image with a transparency channel that is not fully opaque uses that
-    channel (non-zero alpha = inside). A mask of another size is resized
+    channel. A mask of another size is resized
     (nearest neighbour) with a notice.
 
     Returns:
@@ -39,18 +41,18 @@ def read_mask_image(path: str | os.PathLike, size: tuple[int, int]) -> tuple[np.
     if image is None:
         raise InputError(f"mask {name!r} is missing or not an image")
     if image.ndim == 3 and image.shape[2] == 4 and image[..., 3].min() < image[..., 3].max():
-        inside = image[..., 3] > 0
+        inside = binary_mask(image[..., 3])
     elif image.ndim == 3:
-        inside = (image[..., :3] > 0).any(-1)
+        inside = binary_mask(image[..., :3].max(axis=-1))
     else:
-        inside = image > 0
+        inside = binary_mask(image)
     notices = []
     h, w = size
     if inside.shape != (h, w):
         notices.append(f"resized mask {name} from {inside.shape[1]}x{inside.shape[0]} to the video's {w}x{h}")
         inside = cv2.resize(inside.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
     if not inside.any():
-        raise InputError(f"mask {name!r} is empty: no pixel is non-zero")
+        raise InputError(f"mask {name!r} is empty: no pixel is at least half on")
     return inside, notices
 
 

@@ -183,7 +183,7 @@ def fit_tracks(rt: RenderTracks, size: tuple[int, int], num_frames: int) -> tupl
 
 
 def read_mask(path: str | os.PathLike, size: tuple[int, int]) -> np.ndarray:
-    """A mask image (any format OpenCV reads; > 50% grey = inside) as bool [H, W] at ``size``."""
+    """A mask image (any format OpenCV reads; at least 50% grey = inside, 0/1 masks as they are) as bool [H, W] at ``size``."""
     import cv2
 
     image = cv2.imread(os.fspath(path), cv2.IMREAD_GRAYSCALE)
@@ -192,7 +192,9 @@ def read_mask(path: str | os.PathLike, size: tuple[int, int]) -> np.ndarray:
     h, w = size
     if image.shape != (h, w):
         image = cv2.resize(image, (w, h), interpolation=cv2.INTER_NEAREST)
-    return image > 127
+    from studio.queries import binary_mask
+
+    return binary_mask(image)
 
 
 def cmd_render(args: argparse.Namespace) -> int:

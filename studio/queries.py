@@ -87,3 +87,20 @@ def parse_points(text: str) -> np.ndarray:
     if not rows:
         raise InputError("no points given: write them as 't,x,y; t,x,y'")
     return np.asarray(rows, dtype=np.float32)
+
+
+def binary_mask(image: np.ndarray) -> np.ndarray:
+    """A grey mask image [H, W] as bool: inside where it is at least half on.
+
+    Soft masks (anti-aliased or feathered edges, 0..255) are cut at 128, so the faint
+    halo around an object stays outside; 16-bit masks at 32768; masks stored as 0/1
+    are taken as they are.
+    """
+    m = np.asarray(image)
+    if m.dtype == bool:
+        return m
+    top = m.max(initial=0)
+    if top <= 1:
+        return m > 0
+    full = 255 if top <= 255 else 65535
+    return m >= (full + 1) // 2

@@ -49,7 +49,7 @@ except ImportError:  # Not installed (a plain local install): GPU entry points r
 
 from studio.pipeline import TrackRun, grid_for, render_tracks, to_source, to_working, track_video
 from studio.progress import ProgressFn
-from studio.queries import mask_grid_queries
+from studio.queries import binary_mask, mask_grid_queries
 from studio.registry import create_tracker, list_trackers, tracker_info, weight_status
 from studio.results import InputError, TrackResult, check_queries
 from studio.trackfile import save_tracks
@@ -591,8 +591,8 @@ class TrackingService:
                     "use a mask of the video's first-frame size"
                 )
             notices.append(f"mask resized {m.shape[1]}×{m.shape[0]} → {w}×{h}")
-            m = cv2.resize((m > 0).astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
-        return m > 0, notices
+            return cv2.resize(binary_mask(m).astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0, notices
+        return binary_mask(m), notices
 
     def check_queries(self, path: str, queries: np.ndarray) -> np.ndarray:
         """Validate source-pixel queries against the (cut) video: float32 [N, 3].

@@ -81,3 +81,13 @@ def test_track_result_checks_shapes():
         TrackResult(np.zeros((3, 2, 2)), np.zeros((3, 3), bool), np.zeros((2, 3)))
     with pytest.raises(InputError, match="query frame"):
         TrackResult(np.zeros((3, 1, 2)), np.zeros((3, 1), bool), np.array([[3, 0, 0]]))
+
+
+def test_mask_images_are_cut_at_half_and_01_masks_kept():
+    from studio.queries import binary_mask
+
+    soft = np.array([[0, 3, 127, 128, 255]], np.uint8)  # a feathered edge: the faint halo stays out
+    assert binary_mask(soft).tolist() == [[False, False, False, True, True]]
+    assert binary_mask(np.array([[0, 1, 1]], np.uint8)).tolist() == [[False, True, True]]
+    assert binary_mask(np.array([[0, 30000, 40000]], np.uint16)).tolist() == [[False, False, True]]
+    assert binary_mask(np.array([[True, False]])).tolist() == [[True, False]]

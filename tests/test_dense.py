@@ -231,13 +231,13 @@ def test_refinement_beats_the_interpolated_init(clip, tracker, truth):
     assert errs[1] < 0.8 * errs[0], errs
 
 
-def test_queries_sample_the_dense_field_and_follow_the_contract(clip, tracker, dense, ellipse):
+def test_queries_sample_the_dense_field_and_follow_the_contract(clip, tracker, ellipse):
     pix = np.array([[30, 30], [64, 48], [100, 70], [40, 60]])
     assert ellipse[pix[:, 1], pix[:, 0]].all()
     q = np.concatenate([np.zeros((4, 1)), pix], 1).astype(np.float32)
     r = tracker.track(clip.video, q)
     assert isinstance(r, TrackResult) and r.tracks.shape == (T, 4, 2) and r.model == "dot_dis"
-    d = dense  # same tracker and seed, so the same initial tracks
+    d = tracker.track_dense(clip.video)  # no mask: the same initial tracks as the query mode
     np.testing.assert_allclose(r.tracks, d.tracks[:, pix[:, 1], pix[:, 0]], atol=1e-4)
     np.testing.assert_array_equal(r.visible, d.visible[:, pix[:, 1], pix[:, 0]])
     # queries on a later frame, off the pixel grid: tracked both ways, close to the truth
@@ -461,3 +461,30 @@ def test_malformed_offset_files_are_clear_errors(tmp_path):
     np.savez(tmp_path / "ok.npz", **good, offsets=np.full((2, 3, 4, 2), 32, np.int32), offset_unit=np.float64(1 / 64))
     rt = read_dense_npz(tmp_path / "ok.npz")
     assert rt.tracks[1, 2, 3].tolist() == [3.5, 2.5]  # pixel (3, 2) moved by half a pixel in x and y
+
+
+def test_a_mask_region_is_driven_by_its_own_tracks(clip, tracker):
+    """Tracks that start outside the region never move it; extra tracks are started inside it."""
+    from studio.dense.sampling import InitialTracks, restrict_to_mask
+
+    t_len = 4
+    # ten tracks start inside the square (the last hidden on frame 0), three outside
+    inside = np.array([[x, y] for x in (7, 11, 15) for y in (7, 11, 15)] + [[9, 9]], np.float32)
+    start = np.concatenate([inside, [[40, 40], [50, 10], [5, 45]]]).astype(np.float32)
+    n = len(start)
+    tracks = np.repeat(start[None], t_len, 0)
+    visible = np.ones((t_len, n), bool)
+    visible[0, 9] = False
+    init = InitialTracks(tracks, visible, np.concatenate([np.zeros((n, 1)), start], 1).astype(np.float32))
+    mask = np.zeros((60, 60), bool)
+    mask[5:20, 5:20] = True
+    video = np.zeros((t_len, 60, 60, 3), np.uint8)
+    kept = restrict_to_mask(init, video, tracker.initializer, mask, 0, extra=0)
+    assert kept.tracks.shape[1] == 9 and np.array_equal(kept.tracks[0], start[:9])
+    more = restrict_to_mask(init, clip.video[:t_len, :60, :60].copy(), tracker.initializer, mask, 0, extra=20)
+    assert more.tracks.shape[1] >= 20 and mask[np.rint(more.tracks[0, :, 1]).astype(int),
+                                               np.rint(more.tracks[0, :, 0]).astype(int)].all()
+    # a mask with (almost) no tracks falls back to all of them
+    tiny = np.zeros((60, 60), bool)
+    tiny[40, 40] = True
+    assert restrict_to_mask(init, video, tracker.initializer, tiny, 0, extra=0).tracks.shape[1] == n

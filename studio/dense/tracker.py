@@ -21,7 +21,7 @@ import numpy as np
 from studio.conventions import inside_frame, rescale_pixels
 from studio.dense.interpolation import MAX_ELEMENTS, SparseToDense
 from studio.dense.result import DenseResult
-from studio.dense.sampling import InitialTracks, initial_tracks
+from studio.dense.sampling import InitialTracks, drop_inconsistent, initial_tracks, restrict_to_mask
 from studio.progress import ProgressFn, no_progress
 from studio.results import InputError, TrackResult, check_video
 from studio.trackers.base import PointTracker
@@ -80,6 +80,10 @@ class DenseTracker(PointTracker):
       name: registry name reported in results.
       device: passed to ``create_tracker`` when the initializer is a name.
       max_elements: distance-matrix cap for the interpolation.
+      mask_tracks: with a mask, ``track_dense`` adds ``num_tracks // 2`` tracks inside it
+        and drives the region only by tracks inside it (``restrict_to_mask``).
+      drop_outliers: the dense field from a source frame leaves out initial tracks whose
+        motion disagrees with their neighbours' (``drop_inconsistent``).
     """
 
     def __init__(
@@ -94,6 +98,8 @@ class DenseTracker(PointTracker):
         name: str = "dense",
         device=None,
         max_elements: int = MAX_ELEMENTS,
+        mask_tracks: bool = True,
+        drop_outliers: bool = True,
     ):
         self.refiner = refiner
         self.boundary_flow = boundary_flow
@@ -105,6 +111,8 @@ class DenseTracker(PointTracker):
         self.name = name
         self.device = device
         self.max_elements = int(max_elements)
+        self.mask_tracks = bool(mask_tracks)
+        self.drop_outliers = bool(drop_outliers)
         self._check_options()
 
     def _check_options(self) -> None:
@@ -154,7 +162,8 @@ class DenseTracker(PointTracker):
         h, w = prep.work_size
         coarse = (h // p, w // p)
         tic = time.perf_counter()
-        fwd = SparseToDense(prep.init.tracks, prep.init.visible, source, prep.work_size, coarse, self.max_elements)
+        init = drop_inconsistent(prep.init, source) if self.drop_outliers else prep.init
+        fwd = SparseToDense(init.tracks, init.visible, source, prep.work_size, coarse, self.max_elements)
         prep.timings["interpolation"] = prep.timings.get("interpolation", 0.0) + time.perf_counter() - tic
         targets = list(targets)
         for k, t in enumerate(targets):
@@ -165,7 +174,7 @@ class DenseTracker(PointTracker):
             cflow, calpha = fwd.flow_to(t)
             backward = None
             if getattr(self.refiner, "uses_backward", False):
-                bwd = SparseToDense(prep.init.tracks, prep.init.visible, t, prep.work_size, coarse, self.max_elements)
+                bwd = SparseToDense(init.tracks, init.visible, t, prep.work_size, coarse, self.max_elements)
                 backward = bwd.flow_to(source)
             toc = time.perf_counter()
             flow, visible = self.refiner.refine(prep.work[source], prep.work[t], cflow, calpha, backward)
@@ -200,6 +209,14 @@ class DenseTracker(PointTracker):
             raise InputError(f"query frame {query_frame} is outside the video's frames 0..{t_len - 1}")
         mask = check_mask(mask, (h, w))
         prep = self.prepare(video, lambda f, d: progress(0.4 * f, d))
+        if mask is not None and self.mask_tracks:
+            hw, ww = prep.work_size
+            work_mask = cv2.resize(mask.astype(np.uint8), (ww, hw), interpolation=cv2.INTER_NEAREST) > 0
+            if work_mask.any():
+                tic = time.perf_counter()
+                prep.init = restrict_to_mask(prep.init, prep.work, self.initializer, work_mask, int(query_frame),
+                                             self.num_tracks // 2, self.seed)
+                prep.timings["init_tracks"] += time.perf_counter() - tic
         tracks = np.empty((t_len, h, w, 2), np.float32)
         visible = np.empty((t_len, h, w), bool)
         grid = np.stack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)), axis=-1)
