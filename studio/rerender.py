@@ -150,14 +150,19 @@ def rerender(
     for private in ("mask", "colors"):
         opts.pop(private, None)
     binary = None
+    own = mask_from_track_file(tracks_path) if rt.dense and mask is None else None
+    if own is not None and not spec.mask:
+        # Pixels outside a dense result's mask were never tracked (no positions are
+        # stored for them): drawing them would paint the whole frame with "hidden" marks.
+        mode = f"{mode}_mask"
+        spec = parse_mode(mode)
+        notices.append(f"drew {mode}: the dense tracks cover only their mask")
     if mask is not None:
         binary, more = _mask_to_frames(mask, video.size, video.source_size)
         notices += more
-    elif spec.mask:
-        own = mask_from_track_file(tracks_path)
-        if own is not None:
-            binary, more = _mask_to_frames(own.astype(np.uint8), video.size, video.source_size)
-            notices += ["used the mask stored with the dense tracks"] + more
+    elif spec.mask and own is not None:
+        binary, more = _mask_to_frames(own.astype(np.uint8), video.size, video.source_size)
+        notices += ["used the mask stored with the dense tracks"] + more
     if spec.mask and binary is None:
         raise InputError(f"mode {mode} draws only tracks that start inside a mask: upload a mask image")
     try:

@@ -95,6 +95,13 @@ def test_dense_tracks_with_their_own_mask(tmp_path):
     r = rerender(service, str(tmp_path / "clip.mp4"), str(tmp_path / "dense.npz"), "overlay_stripes_mask",
                  {"overlay_factor": 1.0})
     assert r.dense and r.num_tracks == h * w and any("mask stored" in n for n in r.notices)
+    # a plain mode on such a file draws its mask variant: the pixels outside were never tracked
+    plain = rerender(service, str(tmp_path / "clip.mp4"), str(tmp_path / "dense.npz"), "points", {"tail": 0})
+    assert plain.mode == "points_mask" and any("cover only their mask" in n for n in plain.notices)
+    video0 = service.load_video(str(tmp_path / "clip.mp4")).frames[0]
+    touched = np.abs(plain.frames[0].astype(int) - video0.astype(int)).sum(axis=2) > 40
+    ys_t, xs_t = np.nonzero(touched)
+    assert ys_t.min() >= 5 and ys_t.max() <= 34 and xs_t.min() >= 5 and xs_t.max() <= 34
     video = service.load_video(str(tmp_path / "clip.mp4")).frames
     drawn = np.abs(r.frames[3].astype(int) - video[3].astype(int)).sum(axis=2) > 40
     ys_d, xs_d = np.nonzero(drawn)
