@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from studio.progress import tqdm_progress
-from studio.registry import list_trackers, tracker_info, weight_status
+from studio.registry import list_trackers, query_trackers, tracker_info, weight_status
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -61,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--points", help='query points "t,x,y; t,x,y" in source-video pixels (integer = pixel centre)')
     q.add_argument("--grid", type=int, help="track an N x N grid")
     t.add_argument("--grid-frame", type=int, default=0, help="frame the grid is placed on (default 0)")
-    t.add_argument("--model", default="lk", choices=list_trackers("point"), help="point tracker (default lk)")
+    t.add_argument("--model", default="lk", choices=query_trackers(), metavar="NAME",
+                   help="point tracker, or a dense model sampled at the queries (default lk): "
+                   + ", ".join(query_trackers()))
     t.add_argument("--checkpoint", help="local checkpoint file instead of the hub download")
     t.add_argument("--out", help="write tracks to .npz, .csv or .json")
     t.add_argument("--video", dest="render", help="write the input with the tracks drawn to this .mp4")

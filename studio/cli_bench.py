@@ -16,7 +16,7 @@ from studio.bench_report import COLUMNS, format_table, results_document, table_r
 from studio.bench_report import fmt_metric as _fmt
 from studio.metrics.tapvid import QUERY_MODES
 from studio.progress import tqdm_progress
-from studio.registry import list_trackers
+from studio.registry import query_trackers
 
 
 def _positive_int(text: str) -> int:
@@ -42,8 +42,8 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
         "dataset", help="TAP-Vid dataset: .pkl (DAVIS/RoboTAP dict, RGB-Stacking/Kinetics list), .npz, or a folder"
     )
     b.add_argument(
-        "--model", action="append", required=True, choices=list_trackers("point"), metavar="NAME",
-        help=f"point tracker to score; repeat for several ({', '.join(list_trackers('point'))})",
+        "--model", action="append", required=True, choices=query_trackers(), metavar="NAME",
+        help=f"point tracker or dense model to score; repeat for several ({', '.join(query_trackers())})",
     )
     b.add_argument(
         "--query-mode", required=True, choices=QUERY_MODES,

@@ -14,7 +14,7 @@ import numpy as np
 
 from studio.conventions import rescale_pixels
 from studio.queries import grid_queries
-from studio.registry import create_tracker, tracker_info
+from studio.registry import QUERY_KINDS, create_tracker, tracker_info
 from studio.render import draw_points
 from studio.results import InputError, TrackResult
 from studio.progress import ProgressFn
@@ -76,7 +76,7 @@ def track_video(
     Args:
       video: a decoded ``Video`` (possibly shrunk to limits).
       queries: float [N, 3] in source-video pixels.
-      model: registry name (kind "point").
+      model: registry name of a point tracker or a dense model (``QUERY_KINDS``).
       tracker: an already built tracker to reuse (the app caches them); built here if None.
       progress: optional ``ProgressFn``.
 
@@ -84,8 +84,8 @@ def track_video(
       ``TrackRun`` whose result is in source-video pixels, with fps and size set.
     """
     entry = tracker_info(model)
-    if entry.kind != "point":
-        raise InputError(f"'{model}' is a {entry.kind} model; choose a point tracker")
+    if entry.kind not in QUERY_KINDS:
+        raise InputError(f"'{model}' is a {entry.kind} model; choose a point tracker or a dense model")
     tracker = tracker if tracker is not None else create_tracker(model)
     start = time.perf_counter()
     result = tracker.track(video.frames, to_working(queries, video), progress=progress)

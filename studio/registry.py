@@ -81,6 +81,16 @@ def list_trackers(kind: Kind | None = None) -> list[str]:
     return [e.name for e in sorted(entries, key=lambda e: (e.needs_weights, e.kind, e.name))]
 
 
+QUERY_KINDS: tuple[str, ...] = ("point", "dense")
+"""Kinds whose models track given query points (``.track(video, queries)``): dense models
+sample their dense motion at the queries (DOT's "tracks for queries")."""
+
+
+def query_trackers() -> list[str]:
+    """Names of the models that take query points: point trackers first, then dense models."""
+    return list_trackers("point") + list_trackers("dense")
+
+
 def tracker_info(name: str) -> ModelEntry:
     """The entry for ``name``; ``KeyError`` naming the known models otherwise."""
     _load_builtin()

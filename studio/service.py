@@ -50,7 +50,7 @@ except ImportError:  # Not installed (a plain local install): GPU entry points r
 from studio.pipeline import TrackRun, grid_for, render_tracks, to_source, to_working, track_video
 from studio.progress import ProgressFn
 from studio.queries import binary_mask, mask_grid_queries
-from studio.registry import create_tracker, list_trackers, tracker_info, weight_status
+from studio.registry import QUERY_KINDS, create_tracker, list_trackers, query_trackers, tracker_info, weight_status
 from studio.results import InputError, TrackResult, check_queries
 from studio.trackfile import save_tracks
 from studio.video import Video, VideoError, read_video, write_video
@@ -474,10 +474,14 @@ class TrackingService:
             return names[0]  # nothing works; the first one's error will say why
         return min(usable, key=lambda n: (STATUS_ORDER.index(status[n]), preference(n), names.index(n)))
 
-    def model_choices(self) -> list[tuple[str, str]]:
-        """``(label, name)`` pairs of the point trackers, for a dropdown; the label shows weight status."""
+    def model_choices(self, dense: bool = False) -> list[tuple[str, str]]:
+        """``(label, name)`` pairs for a dropdown; the label shows weight status.
+
+        Args:
+          dense: also list the dense models, which track queries too (after the point trackers).
+        """
         out = []
-        for name in list_trackers("point"):
+        for name in query_trackers() if dense else list_trackers("point"):
             e = tracker_info(name)
             out.append((f"{name} · {e.title} · {weight_status(name)}", name))
         return out
@@ -651,8 +655,8 @@ class TrackingService:
         """
         model = model or self.default_model()
         entry = tracker_info(model)
-        if entry.kind != "point":
-            raise InputError(f"'{model}' is a {entry.kind} model; choose a point tracker")
+        if entry.kind not in QUERY_KINDS:
+            raise InputError(f"'{model}' is a {entry.kind} model; choose a point tracker or a dense model")
         video = self.load_video(path, progress=_scaled(progress, 0.0, 0.1))
         q = self.check_queries(path, queries)
         if progress is not None:

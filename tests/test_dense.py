@@ -488,3 +488,24 @@ def test_a_mask_region_is_driven_by_its_own_tracks(clip, tracker):
     tiny = np.zeros((60, 60), bool)
     tiny[40, 40] = True
     assert restrict_to_mask(init, video, tracker.initializer, tiny, 0, extra=0).tracks.shape[1] == n
+
+
+def test_dense_models_track_queries_in_the_app_and_the_benchmark(tmp_path):
+    """dot_dis is offered wherever queries are tracked: the Track pipeline and TAP-Vid scoring."""
+    from studio.evaluate import evaluate
+    from studio.registry import query_trackers
+    from studio.service import TrackingService
+
+    assert query_trackers()[0] == "lk" and "dot_dis" in query_trackers() and "raft_cvo" not in query_trackers()
+    root = Path(__file__).resolve().parents[1]
+    service = TrackingService(output_root=tmp_path)
+    assert "dot_dis" in [name for _, name in service.model_choices(dense=True)]
+    assert "dot_dis" not in [name for _, name in service.model_choices()]  # initializers stay point trackers
+    out = service.track(str(root / "examples" / "hopper_pan.mp4"), np.array([[0, 120, 80], [10, 300.5, 150]]),
+                        model="dot_dis")
+    assert out.result.model == "dot_dis" and out.result.tracks.shape == (36, 2, 2)
+    np.testing.assert_allclose(out.result.tracks[[0, 10], [0, 1]], [[120, 80], [300.5, 150]], atol=1e-4)
+    with pytest.raises(InputError, match="flow model"):
+        service.track(str(root / "examples" / "hopper_pan.mp4"), np.array([[0, 1.0, 1.0]]), model="dis")
+    score = evaluate("dot_dis", root / "assets" / "tapvid_sample" / "tapvid_sample.npz", "first").mean()
+    assert score["average_jaccard"] > 85 and score["occlusion_accuracy"] > 95  # exact ground truth of real warps

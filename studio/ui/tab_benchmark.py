@@ -142,8 +142,8 @@ def published_view(models: list[str], dataset: str, query_mode: str, choice: str
 
 
 def model_choices(service: TrackingService) -> list[tuple[str, str]]:
-    """Point trackers as ``(label, name)``; the label says whether weights are needed and their state."""
-    return service.model_choices()
+    """Point trackers and dense models as ``(label, name)``; the label says whether weights are needed and their state."""
+    return service.model_choices(dense=True)
 
 
 def build_benchmark(service: TrackingService) -> dict:

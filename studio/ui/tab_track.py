@@ -167,7 +167,7 @@ def build_track(service: TrackingService) -> TrackTab:
                     height=160,
                 )
     with gr.Row(equal_height=True):
-        choices = service.model_choices()
+        choices = service.model_choices(dense=True)
         model = gr.Dropdown(
             choices=choices,
             value=service.default_model() if choices else None,
@@ -290,7 +290,7 @@ def build_track(service: TrackingService) -> TrackTab:
             out.status(),
             latest_value,
             # A first use may have downloaded weights: show the new status in the menu.
-            gr.update(choices=service.model_choices()),
+            gr.update(choices=service.model_choices(dense=True)),
         )
 
     # ------------------------------------------------------------------ wiring
