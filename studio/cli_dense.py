@@ -61,7 +61,14 @@ def cmd_dense(args: argparse.Namespace) -> int:
     from studio.registry import create_tracker, tracker_info
     from studio.video import read_video, write_video
 
-    if args.out and Path(args.out).suffix.lower() != ".npz":
+    if args.reinit is not None:
+        if args.reinit < 1:
+            raise InputError(f"--reinit must be at least 1 frame, got {args.reinit}")
+        if args.mask:
+            raise InputError("--reinit tracks every part of every frame; it takes no --mask")
+        if args.out and Path(args.out).suffix.lower() not in (".npz", ".csv", ".json"):
+            raise InputError(f"with --reinit, --out is a track file (.npz, .csv or .json), got {Path(args.out).name!r}")
+    elif args.out and Path(args.out).suffix.lower() != ".npz":
         raise InputError(f"--out must end in .npz, got {Path(args.out).name!r}")
     if args.video_out and Path(args.video_out).suffix.lower() not in VIDEO_EXTENSIONS:
         raise InputError(f"--video must end in .mp4, got {Path(args.video_out).name!r}")
@@ -89,6 +96,8 @@ def cmd_dense(args: argparse.Namespace) -> int:
     tracker.seed = args.seed
     if args.initializer:
         tracker.initializer = args.initializer
+    if args.reinit is not None:
+        return _reinit(args, tracker, video)
     bar, progress = tqdm_progress(f"dense tracking with {args.tracker}")
     try:
         result = tracker.track_dense(video.frames, args.query_frame, mask, progress=progress, fps=video.fps)
@@ -110,6 +119,31 @@ def cmd_dense(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reinit(args: argparse.Namespace, tracker, video) -> int:
+    """``--reinit K``: sparse tracks started on every uncovered cell every K frames (DOT's mode 4)."""
+    from studio.progress import tqdm_progress
+    from studio.render import RenderOptions, render
+    from studio.trackfile import save_tracks
+    from studio.video import write_video
+
+    bar, progress = tqdm_progress(f"tracks re-started every {args.reinit} frames with {args.tracker}")
+    try:
+        result = tracker.track_reinit(video.frames, every=args.reinit, cell_size=args.cell_size, progress=progress)
+    finally:
+        bar.close()
+    result.fps = video.fps
+    starts = np.unique(result.queries[:, 0]).astype(int)
+    print(f"{args.tracker}: {result.num_points} tracks started on frames {', '.join(map(str, starts))} "
+          f"({args.cell_size}-px cells at the working resolution); visible {100 * result.visible.mean():.1f}%")
+    if args.out:
+        print(f"tracks -> {save_tracks(result, args.out)}")
+    if args.video_out:
+        frames = render(video.frames, result.tracks, result.visible, args.mode, RenderOptions(),
+                        queries=result.queries)
+        print(f"video  -> {write_video(args.video_out, frames, video.fps)}  ({args.mode})")
+    return 0
+
+
 def add_dense_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``dense`` command to the CLI's subparsers; returns its parser."""
     from studio.registry import list_trackers
@@ -122,7 +156,7 @@ def add_dense_parser(subparsers) -> argparse.ArgumentParser:
         "Writes a dense .npz (tracks [T,H,W,2], visible [T,H,W]) that 'render' reads.",
     )
     d.add_argument("video", help="input video (mp4, mov, webm, gif, ...)")
-    d.add_argument("--mask", help="mask image (PNG): non-zero (or non-transparent) pixels are tracked")
+    d.add_argument("--mask", help="mask image (PNG): pixels at least half on (or half opaque) are tracked")
     d.add_argument("--tracker", default="dot_dis", choices=list_trackers("dense"),
                    help="dense model (default dot_dis, weight-free; dot needs RAFT weights)")
     d.add_argument("--checkpoint", help="local refiner checkpoint instead of the hub download")
@@ -140,5 +174,9 @@ def add_dense_parser(subparsers) -> argparse.ArgumentParser:
     d.add_argument("--mode", default="overlay_stripes", choices=MODES, metavar="MODE",
                    help="render mode for --video (default overlay_stripes); one of: " + ", ".join(MODES))
     d.add_argument("--dense-grid", type=int, default=None, help="render stride in pixels for points/overlay")
+    d.add_argument("--reinit", type=int, default=None, metavar="K",
+                   help="instead of one frame's pixels: sparse tracks re-started every K frames on every cell no "
+                   "earlier track covers (DOT's 'every cell in every frame'); --out is then .npz/.csv/.json")
+    d.add_argument("--cell-size", type=int, default=4, help="--reinit cell side in working pixels (default 4)")
     d.set_defaults(func=cmd_dense)
     return d

@@ -362,6 +362,26 @@ def test_cli_dense_end_to_end(clip_files, capsys):
     assert main(["render", str(video), str(out), "--mode", "overlay_stripes", "--out", str(d / "r.mp4")]) == 0
 
 
+def test_cli_reinit_writes_sparse_tracks_restarted_every_k_frames(clip_files, capsys):
+    from studio.trackfile import load_tracks
+
+    d, video, mask = clip_files
+    out = d / "reinit.npz"  # npz keeps each track's start; csv keeps only positions
+    code = main(["dense", str(video), "--reinit", "4", "--cell-size", "16", "--out", str(out),
+                 "--video", str(d / "reinit.mp4"), "--mode", "points"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    r = load_tracks(out)
+    starts = r.queries[:, 0].astype(int)
+    assert set(starts) <= {0, 4, 8} and (starts == 0).sum() == (SIZE[0] // 16) * (SIZE[1] // 16)
+    assert r.visible[starts, np.arange(r.num_points)].all()
+    np.testing.assert_allclose(r.tracks[starts, np.arange(r.num_points)], r.queries[:, 1:], atol=1e-3)
+    assert (d / "reinit.mp4").stat().st_size > 0 and f"{r.num_points} tracks started" in captured.out
+    assert main(["dense", str(video), "--reinit", "4", "--mask", str(mask), "--out", str(out)]) == 2
+    assert "no --mask" in capsys.readouterr().err
+    assert main(["dense", str(video), "--reinit", "0", "--out", str(out)]) == 2
+
+
 def test_cli_dense_bad_masks(clip_files, capsys):
     d, video, _ = clip_files
     empty = d / "empty.png"
