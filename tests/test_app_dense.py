@@ -86,6 +86,10 @@ def test_bad_requests_are_clear_errors_and_the_next_one_works(service, clip):
         run_dense(service, path, None, query_frame=10, max_side=96)
     with pytest.raises(InputError, match="aspect|video is"):
         run_dense(service, path, np.full((100, 100), 255, np.uint8), max_side=96)
+    junk = Path(path).with_name("junk.mp4")
+    junk.write_bytes(b"\x00\x01 not a video at all" * 100)
+    with pytest.raises(InputError):
+        run_dense(service, str(junk), None, max_side=96)
     out = run_dense(service, path, None, query_frame=4, num_tracks=256, max_side=96)
     assert out.result.query_frame == 4 and out.mode == "overlay_stripes" and out.result.visible.mean() > 0.8
 
