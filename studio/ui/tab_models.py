@@ -27,7 +27,7 @@ PRECACHE_NOTE = """\
 * **built-in**: needs no weights (runs anywhere, CPU).
 * **cached**: the pinned checkpoint is in the local Hugging Face cache; the model loads without network.
 * **downloadable**: not cached yet; it is downloaded (once) from the Hugging Face Hub the first time you track with it.
-* **unavailable**: not cached and `HF_HUB_OFFLINE` is set, so it cannot be loaded here.
+* **unavailable**: not cached, and `HF_HUB_OFFLINE` is set or the hub cannot be reached, so it cannot be loaded here.
 
 To pre-cache weights (e.g. before going offline, or in a Space build), download the pinned files into the
 Hugging Face cache on a machine with network:
@@ -78,7 +78,10 @@ def build_models(service: TrackingService) -> dict:
     Returns:
       ``{"table": gr.Dataframe, "refresh": gr.Button}``.
     """
-    gr.Markdown("Every model the studio knows, from its registry. Point trackers appear in the Track tab's menu.")
+    gr.Markdown(
+        "Every model the studio knows, from its registry. Point trackers and dense models appear in the Track and "
+        "Benchmark menus, dense models in the Dense tab; flow models serve the dense pipeline."
+    )
     table = gr.Dataframe(
         value=table_rows(service),
         headers=[h for _, h in COLUMNS],
