@@ -175,6 +175,8 @@ def run_dense(
         notices += more
         if not mask.any():
             raise InputError("the mask is empty: paint over the region to track, or clear it to track everything")
+    if mask is None:
+        notices.append("no region painted or uploaded: tracked the whole frame")
     report(0.02, f"loading {model}")
     configured_tracker(service, model, initializer, num_tracks, max_side)  # load before any GPU worker forks
     # ZeroGPU pickles the arguments; a progress closure does not pickle.

@@ -150,7 +150,7 @@ def rerender(
     for private in ("mask", "colors"):
         opts.pop(private, None)
     binary = None
-    own = mask_from_track_file(tracks_path) if rt.dense and mask is None else None
+    own = mask_from_track_file(tracks_path) if rt.dense else None
     if own is not None and not spec.mask:
         # Pixels outside a dense result's mask were never tracked (no positions are
         # stored for them): drawing them would paint the whole frame with "hidden" marks.

@@ -92,6 +92,7 @@ def test_bad_requests_are_clear_errors_and_the_next_one_works(service, clip):
         run_dense(service, str(junk), None, max_side=96)
     out = run_dense(service, path, None, query_frame=4, num_tracks=256, max_side=96)
     assert out.result.query_frame == 4 and out.mode == "overlay_stripes" and out.result.visible.mean() > 0.8
+    assert "tracked the whole frame" in out.status()
 
 
 def test_tab_paints_tracks_switches_views_and_feeds_the_render_tab(tmp_path, clip):

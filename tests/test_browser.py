@@ -165,3 +165,49 @@ def test_click_points_track_and_download(page, tmp_path, case):
         np.testing.assert_allclose(saved.tracks[t, i], clicked_pixel, atol=1.0)
         # ... and within half a pixel of where the mouse really was (the frontend rounds to whole pixels).
         np.testing.assert_allclose(saved.tracks[t, i], landed[i], atol=0.5 + 1e-3)
+
+
+def test_dense_paint_a_region_track_download_and_rerender(page, tmp_path):
+    """Dense tab: paint over part of a frame with the mouse, track densely, download the npz, switch the
+    view, then re-draw the same result in the Render tab, all in a real browser."""
+    from studio.dense.result import DenseResult
+
+    page.get_by_role("tab", name="Dense").click()
+    page.locator("#dense-video input[type=file]").set_input_files(str(CLIP))
+    canvas = page.locator("#dense-editor canvas").first
+    canvas.wait_for()
+    page.wait_for_timeout(1500)  # the frame is drawn into the editor
+    box = canvas.bounding_box()
+    # One horizontal stroke across the middle of the frame with the (default) brush.
+    y = box["y"] + box["height"] * 0.5
+    page.mouse.move(box["x"] + box["width"] * 0.35, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.65, y, steps=12)
+    page.mouse.up()
+    # The editor hands its layers to the app a moment after the stroke; a click right away
+    # would still see an empty layer (and track the whole frame, as the status would say).
+    page.wait_for_timeout(3000)
+    page.click("#dense-button")
+    wait_text(page, "#dense-status", "pixels tracked from frame 0 through 48 frames of 480×360")
+    status = page.locator("#dense-status textarea").input_value()
+    painted = int(status.split(": ", 1)[1].split(" pixels", 1)[0])
+    assert 0 < painted < 480 * 360 // 4  # a brush stroke, not the whole frame
+
+    link = page.locator("#dense-files a[download$='.npz']")
+    target = tmp_path / "dense.npz"
+    with urllib.request.urlopen(link.get_attribute("href"), timeout=30) as response:
+        target.write_bytes(response.read())
+    r = DenseResult.load(target)
+    assert r.tracks.shape == (48, 360, 480, 2) and int(r.mask.sum()) == painted and r.model == "dot_dis"
+    ys, xs = np.nonzero(r.mask)
+    assert 0.25 * 480 < xs.mean() < 0.75 * 480 and 0.3 * 360 < ys.mean() < 0.7 * 360  # where the stroke went
+
+    view = page.locator("#dense-view input")
+    view.click()
+    page.get_by_role("option", name="spaghetti_first_last_mask", exact=True).click()
+    wait_text(page, "#dense-status", "spaghetti_first_last_mask: 48 frames of 960×720")
+
+    page.get_by_role("tab", name="Render").click()
+    page.get_by_role("button", name="Use latest Dense result").click()
+    wait_text(page, "#render-status", "172800 dense tracks")
+    assert "points_mask" in page.locator("#render-status textarea").input_value()
