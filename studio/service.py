@@ -291,6 +291,42 @@ def _track_on_device(
     return track_video(video, queries, model, tracker=tracker, progress=progress)
 
 
+def _arrays_duration(service_key: int, model: str, video: np.ndarray, queries: np.ndarray) -> int:
+    """``spaces.GPU`` duration callable for ``track_arrays_on_device``."""
+    return estimate_gpu_seconds(int(np.shape(video)[0]), int(np.shape(queries)[0]))
+
+
+@gpu(duration=_arrays_duration)
+def track_arrays_on_device(service_key: int, model: str, video: np.ndarray, queries: np.ndarray) -> TrackResult:
+    """Track decoded frames with a cached model: one GPU reservation per call (e.g. per benchmark video).
+
+    Args:
+      service_key: ``id`` of the ``TrackingService`` whose model cache to use.
+      model: registry name of a model that tracks queries.
+      video: uint8 [T, H, W, 3]; queries: float32 [N, 3] ``(t, x, y)`` pixels of ``video``.
+
+    Returns:
+      The model's ``TrackResult`` (no progress: ZeroGPU pickles the arguments).
+    """
+    return _SERVICES[service_key].tracker(model).track(video, queries)
+
+
+class DeviceTracker:
+    """A tracker whose ``track`` runs through ``track_arrays_on_device`` (a GPU reservation on ZeroGPU).
+
+    Used where the app tracks many clips in a row (the Benchmark tab), so that each
+    video gets its own reservation instead of one long one for the whole dataset.
+    """
+
+    def __init__(self, service: TrackingService, name: str):
+        self.service_key = id(service)
+        self.name = name
+        service.tracker(name)  # load in this process, before any GPU worker is forked
+
+    def track(self, video: np.ndarray, queries: np.ndarray, progress: ProgressFn | None = None) -> TrackResult:
+        return track_arrays_on_device(self.service_key, self.name, video, queries)
+
+
 # --------------------------------------------------------------------------- the service
 
 
@@ -390,6 +426,11 @@ class TrackingService:
         if evicted:
             self._free(evicted)
         return model
+
+    def device_tracker(self, name: str) -> Any:
+        """The model ``name`` for repeated tracking: on ZeroGPU a ``DeviceTracker`` (one GPU
+        reservation per ``track`` call), elsewhere the cached model itself (with progress)."""
+        return DeviceTracker(self, name) if on_zero_gpu() else self.tracker(name)
 
     def loaded_models(self) -> list[str]:
         """Names of the cached models, least recently used first."""

@@ -302,6 +302,23 @@ def test_gpu_entry_point_is_plain_off_zero_gpu(service):
     assert frames == estimate_gpu_seconds(36, 10)
 
 
+def test_device_tracker_gives_one_call_per_clip_on_zero_gpu(service, monkeypatch):
+    """On ZeroGPU the benchmark tracks each clip through the GPU entry point; elsewhere with the model itself."""
+    assert service.device_tracker("lk") is service.tracker("lk")
+    monkeypatch.setattr(service_module, "on_zero_gpu", lambda: True)
+    proxy = service.device_tracker("lk")
+    assert isinstance(proxy, service_module.DeviceTracker)
+    calls = []
+    real = service_module.track_arrays_on_device
+    monkeypatch.setattr(service_module, "track_arrays_on_device", lambda *a: calls.append(a) or real(*a))
+    video = read_video(PAN).frames[:6]
+    queries = np.array([[0, 100.0, 80.0], [5, 200.0, 150.0]], np.float32)
+    result = proxy.track(video, queries, progress=lambda f, d="": None)
+    assert len(calls) == 1 and calls[0][:2] == (id(service), "lk")
+    np.testing.assert_allclose(result.tracks, service.tracker("lk").track(video, queries).tracks)
+    assert service_module._arrays_duration(id(service), "lk", video, queries) == estimate_gpu_seconds(6, 2)
+
+
 def test_output_folders_are_pruned_by_age(tmp_path):
     svc = TrackingService(output_root=tmp_path, output_ttl_s=60)
     old = svc.new_output_dir()

@@ -117,7 +117,7 @@ def run(service: TrackingService, files, models, query_mode, resolution, max_vid
     if mode not in QUERY_MODES:
         raise InputError(f"unknown query mode {mode!r}; choose one of {', '.join(QUERY_MODES)}")
     return run_benchmark(
-        service.tracker, dataset, names, mode, _resolution(resolution), _max_videos(max_videos),
+        service.device_tracker, dataset, names, mode, _resolution(resolution), _max_videos(max_videos),
         service.new_output_dir(), progress,
     )
 
