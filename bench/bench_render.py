@@ -22,18 +22,11 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from studio.render import RenderOptions, render  # noqa: E402
+from studio.render import COMMON_MODES, RenderOptions, render  # noqa: E402
 from studio.synthetic import make_clip  # noqa: E402
 from studio.video import write_video  # noqa: E402
 
-DEFAULT_MODES = (
-    "points",
-    "overlay",
-    "overlay_stripes",
-    "spaghetti_last_static",
-    "spaghetti_first_last",
-    "spaghetti_every",
-)
+DEFAULT_MODES = COMMON_MODES
 
 
 def make_inputs(num_frames: int, num_points: int, seed: int = 0):

@@ -19,8 +19,7 @@ import numpy as np
 from studio.progress import ProgressFn
 from studio.render import _splat
 from studio.render.options import RenderOptions, default_radius
-from studio.render.tracksets import check_tracks, prepare_tracks, track_colors
-from studio.results import InputError, check_video
+from studio.render.tracksets import mode_tracks
 
 
 _WHITE = _splat.Canvas.pack(np.array([[255, 255, 255]], np.uint8))[0]
@@ -69,14 +68,9 @@ def overlay_stream(
 ) -> _splat.FrameStream:
     """Check inputs and set up ``render_overlay``; frames are drawn as the stream is read."""
     opts = options or RenderOptions()
-    video = check_video(video)
-    tracks, visible = check_tracks(video.shape, tracks, visible)
-    if use_mask and opts.mask is None:
-        raise InputError("this mode needs a mask: give RenderOptions(mask=...)")
-    ts = prepare_tracks(
-        tracks, visible, grid=opts.dense_grid or 1, queries=queries, mask=opts.mask if use_mask else None
+    video, ts, colors = mode_tracks(
+        video, tracks, visible, opts, grid=opts.dense_grid or 1, queries=queries, use_mask=use_mask
     )
-    colors = track_colors(ts, opts.color_by, opts.colormap, opts.colors)
     t_len, h, w, _ = video.shape
     m = ts.num_tracks
     if opts.radius is not None:

@@ -14,7 +14,7 @@ import numpy as np
 from studio.progress import ProgressFn
 from studio.render import _splat
 from studio.render.options import RenderOptions, default_radius
-from studio.render.tracksets import check_tracks, prepare_tracks, track_colors
+from studio.render.tracksets import check_tracks, mode_tracks
 from studio.results import InputError, check_video
 
 DENSE_POINTS_GRID = 16
@@ -74,18 +74,9 @@ def points_stream(
 ) -> _splat.FrameStream:
     """Check inputs and set up ``render_points``; frames are drawn as the stream is read."""
     opts = options or RenderOptions()
-    video = check_video(video)
-    tracks, visible = check_tracks(video.shape, tracks, visible)
-    if use_mask and opts.mask is None:
-        raise InputError("this mode needs a mask: give RenderOptions(mask=...)")
-    ts = prepare_tracks(
-        tracks,
-        visible,
-        grid=opts.dense_grid or DENSE_POINTS_GRID,
-        queries=queries,
-        mask=opts.mask if use_mask else None,
+    video, ts, colors = mode_tracks(
+        video, tracks, visible, opts, grid=opts.dense_grid or DENSE_POINTS_GRID, queries=queries, use_mask=use_mask
     )
-    colors = track_colors(ts, opts.color_by, opts.colormap, opts.colors)
     return _stream(video, ts.tracks, ts.visible, colors, opts.tail, opts.radius, opts.hide_occluded)
 
 

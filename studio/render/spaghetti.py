@@ -31,8 +31,7 @@ import numpy as np
 from studio.progress import ProgressFn
 from studio.render import _splat
 from studio.render.options import RenderOptions
-from studio.render.tracksets import check_tracks, prepare_tracks, track_colors
-from studio.results import InputError, check_video
+from studio.render.tracksets import mode_tracks
 
 
 def catmull_rom(tracks: np.ndarray, t: int, u: np.ndarray) -> np.ndarray:
@@ -235,20 +234,10 @@ def spaghetti_stream(
 ) -> _splat.FrameStream:
     """Check inputs and set up ``render_spaghetti``; frames are drawn as the stream is read."""
     opts = options or RenderOptions()
-    video = check_video(video)
-    tracks, visible = check_tracks(video.shape, tracks, visible)
-    if use_mask and opts.mask is None:
-        raise InputError("this mode needs a mask: give RenderOptions(mask=...)")
-    ts = prepare_tracks(
-        tracks,
-        visible,
-        grid=opts.spaghetti_grid,
-        queries=queries,
-        mask=opts.mask if use_mask else None,
+    video, ts, colors = mode_tracks(
+        video, tracks, visible, opts, grid=opts.spaghetti_grid, queries=queries, use_mask=use_mask,
         dropout=opts.spaghetti_dropout,
-        seed=opts.seed,
     )
-    colors = track_colors(ts, opts.color_by, opts.colormap, opts.colors)
     t_len, h, w, _ = video.shape
     scale = float(opts.spaghetti_scale)
     hc, wc = max(1, int(round(scale * h))), max(1, int(round(scale * w)))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 import numpy as np
 
-from studio.results import InputError
+from studio.results import InputError, check_video
 
 
 @dataclass
@@ -212,3 +212,47 @@ def track_colors(
     rank = color_order(ts.start, color_by)
     values = rank / (m - 1) if m > 1 else np.zeros(m)
     return colormap_colors(values, cmap)
+
+
+def mode_tracks(
+    video: np.ndarray,
+    tracks: np.ndarray,
+    visible: np.ndarray,
+    options,
+    *,
+    grid: int,
+    queries: np.ndarray | None = None,
+    use_mask: bool = False,
+    dropout: float = 0.0,
+) -> tuple[np.ndarray, TrackSet, np.ndarray]:
+    """What every render mode does first: check the inputs, select the tracks, colour them.
+
+    Args:
+      video: [T, H, W, 3] uint8 RGB.
+      tracks, visible: sparse or dense tracks (see the module docstring).
+      options: the ``RenderOptions`` (mask, colours, colour order and map, seed).
+      grid: dense only: stride of the kept pixels.
+      queries: sparse only, optional [N, 3] ``(t, x, y)`` start positions.
+      use_mask: keep only tracks that start inside ``options.mask`` (which must be set).
+      dropout: sparse only: share of tracks left out at random (``options.seed``).
+
+    Returns:
+      ``(video, track set, colours uint8 [M, 3])`` with the video checked.
+
+    Raises:
+      InputError: bad shapes, a mask mode without a mask, bad colours.
+    """
+    video = check_video(video)
+    tracks, visible = check_tracks(video.shape, tracks, visible)
+    if use_mask and options.mask is None:
+        raise InputError("this mode needs a mask: give RenderOptions(mask=...)")
+    ts = prepare_tracks(
+        tracks,
+        visible,
+        grid=grid,
+        queries=queries,
+        mask=options.mask if use_mask else None,
+        dropout=dropout,
+        seed=options.seed,
+    )
+    return video, ts, track_colors(ts, options.color_by, options.colormap, options.colors)
