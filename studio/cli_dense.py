@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from studio.queries import binary_mask
+from studio.queries import binary_mask, mask_plane
 from studio.results import InputError
 
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov")
@@ -40,12 +40,7 @@ def read_mask_image(path: str | os.PathLike, size: tuple[int, int]) -> tuple[np.
     image = cv2.imread(os.fspath(path), cv2.IMREAD_UNCHANGED) if Path(path).is_file() else None
     if image is None:
         raise InputError(f"mask {name!r} is missing or not an image")
-    if image.ndim == 3 and image.shape[2] == 4 and image[..., 3].min() < image[..., 3].max():
-        inside = binary_mask(image[..., 3])
-    elif image.ndim == 3:
-        inside = binary_mask(image[..., :3].max(axis=-1))
-    else:
-        inside = binary_mask(image)
+    inside = binary_mask(mask_plane(image))
     notices = []
     h, w = size
     if inside.shape != (h, w):

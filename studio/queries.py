@@ -104,3 +104,18 @@ def binary_mask(image: np.ndarray) -> np.ndarray:
         return m > 0
     full = 255 if top <= 255 else 65535
     return m >= (full + 1) // 2
+
+
+def mask_plane(image: np.ndarray) -> np.ndarray:
+    """The plane of a mask image that holds the mask: [H, W] (grey) or [H, W, C] -> [H, W].
+
+    A painted layer carries the mask in its alpha; an image whose alpha is one value
+    everywhere (e.g. a black-and-white PNG read as RGBA) in its colours, the brightest
+    channel counting. Cut it with ``binary_mask``.
+    """
+    m = np.asarray(image)
+    if m.ndim != 3:
+        return m
+    if m.shape[2] == 4 and m[..., 3].min() != m[..., 3].max():
+        return m[..., 3]
+    return m[..., :3].max(axis=2)

@@ -49,7 +49,7 @@ except ImportError:  # Not installed (a plain local install): GPU entry points r
 
 from studio.pipeline import TrackRun, grid_for, render_tracks, to_source, to_working, track_video
 from studio.progress import ProgressFn
-from studio.queries import binary_mask, mask_grid_queries
+from studio.queries import binary_mask, mask_grid_queries, mask_plane
 from studio.registry import QUERY_KINDS, create_tracker, list_trackers, query_trackers, tracker_info, weight_status
 from studio.results import InputError, TrackResult, check_queries
 from studio.trackfile import save_tracks
@@ -618,12 +618,7 @@ class TrackingService:
         """[h, w] or [h, w, C] mask image -> bool [H, W] on the source grid, with notices."""
         import cv2
 
-        m = np.asarray(mask)
-        if m.ndim == 3:
-            # A painted layer carries the mask in its alpha; an opaque image (alpha all
-            # one value, e.g. a black-and-white PNG read as RGBA) in its colours.
-            alpha = m[..., 3] if m.shape[2] == 4 else None
-            m = alpha if alpha is not None and alpha.min() != alpha.max() else m[..., :3].max(axis=2)
+        m = mask_plane(mask)
         if m.ndim != 2 or min(m.shape) == 0:
             raise InputError(f"the mask must be a 2-D image, got shape {list(np.shape(mask))}")
         notices = []
