@@ -24,7 +24,7 @@ import numpy as np
 
 from studio.progress import ProgressFn
 from studio.registry import tracker_info
-from studio.rerender import rerender
+from studio.rerender import mask_on_frames, rerender
 from studio.results import InputError
 from studio.service import GPU_SECONDS_BASE, GPU_SECONDS_MAX, gpu, on_zero_gpu
 
@@ -169,9 +169,7 @@ def run_dense(
         raise InputError(f"query frame {query_frame} is outside the frames 0..{frames.shape[0] - 1}")
     mask = None
     if mask_image is not None:
-        from studio.rerender import _mask_to_frames
-
-        mask, more = _mask_to_frames(mask_image, video.size, video.source_size)
+        mask, more = mask_on_frames(mask_image, video.size, video.source_size)
         notices += more
         if not mask.any():
             raise InputError("the mask is empty: paint over the region to track, or clear it to track everything")

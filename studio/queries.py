@@ -119,3 +119,30 @@ def mask_plane(image: np.ndarray) -> np.ndarray:
     if m.shape[2] == 4 and m[..., 3].min() != m[..., 3].max():
         return m[..., 3]
     return m[..., :3].max(axis=2)
+
+
+def mask_to_size(mask: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, list[str]]:
+    """A mask image ([h, w] or [h, w, C]) as bool [H, W] at ``size = (H, W)``, with notices.
+
+    The image is read with ``mask_plane`` and cut with ``binary_mask``; one of another
+    size is resized (nearest neighbour, with a notice) if its aspect ratio is within 2%
+    of the target's.
+
+    Raises:
+      InputError: not a 2-D image, or an aspect ratio that does not match.
+    """
+    import cv2
+
+    m = mask_plane(mask)
+    if m.ndim != 2 or min(m.shape) == 0:
+        raise InputError(f"the mask must be a 2-D image, got shape {list(np.shape(mask))}")
+    h, w = size
+    if m.shape == (h, w):
+        return binary_mask(m), []
+    src_aspect, mask_aspect = w / h, m.shape[1] / m.shape[0]
+    if abs(src_aspect / mask_aspect - 1) > 0.02:
+        raise InputError(
+            f"the mask is {m.shape[1]}x{m.shape[0]} but the video is {w}x{h}: use a mask of the video's first-frame size"
+        )
+    resized = cv2.resize(binary_mask(m).astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+    return resized, [f"mask resized {m.shape[1]}×{m.shape[0]} → {w}×{h}"]

@@ -23,6 +23,7 @@ import numpy as np
 
 from studio.cli_render import RenderTracks, fit_tracks, read_render_tracks
 from studio.progress import ProgressFn
+from studio.queries import mask_to_size
 from studio.render import RenderOptions, parse_mode, render
 from studio.results import InputError
 from studio.video import write_video
@@ -92,16 +93,15 @@ def mask_from_track_file(path: str | os.PathLike) -> np.ndarray | None:
     return None
 
 
-def _mask_to_frames(mask: np.ndarray, size: tuple[int, int], source_size: tuple[int, int]) -> tuple[np.ndarray, list]:
-    """A mask image ([h, w] or [h, w, C], any size with the video's aspect) -> bool [H, W] on the frames."""
+def mask_on_frames(mask: np.ndarray, size: tuple[int, int], source_size: tuple[int, int]) -> tuple[np.ndarray, list]:
+    """A mask image ([h, w] or [h, w, C], the source's or the frames' size or aspect) -> bool [H, W] on the
+    decoded frames of ``size``, with notices (``studio.queries.mask_to_size`` reads it)."""
     import cv2
-
-    from studio.service import TrackingService
 
     h, w = size
     if np.shape(mask)[:2] == (h, w):
         source_size = size  # already on the frames (e.g. painted on one): no round trip, no notice
-    binary, notices = TrackingService._mask_to_source(mask, source_size)
+    binary, notices = mask_to_size(mask, source_size)
     if binary.shape != (h, w):
         binary = cv2.resize(binary.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
     return binary, notices
@@ -124,8 +124,8 @@ def rerender(
       tracks_path: a track file (sparse or dense, see the module docstring).
       mode: a name from ``studio.render.MODES``.
       options: ``RenderOptions`` fields by name (``mask`` and ``colors`` excluded).
-      mask: optional mask image for ``*_mask`` modes; pixels > 0 (alpha if present)
-        are inside. Without one, a dense file's own ``mask`` is used.
+      mask: optional mask image for ``*_mask`` modes (``studio.queries.mask_plane`` and
+        ``binary_mask`` read it). Without one, a dense file's own ``mask`` is used.
       progress: optional ``progress(fraction, text)``.
 
     Returns:
@@ -158,10 +158,10 @@ def rerender(
         spec = parse_mode(mode)
         notices.append(f"drew {mode}: the dense tracks cover only their mask")
     if mask is not None:
-        binary, more = _mask_to_frames(mask, video.size, video.source_size)
+        binary, more = mask_on_frames(mask, video.size, video.source_size)
         notices += more
     elif spec.mask and own is not None:
-        binary, more = _mask_to_frames(own.astype(np.uint8), video.size, video.source_size)
+        binary, more = mask_on_frames(own.astype(np.uint8), video.size, video.source_size)
         notices += ["used the mask stored with the dense tracks"] + more
     if spec.mask and binary is None:
         raise InputError(f"mode {mode} draws only tracks that start inside a mask: upload a mask image")

@@ -49,7 +49,7 @@ except ImportError:  # Not installed (a plain local install): GPU entry points r
 
 from studio.pipeline import TrackRun, grid_for, render_tracks, to_source, to_working, track_video
 from studio.progress import ProgressFn
-from studio.queries import binary_mask, mask_grid_queries, mask_plane
+from studio.queries import mask_grid_queries, mask_to_size
 from studio.registry import QUERY_KINDS, create_tracker, list_trackers, query_trackers, tracker_info, weight_status
 from studio.results import InputError, TrackResult, check_queries
 from studio.trackfile import save_tracks
@@ -610,29 +610,8 @@ class TrackingService:
             raise InputError(f"grid frame {t} is outside the video's frames 0..{video.num_frames - 1}")
         if mask is None:
             return grid_for(video, n, t), []
-        binary, notices = self._mask_to_source(mask, video.source_size)
+        binary, notices = mask_to_size(mask, video.source_size)
         return mask_grid_queries(binary, n, t), notices
-
-    @staticmethod
-    def _mask_to_source(mask: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, list[str]]:
-        """[h, w] or [h, w, C] mask image -> bool [H, W] on the source grid, with notices."""
-        import cv2
-
-        m = mask_plane(mask)
-        if m.ndim != 2 or min(m.shape) == 0:
-            raise InputError(f"the mask must be a 2-D image, got shape {list(np.shape(mask))}")
-        notices = []
-        h, w = size
-        if m.shape != (h, w):
-            src_aspect, mask_aspect = w / h, m.shape[1] / m.shape[0]
-            if abs(src_aspect / mask_aspect - 1) > 0.02:
-                raise InputError(
-                    f"the mask is {m.shape[1]}x{m.shape[0]} but the video is {w}x{h}: "
-                    "use a mask of the video's first-frame size"
-                )
-            notices.append(f"mask resized {m.shape[1]}×{m.shape[0]} → {w}×{h}")
-            return cv2.resize(binary_mask(m).astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0, notices
-        return binary_mask(m), notices
 
     def check_queries(self, path: str, queries: np.ndarray) -> np.ndarray:
         """Validate source-pixel queries against the (cut) video: float32 [N, 3].
