@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-from studio.hub import HubFile, WeightsUnavailable, cached_path, fetch, hub_reachable, offline
+from studio.hub import HubFile, WeightsUnavailable, fetch, file_status
 
 Kind = Literal["point", "flow", "dense"]
 
@@ -26,6 +26,9 @@ class ModelEntry:
       title: human name for menus.
       build: ``build(device, checkpoint_path | None) -> model``.
       checkpoint: pinned hub file, or None for weight-free models.
+      extra_files: more hub files the model needs besides ``checkpoint`` (e.g. a backbone
+        that the official file leaves out); the builder fetches them only when the
+        checkpoint it was given lacks their weights.
       input_resolution: ``(H, W)`` the model works at, None = the input's own size.
       query_convention: the model's *native* query format (adapters convert from the studio's).
       online: can run causally frame by frame.
@@ -40,6 +43,7 @@ class ModelEntry:
     title: str
     build: Callable[[Any, Path | None], Any]
     checkpoint: HubFile | None = None
+    extra_files: tuple[HubFile, ...] = ()
     input_resolution: tuple[int, int] | None = None
     query_convention: str = "(t, x, y) pixels"
     online: bool = False
@@ -51,6 +55,11 @@ class ModelEntry:
     @property
     def needs_weights(self) -> bool:
         return self.checkpoint is not None
+
+    @property
+    def files(self) -> tuple[HubFile, ...]:
+        """Every pinned hub file of the model: the checkpoint first, then ``extra_files``."""
+        return ((self.checkpoint,) if self.checkpoint is not None else ()) + tuple(self.extra_files)
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -105,14 +114,17 @@ def weight_status(name: str) -> str:
 
     ``"downloadable"`` means not cached, the hub is not switched off and its server
     accepts connections (``hub_reachable``, remembered for a minute); whether the
-    file itself comes is only known when the download is tried.
+    file itself comes is only known when the download is tried. A model with extra
+    files is "cached" when all its files are, and "unavailable" when one of them is
+    (a gated file that is not cached counts as unavailable until a token is set).
     """
     entry = tracker_info(name)
     if entry.checkpoint is None:
         return "built-in"
-    if cached_path(entry.checkpoint) is not None:
-        return "cached"
-    return "unavailable" if offline() or not hub_reachable() else "downloadable"
+    states = [file_status(f) for f in entry.files]
+    if "unavailable" in states:
+        return "unavailable"
+    return "cached" if all(s == "cached" for s in states) else "downloadable"
 
 
 def create_tracker(name: str, device: Any = None, checkpoint: str | Path | None = None) -> Any:

@@ -461,7 +461,8 @@ class TrackingService:
 
         Returns:
           dicts with ``name, kind, title, online, input_resolution, license, paper,
-          checkpoint, checkpoint_url, repo_id, filename, revision, status, notes``;
+          checkpoint, checkpoint_url, repo_id, filename, revision, files, status, notes``
+          (``files``: every hub file of the model, the checkpoint first, with ``gated``);
           strings and booleans only, JSON-ready.
         """
         rows = []
@@ -477,11 +478,13 @@ class TrackingService:
                     "input_resolution": f"{res[0]}x{res[1]}" if res else "native",
                     "license": e.license,
                     "paper": e.paper,
-                    "checkpoint": str(e.checkpoint) if e.checkpoint else "none (weight-free)",
+                    "checkpoint": " + ".join(str(f) for f in e.files) if e.checkpoint else "none (weight-free)",
                     "checkpoint_url": e.checkpoint.url if e.checkpoint else "",
                     "repo_id": e.checkpoint.repo_id if e.checkpoint else "",
                     "filename": e.checkpoint.filename if e.checkpoint else "",
                     "revision": e.checkpoint.revision if e.checkpoint else "",
+                    "files": [{"repo_id": f.repo_id, "filename": f.filename, "revision": f.revision,
+                               "gated": f.gated, "url": f.url} for f in e.files],
                     "status": weight_status(name),
                     "notes": e.notes,
                 }
