@@ -2,7 +2,7 @@
 with another implementation (upstream) run on identical inputs and weights.
 
 Run: ``python bench/bench_track_on.py [--models track_on,track_on2] [--points 16,256] [--frames 4]
-[--threads 1] [--device cpu] [--compare-cmd CMD]``.
+[--threads 1] [--device cpu] [--compare-cmd CMD] [--per-frame]``.
 
 Weights are the seeded stand-ins of ``studio.trackers.track_on.random_weights`` (the key
 layout, not the values, sets the cost, apart from v1's memory masking), the frames are the
@@ -10,7 +10,9 @@ first ``--frames`` of the bundled real clip ``examples/hopper_orbit.mp4`` (360x4
 to the 384x512 model frame inside), the queries a grid on frame 0; upstream's 20x20
 support grid is tracked with them, as in its evaluation. Each (model, points) runs in a
 fresh process so that its peak resident memory is its own. Figures: CPU seconds (process
-time, all threads) per frame over the whole run, peak RSS.
+time, all threads) per frame over the whole run, peak RSS; ``--per-frame`` adds the first
+frame, the median of the next quarter and of the last quarter (with ``--frames`` beyond the
+memory size, 24 or 48, the last quarter runs with a full memory: the cost does not grow).
 
 ``--compare-cmd CMD``: for each case the inputs are written to ``IN.npz`` (``video``
 uint8 [T, H, W, 3], ``queries`` [N, 3] studio ``(t, x, y)``, ``seed``, ``memory``) and
@@ -61,14 +63,17 @@ def run_ours(name: str, frames: int, points: int, threads: int, device: str, out
     tracker = build_tracker(name, device, None)
     keys = {k: list(v.shape) for k, v in tracker.model.state_dict().items()}
     tracker.model.load_state_dict(seeded_weights(keys, 0))
+    stamps = []
     start = time.process_time()
-    result = tracker.track(video, queries)
+    result = tracker.track(video, queries, progress=lambda f, d: stamps.append(time.process_time()))
     if tracker.device.type == "cuda":
         torch.cuda.synchronize()
     cpu = time.process_time() - start
+    per_frame = np.diff([start] + stamps)
     peak = (torch.cuda.max_memory_allocated() / 2**20 if tracker.device.type == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    np.savez(out, tracks=result.tracks, visible=result.visible, cpu_s=cpu, peak_mb=peak, memory=tracker.memory)
+    np.savez(out, tracks=result.tracks, visible=result.visible, cpu_s=cpu, peak_mb=peak, memory=tracker.memory,
+             per_frame=per_frame)
 
 
 def case(name: str, args, tmp: Path) -> str:
@@ -79,6 +84,11 @@ def case(name: str, args, tmp: Path) -> str:
     got = np.load(ours)
     line = (f"{name:17s} {args.p:5d} pts  ours {float(got['cpu_s']) / args.frames:6.2f} CPU-s/frame "
             f"{float(got['peak_mb']):7.0f} MB")
+    if args.per_frame:
+        f = got["per_frame"]
+        q = max(len(f) // 4, 1)
+        line += (f" | per frame: first {f[0]:.2f}, median of frames 2-{q + 1} {np.median(f[1:q + 1]):.2f}, "
+                 f"median of the last {q} {np.median(f[-q:]):.2f} CPU-s")
     if args.compare_cmd:
         video, queries = inputs(args.frames, args.p)
         src, dst = tmp / f"{name}_{args.p}_in.npz", tmp / f"{name}_{args.p}_other.npz"
@@ -103,6 +113,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--compare-cmd", default="")
+    ap.add_argument("--per-frame", action="store_true", help="also print per-frame CPU time, early vs late frames")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args()

@@ -168,6 +168,40 @@ def test_support_grid_is_upstreams():
     assert np.allclose(g[0], [8, 8]) and np.allclose(g[-1], [504, 376]) and np.allclose(g[1, 0] - g[0, 0], 496 / 19)
 
 
+def test_deformable_attention_has_mmcv_semantics():
+    """Against a direct transcription of the formula: grid_sample per level (zeros outside), softmax
+    weights over levels x points, output projection, plus the query as mmcv's implicit identity."""
+    import torch.nn.functional as F
+
+    from studio.trackers.track_on.msda import MultiScaleDeformableAttention
+
+    torch.manual_seed(0)
+    shapes = [(6, 8), (3, 4)]
+    attn = MultiScaleDeformableAttention(16, heads=2, levels=2, points=3)
+    with torch.no_grad():
+        attn.sampling_offsets.weight.mul_(20)  # push some samples off the map
+    q, value = torch.randn(2, 5, 16), torch.randn(2, 6 * 8 + 3 * 4, 16)
+    ref = torch.rand(2, 5, 2, 2)
+    with torch.no_grad():
+        got = attn(q, value, ref, shapes)
+        v = attn.value_proj(value).view(2, -1, 2, 8)
+        off = attn.sampling_offsets(q).view(2, 5, 2, 2, 3, 2)
+        w = attn.attention_weights(q).view(2, 5, 2, 6).softmax(-1).view(2, 5, 2, 2, 3)
+        out = torch.zeros(2, 5, 2, 8)
+        start = 0
+        for lv, (h, wd) in enumerate(shapes):
+            v_l = v[:, start : start + h * wd].permute(0, 2, 3, 1).reshape(4, 8, h, wd)
+            start += h * wd
+            loc = ref[:, :, None, lv, None, :] + off[:, :, :, lv] / torch.tensor([wd, h])  # [2, 5, heads, P, 2]
+            grid = (2 * loc - 1).permute(0, 2, 1, 3, 4).reshape(4, 5, 3, 2)
+            s = F.grid_sample(v_l, grid, mode="bilinear", padding_mode="zeros", align_corners=False)  # [4, 8, 5, 3]
+            s = s.view(2, 2, 8, 5, 3).permute(0, 3, 1, 4, 2)  # [B, Q, heads, P, d]
+            out += (s * w[:, :, :, lv, :, None]).sum(3)
+        want = attn.output_proj(out.reshape(2, 5, 16)) + q
+    assert torch.allclose(got, want, atol=1e-5)
+    assert (off.abs() > 10).any()  # the check covered samples outside the map
+
+
 # ---------------------------------------------------------------------------------------------
 # loading
 

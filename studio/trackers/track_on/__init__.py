@@ -61,7 +61,7 @@ def _notes(v: Variant) -> str:
         parts.append(f"{b.repo_id} is gated: accept the DINOv3 licence on https://huggingface.co/{b.repo_id} "
                      "and set HF_TOKEN (or `hf auth login`); until then the model is 'unavailable'")
     parts.append("revision 'main': no commit hash of these hub files could be confirmed")
-    parts.append("GPU strongly recommended; about 10 CPU-s per frame at 384x512")
+    parts.append("GPU strongly recommended; about 5-7 CPU-s per frame at 384x512 on one CPU thread")
     return "; ".join(parts)
 
 
