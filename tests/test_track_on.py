@@ -154,6 +154,15 @@ def test_family_is_registered_with_files_licences_papers_and_in_every_menu(tmp_p
     assert row["files"][1]["gated"] and "(gated)" in row["checkpoint"]
 
 
+def test_benchmark_shows_the_published_numbers_of_each_release():
+    from studio.bench_report import published_for
+
+    assert [r.delta_avg for r in published_for("track_on2", "davis", "first")] == [79.9]
+    assert [r.delta_avg for r in published_for("track_on_r", "robotap", "first")] == [82.6]
+    assert [r.aj for r in published_for("track_on", "davis", "first")] == [65.0]
+    assert [r.delta_avg for r in published_for("track_on2_dinov2", "kinetics", "first")] == [69.1]
+
+
 @pytest.mark.parametrize("name", ["track_on", "track_on2_dinov2", "track_on2"])
 def test_state_dict_matches_the_official_keys_shapes_and_sizes(name):
     model = build_model(VARIANTS[name])
@@ -272,6 +281,16 @@ def test_gated_dinov3_says_accept_the_licence_and_set_a_token(empty_hub_cache, t
     assert "'track_on2'" in msg and "model.safetensors" in msg
     monkeypatch.setattr("studio.hub.has_token", lambda: True)
     assert weight_status("track_on2") == "downloadable"
+    import huggingface_hub
+    from huggingface_hub.errors import GatedRepoError
+
+    def refuse(repo_id, filename, **kw):
+        # Built without __init__, whose HTTP-response argument differs between huggingface_hub versions.
+        raise GatedRepoError.__new__(GatedRepoError, "403: access to this model is restricted")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", refuse)  # a token, but the licence not accepted
+    with pytest.raises(WeightsUnavailable, match="GatedRepoError; the token may lack access: is the licence accepted"):
+        create_tracker("track_on2")
 
 
 def test_missing_dinov2_backbone_offline_names_the_file(empty_hub_cache, tmp_path):
@@ -395,6 +414,24 @@ def test_memory_stays_bounded_however_long_the_stream(name):
 def test_v1_threshold_also_decides_what_the_spatial_memory_reads():
     lax = seeded_tracker("track_on", support_grid=False, threshold=0.05).track(VIDEO, QUERIES)
     assert not np.allclose(plain_run("track_on").tracks, lax.tracks)
+
+
+@pytest.mark.parametrize("name", ["track_on", "track_on2"])
+def test_frames_before_every_query_cost_nothing_and_change_nothing(name):
+    late = QUERIES.copy()
+    late[:, 0] += 2
+    video = np.concatenate([VIDEO[:2], VIDEO])
+    tracker = seeded_tracker(name, support_grid=False)
+    model = tracker.model
+    calls = []
+    model.encode = lambda frame, _encode=model.encode: calls.append(1) or _encode(frame)
+    try:
+        result = tracker.track(video, late)
+    finally:
+        del model.encode
+    assert len(calls) == len(VIDEO)  # the two leading frames never reach the network
+    assert np.array_equal(result.tracks[2:], plain_run(name).tracks)
+    assert np.array_equal(result.visible[2:], plain_run(name).visible)
 
 
 def test_all_queries_attend_to_each_other_in_one_batch():

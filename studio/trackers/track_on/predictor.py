@@ -299,6 +299,7 @@ class _Stream:
         self.rows = np.zeros((0, 3), np.float32)
         self.owner = np.zeros(0, np.int64)
         self.active = 0  # v2: rows that have started (a prefix of the v2 row order)
+        self.tracked = False  # a frame has gone through the network
         self.q_init = None
         self.state = None
         self.add(queries, with_grid=tracker.support_grid)
@@ -368,13 +369,18 @@ class _Stream:
     def push(self, frame: np.ndarray) -> None:
         """Track one uint8 ``[H, W, 3]`` frame."""
         t = self.frames
+        if not (self.rows[:, 0] <= t).any():
+            # No point has started: nothing to track, and the memories would only fill with empty slots.
+            self._record(t, np.zeros(0, np.int64), None, None)
+            return
         feats = self.model.encode(self._frame_tensor(frame))
         if self.version == 1:
             new = np.flatnonzero(self.rows[:, 0] == t)
             if len(new):
                 self.q_init[torch.from_numpy(new)] = self.model.query_features(feats, self._grid_coords(self.rows[new, 1:]))
             started = torch.from_numpy(self.rows[:, 0] <= t).to(self.device)
-            points, logits = self.model.track_frame(feats, self.q_init, self.state, started, first=t == 0)
+            points, logits = self.model.track_frame(feats, self.q_init, self.state, started, first=not self.tracked)
+            self.tracked = True
             visible = torch.sigmoid(logits) > self.tracker.threshold
             rows = np.arange(len(self.rows))
         else:
@@ -383,9 +389,6 @@ class _Stream:
                 new = self.rows[self.active : self.active + n_new, 1:]
                 q_new = self.model.query_features(feats, self._grid_coords(new))
                 self._grow_v2(q_new)
-            if self.active == 0:
-                self._record(t, np.zeros(0, np.int64), None, None)
-                return
             points, logits, entry = self.model.track_frame(feats, self.q_init, self.state[0], self.state[1])
             memory = torch.cat([self.state[0][:, 1:], entry[:, None]], dim=1)
             empty = torch.cat([self.state[1][:, 1:], torch.zeros_like(self.state[1][:, :1])], dim=1)
