@@ -8,9 +8,11 @@ imports torch until a checkpoint is actually loaded.
 from __future__ import annotations
 
 import os
+import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Iterable, Mapping
 
 
 class WeightsUnavailable(RuntimeError):
@@ -19,6 +21,13 @@ class WeightsUnavailable(RuntimeError):
 
 class CheckpointMismatch(RuntimeError):
     """A checkpoint's keys or shapes do not match the model; the message names them."""
+
+
+class CheckpointRefused(CheckpointMismatch):
+    """A checkpoint file refers to Python objects a weights file has no need for; the message names them.
+
+    Nothing from the file was built or run.
+    """
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,81 @@ class HubFile:
 
     def __str__(self) -> str:
         return f"{self.repo_id}/{self.filename}@{self.revision[:12]}"
+
+
+@dataclass(frozen=True)
+class UserFile:
+    """A checkpoint published outside the Hugging Face hub: the user downloads it and brings it.
+
+    Attributes:
+      filename: the official file name (how the checkpoint folder is searched).
+      url: where to get it.
+      source: one line saying what that link is, for messages and the Models tab.
+      size_mb: approximate size, None when unknown.
+    """
+
+    filename: str
+    url: str
+    source: str = ""
+    size_mb: float | None = None
+
+    def __str__(self) -> str:
+        return f"{self.filename} (bring your own)"
+
+
+CHECKPOINT_DIR_ENV = "STUDIO_CHECKPOINT_DIR"
+
+
+def checkpoint_dir() -> Path:
+    """The folder of checkpoint files the user brings, searched by official file name.
+
+    ``STUDIO_CHECKPOINT_DIR`` when set, else ``$XDG_CACHE_HOME/tracking-studio/checkpoints``
+    (``~/.cache/...``). Files uploaded in the Models tab are kept here. It need not exist.
+    """
+    env = os.environ.get(CHECKPOINT_DIR_ENV, "").strip()
+    if env:
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME", "").strip() or os.path.join("~", ".cache")
+    return Path(cache).expanduser() / "tracking-studio" / "checkpoints"
+
+
+def local_checkpoint(filename: str) -> Path | None:
+    """``checkpoint_dir() / filename`` if that file exists, else None."""
+    path = checkpoint_dir() / filename
+    return path if path.is_file() else None
+
+
+def keep_checkpoint(src: str | os.PathLike, filename: str) -> Path:
+    """Copy ``src`` into the checkpoint folder as ``filename``, all or nothing.
+
+    The copy is written to a hidden temporary file in the folder, flushed to disk and
+    renamed over ``filename`` only when complete, so a failed or interrupted copy never
+    leaves a partial file under the official name (and the temporary one is removed).
+
+    Returns:
+      The kept file's path.
+    """
+    import shutil
+    import tempfile
+
+    if not filename or Path(filename).name != filename or filename.startswith("."):
+        raise ValueError(f"not a plain file name: {filename!r}")
+    folder = checkpoint_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{filename}.", suffix=".partial", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
+            shutil.copyfileobj(inp, out, 1 << 20)
+            out.flush()
+            os.fsync(out.fileno())
+        if os.path.getsize(tmp) != os.path.getsize(src):
+            raise OSError(f"copy of {filename} is incomplete")
+        os.replace(tmp, folder / filename)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return folder / filename
 
 
 def offline() -> bool:
@@ -135,27 +219,76 @@ def fetch(file: HubFile, model_name: str) -> Path:
         ) from exc
 
 
-def read_state_dict(path: str | os.PathLike, unwrap: tuple[str, ...] = ("state_dict", "model")) -> dict:
+_LOAD_LOCK = threading.Lock()  # torch's allow-list of globals is process-wide state
+
+
+def _global_name(obj) -> str:
+    return f"{obj.__module__}.{obj.__qualname__}"
+
+
+def _refused(path: Path, names: Iterable[str]) -> CheckpointRefused:
+    listed = ", ".join(sorted(set(names)))
+    return CheckpointRefused(
+        f"{path.name} refers to Python objects that a weights file does not need ({listed}); "
+        f"it was refused, and nothing in it was built or run. Use the model's official checkpoint file."
+    )
+
+
+def read_state_dict(
+    path: str | os.PathLike,
+    unwrap: tuple[str, ...] = ("state_dict", "model"),
+    allowed_globals: tuple[type, ...] = (),
+) -> dict:
     """Load a checkpoint file as a flat ``{name: tensor}`` dict, without running pickled code.
+
+    ``torch.load(weights_only=True)`` builds only tensors and plain containers; a format
+    that also stores some other Python object lists it in ``allowed_globals``, and any
+    other object the file refers to is refused by name before anything is loaded.
 
     Args:
       path: a ``.pth``/``.pt`` file (torch zip or legacy pickle) or ``.safetensors``.
       unwrap: keys under which some checkpoints nest the weights; the first one present is used.
+      allowed_globals: classes the format needs besides tensors (e.g. ``argparse.Namespace``).
 
     Returns:
       dict of name -> torch.Tensor.
+
+    Raises:
+      CheckpointRefused: the file refers to objects outside the allowed ones (names them).
+      CheckpointMismatch: not a readable checkpoint, or no state dict inside.
     """
+    import pickle
+
     import torch
 
     path = Path(path)
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        return dict(load_file(str(path)))
+        try:
+            return dict(load_file(str(path)))
+        except Exception as exc:
+            raise CheckpointMismatch(f"{path.name} is not a readable safetensors file ({type(exc).__name__})") from exc
+    allowed = {_global_name(g) for g in allowed_globals}
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        # Reads the pickle's opcodes only (zip checkpoints); legacy files are checked by the load itself.
+        named = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:
+        named = []
+    if set(named) - allowed:
+        raise _refused(path, set(named) - allowed)
+    try:
+        with _LOAD_LOCK, torch.serialization.safe_globals(list(allowed_globals)):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # torch's own text suggests turning the protection off; say what was found instead.
+        names = re.findall(r"GLOBAL ([\w.]+)", str(exc))
+        if names:
+            raise _refused(path, names) from None
+        raise CheckpointMismatch(f"{path.name} is not a torch checkpoint made of weights (it cannot be read "
+                                 f"as one: {_plain_reason(exc)})") from None
     except Exception as exc:
-        raise CheckpointMismatch(f"{path.name} is not a readable weights-only torch checkpoint: {exc}") from exc
+        raise CheckpointMismatch(f"{path.name} is not a readable torch checkpoint ({_plain_reason(exc)})") from None
     for key in unwrap:
         if isinstance(obj, Mapping) and key in obj and isinstance(obj[key], Mapping):
             obj = obj[key]
@@ -163,6 +296,30 @@ def read_state_dict(path: str | os.PathLike, unwrap: tuple[str, ...] = ("state_d
     if not isinstance(obj, Mapping):
         raise CheckpointMismatch(f"{path.name} holds a {type(obj).__name__}, not a state dict")
     return dict(obj)
+
+
+def _plain_reason(exc: Exception) -> str:
+    """The first line of an error, unless it is advice about loading files unsafely."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if not text or "weights_only" in text or "trust" in text.lower() or len(text) > 200:
+        return type(exc).__name__
+    return text
+
+
+def strip_prefixes(prefixes: tuple[str, ...]) -> Callable[[dict], dict]:
+    """Key filter for ``load_strict``: remove the first of ``prefixes`` that every key carries.
+
+    Files without the prefix pass unchanged (e.g. DDP's ``module.``: present in files
+    saved from a wrapped model, absent otherwise).
+    """
+
+    def key_filter(sd: dict) -> dict:
+        for p in prefixes:
+            if sd and all(k.startswith(p) for k in sd):
+                return {k[len(p):]: v for k, v in sd.items()}
+        return sd
+
+    return key_filter
 
 
 def load_strict(

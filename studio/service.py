@@ -50,7 +50,16 @@ except ImportError:  # Not installed (a plain local install): GPU entry points r
 from studio.pipeline import TrackRun, grid_for, render_tracks, to_source, to_working, track_video
 from studio.progress import ProgressFn
 from studio.queries import mask_grid_queries, mask_to_size
-from studio.registry import QUERY_KINDS, create_tracker, list_trackers, query_trackers, tracker_info, weight_status
+from studio.registry import (
+    NOT_USABLE,
+    QUERY_KINDS,
+    create_tracker,
+    list_trackers,
+    query_trackers,
+    tracker_info,
+    weight_status,
+    where_to_get,
+)
 from studio.results import InputError, TrackResult, check_queries
 from studio.trackfile import save_tracks
 from studio.video import Video, VideoError, read_video, write_video
@@ -66,7 +75,7 @@ __all__ = [
     "parse_queries_json",
 ]
 
-STATUS_ORDER = ("cached", "built-in", "downloadable", "unavailable")
+STATUS_ORDER = ("local file", "cached", "built-in", "downloadable", "unavailable", "needs a file")
 """Weight states, best first, for choosing the default model."""
 
 PREFERRED_MODELS = (
@@ -461,7 +470,8 @@ class TrackingService:
 
         Returns:
           dicts with ``name, kind, title, online, input_resolution, license, paper,
-          checkpoint, checkpoint_url, repo_id, filename, revision, status, notes``;
+          checkpoint, checkpoint_url, repo_id, filename, revision, status, where_to_get, notes``
+          (``repo_id`` and ``revision`` empty for files published outside the hub);
           strings and booleans only, JSON-ready.
         """
         rows = []
@@ -479,10 +489,11 @@ class TrackingService:
                     "paper": e.paper,
                     "checkpoint": str(e.checkpoint) if e.checkpoint else "none (weight-free)",
                     "checkpoint_url": e.checkpoint.url if e.checkpoint else "",
-                    "repo_id": e.checkpoint.repo_id if e.checkpoint else "",
+                    "repo_id": getattr(e.checkpoint, "repo_id", ""),
                     "filename": e.checkpoint.filename if e.checkpoint else "",
-                    "revision": e.checkpoint.revision if e.checkpoint else "",
+                    "revision": getattr(e.checkpoint, "revision", ""),
                     "status": weight_status(name),
+                    "where_to_get": where_to_get(name),
                     "notes": e.notes,
                 }
             )
@@ -494,14 +505,14 @@ class TrackingService:
         Order: ``STUDIO_DEFAULT_MODEL`` if set and usable; else by weight status
         (cached neural model, then a weight-free one, then a downloadable one), then
         by ``PREFERRED_MODELS``, then registry order. A model whose weights are
-        ``"unavailable"`` is never the default.
+        ``"unavailable"`` or ``"needs a file"`` is never the default.
         """
         names = list_trackers("point")
         if not names:
             raise InputError("no point tracker is registered")
         status = {n: weight_status(n) for n in names}
         wanted = os.environ.get("STUDIO_DEFAULT_MODEL", "").strip()
-        if wanted in status and status[wanted] != "unavailable":
+        if wanted in status and status[wanted] not in NOT_USABLE:
             return wanted
 
         def preference(name: str) -> int:
@@ -510,7 +521,7 @@ class TrackingService:
                     return rank
             return len(PREFERRED_MODELS)
 
-        usable = [n for n in names if status[n] != "unavailable"]
+        usable = [n for n in names if status[n] not in NOT_USABLE]
         if not usable:
             return names[0]  # nothing works; the first one's error will say why
         return min(usable, key=lambda n: (STATUS_ORDER.index(status[n]), preference(n), names.index(n)))
