@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
@@ -278,17 +279,17 @@ def read_state_dict(
     if set(named) - allowed:
         raise _refused(path, set(named) - allowed)
     try:
-        with _LOAD_LOCK, torch.serialization.safe_globals(list(allowed_globals)):
+        with _LOAD_LOCK, torch.serialization.safe_globals(list(allowed_globals)), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on pickle protocols are not the user's concern
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         # torch's own text suggests turning the protection off; say what was found instead.
-        names = re.findall(r"GLOBAL ([\w.]+)", str(exc))
+        names = re.findall(r"GLOBAL ([\w.]+)", str(exc)) or _foreign_globals(path)
         if names:
             raise _refused(path, names) from None
-        raise CheckpointMismatch(f"{path.name} is not a torch checkpoint made of weights (it cannot be read "
-                                 f"as one: {_plain_reason(exc)})") from None
+        raise _unreadable(path, exc) from None
     except Exception as exc:
-        raise CheckpointMismatch(f"{path.name} is not a readable torch checkpoint ({_plain_reason(exc)})") from None
+        raise _unreadable(path, exc) from None
     for key in unwrap:
         if isinstance(obj, Mapping) and key in obj and isinstance(obj[key], Mapping):
             obj = obj[key]
@@ -298,12 +299,49 @@ def read_state_dict(
     return dict(obj)
 
 
-def _plain_reason(exc: Exception) -> str:
-    """The first line of an error, unless it is advice about loading files unsafely."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if not text or "weights_only" in text or "trust" in text.lower() or len(text) > 200:
-        return type(exc).__name__
-    return text
+def _foreign_globals(path: Path, limit: int = 64 << 20) -> list[str]:
+    """Names of non-torch Python objects a plain pickle file refers to, read from its opcodes (nothing runs).
+
+    For files ``torch.load`` stops reading before it reaches an object (e.g. a pickle written
+    with a newer protocol), so the refusal can still name what the file wanted to build.
+    """
+    import pickletools
+
+    data = path.read_bytes()[:limit]
+    names, strings, memo = [], [], {}
+    pos = 0
+    while pos < len(data):
+        try:
+            for op, arg, at in pickletools.genops(data[pos:]):
+                if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8"):
+                    strings.append(arg)
+                elif op.name in ("BINPUT", "LONG_BINPUT", "PUT") and strings:
+                    memo[arg] = strings[-1]
+                elif op.name == "MEMOIZE" and strings:
+                    memo[len(memo)] = strings[-1]
+                elif op.name in ("BINGET", "LONG_BINGET", "GET") and arg in memo:
+                    strings.append(memo[arg])
+                elif op.name == "GLOBAL":
+                    names.append(arg.replace(" ", "."))
+                elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                    names.append(f"{strings[-2]}.{strings[-1]}")
+                if op.name == "STOP":
+                    pos += at + 1
+                    break
+            else:
+                break
+        except Exception:  # raw tensor bytes after the pickles, or not a pickle at all
+            break
+    own = ("torch.", "collections.OrderedDict", "builtins.set", "builtins.frozenset", "_codecs.encode")
+    return sorted({n for n in names if not n.startswith(own)})
+
+
+def _unreadable(path: Path, exc: Exception) -> CheckpointMismatch:
+    # torch's texts range from C++ assertion dumps to advice on loading unsafely: name the kind only.
+    return CheckpointMismatch(
+        f"{path.name} is not a readable torch checkpoint: it is empty, cut short or not in torch's file format "
+        f"({type(exc).__name__})"
+    )
 
 
 def strip_prefixes(prefixes: tuple[str, ...]) -> Callable[[dict], dict]:
