@@ -163,7 +163,7 @@ def _user_file_missing(name: str, file: UserFile) -> WeightsUnavailable:
     )
 
 
-def create_tracker(name: str, device: Any = None, checkpoint: str | Path | None = None) -> Any:
+def create_tracker(name: str, device: Any = None, checkpoint: str | Path | None = None, **options: Any) -> Any:
     """Build a model from the registry with its weights loaded.
 
     Weights come from ``checkpoint`` when given, else from the checkpoint folder
@@ -176,12 +176,15 @@ def create_tracker(name: str, device: Any = None, checkpoint: str | Path | None 
       device: ``torch.device`` or string for neural models; None picks one
         (``studio.device.pick_device``). Weight-free models ignore it.
       checkpoint: a local file to load instead.
+      **options: passed to the model's constructor (e.g. ``upsample=2`` for ``gmrw``,
+        ``threshold=0.8`` for CoTracker); see each family's adapter.
 
     Returns:
       A ``PointTracker`` (kind "point"), a ``FlowModel`` (kind "flow") or a dense tracker.
 
     Raises:
       KeyError: unknown name.
+      ValueError: an option the model does not have.
       WeightsUnavailable: the checkpoint can be neither found nor downloaded (says where to get it).
       CheckpointMismatch: the file does not fit the model (names the keys), or is refused
         (``CheckpointRefused``: it refers to objects a weights file does not need).
@@ -202,7 +205,14 @@ def create_tracker(name: str, device: Any = None, checkpoint: str | Path | None 
         from studio.device import pick_device
 
         device = pick_device(device)
-    return entry.build(device, path)
+    if not options:
+        return entry.build(device, path)
+    try:
+        return entry.build(device, path, **options)
+    except TypeError as exc:
+        if "unexpected keyword argument" not in str(exc):
+            raise
+        raise ValueError(f"Model '{name}' does not take the options {sorted(options)} ({exc})") from None
 
 
 def check_checkpoint(name: str, path: str | Path) -> None:

@@ -155,6 +155,17 @@ def test_official_file_loads_strictly_through_the_registry(name, tmp_path):
     assert (tracker.flow_method, tracker.window) == (CONFIGS[name].flow_method, CONFIGS[name].window)
 
 
+def test_options_reach_the_tracker_through_the_registry(tmp_path):
+    path = tmp_path / "kubric_73k.pth"
+    official_file(path)
+    tracker = create_tracker("gmrw", device="cpu", checkpoint=path, upsample=4, flow_method="argmax")
+    assert (tracker.upsample, tracker.flow_method, tracker.size) == (4, "argmax", (256, 256))
+    with pytest.raises(ValueError, match="upsample"):
+        create_tracker("gmrw", device="cpu", checkpoint=path, upsample=3)
+    with pytest.raises(ValueError, match="does not take the options"):
+        create_tracker("lk", upsample=2)
+
+
 def test_kinetics_checkpoint_runs_with_the_method_it_was_trained_with():
     assert (CONFIGS["gmrw"].flow_method, CONFIGS["gmrw"].window) == ("weighted_sum", None)
     assert (CONFIGS["gmrw_kinetics"].flow_method, CONFIGS["gmrw_kinetics"].window) == ("weighted_argmax", 20)

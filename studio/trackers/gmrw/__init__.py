@@ -25,10 +25,10 @@ _TITLES = {
 }
 
 
-def _build(name: str, device, checkpoint):
+def _build(name: str, device, checkpoint, **options):
     from studio.trackers.gmrw.adapter import build_tracker
 
-    return build_tracker(name, device, checkpoint)
+    return build_tracker(name, device, checkpoint, **options)
 
 
 def _notes(c: GmrwConfig) -> str:
