@@ -53,8 +53,10 @@ from studio.queries import mask_grid_queries, mask_to_size
 from studio.registry import (
     NOT_USABLE,
     QUERY_KINDS,
+    add_checkpoint,
     create_tracker,
     list_trackers,
+    names_using,
     query_trackers,
     tracker_info,
     weight_status,
@@ -77,6 +79,14 @@ __all__ = [
 
 STATUS_ORDER = ("local file", "cached", "built-in", "downloadable", "unavailable", "needs a file")
 """Weight states, best first, for choosing the default model."""
+
+
+def checkpoint_uploads_allowed() -> bool:
+    """Whether the Models tab may keep uploaded checkpoints (``STUDIO_CHECKPOINT_UPLOAD``, default on).
+
+    A kept file serves every visitor of the server, so a public deployment may switch it off.
+    """
+    return os.environ.get("STUDIO_CHECKPOINT_UPLOAD", "1").strip().lower() not in {"0", "false", "no", "off"}
 
 PREFERRED_MODELS = (
     "cotracker3_offline",
@@ -454,6 +464,34 @@ class TrackingService:
         torch = sys.modules.get("torch")  # only if some model already imported it
         if torch is not None and torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+    def add_checkpoint(self, name: str, path: str | os.PathLike) -> str:
+        """Check ``path`` strictly as model ``name``'s checkpoint and keep it in the checkpoint folder.
+
+        Models loaded from the file it replaces are dropped from the cache, so their next
+        use loads the new one.
+
+        Returns:
+          One sentence for the user: where the file was kept and which models use it.
+
+        Raises:
+          InputError: uploads are switched off (``STUDIO_CHECKPOINT_UPLOAD=0``) or no file was given.
+          KeyError, ValueError, CheckpointMismatch: from ``studio.registry.add_checkpoint``.
+        """
+        if not checkpoint_uploads_allowed():
+            raise InputError("Checkpoint uploads are switched off on this server (STUDIO_CHECKPOINT_UPLOAD=0).")
+        if not path or not os.path.isfile(path):
+            raise InputError("no checkpoint file: choose the file to upload first")
+        try:
+            kept = add_checkpoint(name, path)
+        except ValueError as exc:  # a weight-free model
+            raise InputError(str(exc)) from None
+        users = names_using(kept.name)
+        with self._lock:
+            evicted = [(n, self._models.pop(n)) for n in users if n in self._models]
+        if evicted:
+            self._free(evicted)
+        return f"{kept.name} passed the strict check and is kept in {kept.parent}; used by {', '.join(users)}."
 
     def preload(self, name: str | None = None) -> str:
         """Build ``name`` (default: ``default_model()``) now, e.g. at Space start-up.
