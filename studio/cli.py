@@ -9,7 +9,60 @@ from studio.progress import tqdm_progress
 from studio.registry import list_trackers, query_trackers, tracker_info, weight_status
 
 
+def parse_checkpoints(specs: list[str] | None, models: list[str]) -> dict[str, str]:
+    """``--checkpoint`` values -> ``{model: path}``.
+
+    Each value is ``NAME=PATH`` or a bare ``PATH``; a bare path is allowed when exactly one of
+    ``models`` takes weights (it is that model's file).
+
+    Raises:
+      ValueError: a name not among ``models``, a model given twice, or an ambiguous bare path.
+    """
+    from studio.registry import tracker_info
+
+    out: dict[str, str] = {}
+    neural = [m for m in dict.fromkeys(models) if tracker_info(m).checkpoint is not None]
+    for spec in specs or []:
+        name, sep, path = spec.partition("=")
+        if not sep or name not in models:  # a bare path (which may itself contain '=')
+            if len(neural) != 1:
+                raise ValueError(f"--checkpoint {spec!r}: say which model it is for as NAME=PATH "
+                                 f"(models taking weights here: {', '.join(neural) or 'none'})")
+            name, path = neural[0], spec
+        if name in out:
+            raise ValueError(f"--checkpoint given twice for {name}")
+        out[name] = path
+    return out
+
+
+def parse_options(specs: list[str] | None) -> dict:
+    """``--option KEY=VALUE`` values -> keyword arguments (numbers become int/float, true/false bool)."""
+    out: dict = {}
+    for spec in specs or []:
+        key, sep, text = spec.partition("=")
+        if not sep or not key.isidentifier():
+            raise ValueError(f"--option {spec!r}: expected KEY=VALUE, e.g. upsample=2")
+        value: object = text
+        for cast in (int, float):
+            try:
+                value = cast(text)
+                break
+            except ValueError:
+                pass
+        if text.lower() in ("true", "false"):
+            value = text.lower() == "true"
+        out[key] = value
+    return out
+
+
 def cmd_models(args: argparse.Namespace) -> int:
+    if args.add:
+        from studio.registry import add_checkpoint, names_using
+
+        name, path = args.add
+        kept = add_checkpoint(name, path)
+        print(f"{kept.name} passed the strict check; kept as {kept} (used by {', '.join(names_using(kept.name))})")
+        return 0
     rows = [("name", "kind", "online", "weights", "checkpoint", "license")]
     for name in list_trackers():
         e = tracker_info(name)
@@ -19,6 +72,14 @@ def cmd_models(args: argparse.Namespace) -> int:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    from studio.hub import checkpoint_dir
+    from studio.registry import where_to_get
+
+    needing = [n for n in list_trackers() if weight_status(n) == "needs a file"]
+    print(f"# checkpoint folder: {checkpoint_dir()} (STUDIO_CHECKPOINT_DIR); add a file with "
+          "`python -m studio models --add NAME PATH`")
+    for name in needing:
+        print(f"# {name} needs a file: {where_to_get(name)}")
     return 0
 
 
@@ -33,7 +94,7 @@ def cmd_track(args: argparse.Namespace) -> int:
     for notice in video.notices:
         print(f"note: {notice}", file=sys.stderr)
     queries = parse_points(args.points) if args.points else grid_for(video, args.grid, args.grid_frame)
-    tracker = create_tracker(args.model, checkpoint=args.checkpoint)
+    tracker = create_tracker(args.model, checkpoint=args.checkpoint, **parse_options(args.option))
     bar, progress = tqdm_progress(f"tracking with {args.model}")
     try:
         run = track_video(video, queries, args.model, tracker=tracker, progress=progress)
@@ -53,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     m = sub.add_parser("models", help="list the registry and whether each model's weights are here")
+    m.add_argument("--add", nargs=2, metavar=("NAME", "PATH"),
+                   help="check PATH strictly as model NAME's checkpoint and keep it in the checkpoint folder")
     m.set_defaults(func=cmd_models)
 
     t = sub.add_parser("track", help="track points through a video")
@@ -64,7 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--model", default="lk", choices=query_trackers(), metavar="NAME",
                    help="point tracker, or a dense model sampled at the queries (default lk): "
                    + ", ".join(query_trackers()))
-    t.add_argument("--checkpoint", help="local checkpoint file instead of the hub download")
+    t.add_argument("--checkpoint", metavar="PATH",
+                   help="the model's checkpoint file (instead of the checkpoint folder or the hub download)")
+    t.add_argument("--option", action="append", metavar="KEY=VALUE",
+                   help="model option, repeatable (e.g. upsample=2 for gmrw, threshold=0.8 for CoTracker)")
     t.add_argument("--out", help="write tracks to .npz, .csv or .json")
     t.add_argument("--video", dest="render", help="write the input with the tracks drawn to this .mp4")
     t.add_argument("--tail", type=int, default=8, help="tail length in frames for --video (default 8)")

@@ -96,7 +96,7 @@ class GMRWTracker(PointTracker):
       flow_method: ``"weighted_sum"``, ``"weighted_argmax"`` or ``"argmax"``; None = the
         method the checkpoint was trained with.
       window: radius in feature cells for ``"weighted_argmax"``; None = the checkpoint's.
-      size: ``(H, W)`` working size, multiples of 8 (default 256 x 256).
+      size: ``(H, W)`` working size, or one number for a square, multiples of 8 (default 256 x 256).
       threshold: forward-backward limit in working pixels (upstream: 3).
     """
 
@@ -108,7 +108,7 @@ class GMRWTracker(PointTracker):
         upsample: int | None = None,
         flow_method: str | None = None,
         window: float | None = None,
-        size: tuple[int, int] = WORKING_SIZE,
+        size: tuple[int, int] | int = WORKING_SIZE,
         threshold: float = FB_THRESHOLD,
     ):
         self.name = config.name
@@ -126,7 +126,7 @@ class GMRWTracker(PointTracker):
         self.window = window if window is not None else config.window
         if self.flow_method == "weighted_argmax" and self.window is None:
             raise ValueError("flow_method 'weighted_argmax' needs a window (feature cells)")
-        size = (int(size[0]), int(size[1]))
+        size = (int(size), int(size)) if isinstance(size, (int, float)) else (int(size[0]), int(size[1]))
         if size[0] % MULTIPLE or size[1] % MULTIPLE or min(size) < 2 * MULTIPLE:
             raise ValueError(f"working size must be multiples of {MULTIPLE}, at least {2 * MULTIPLE}, got {size}")
         self.size = size
