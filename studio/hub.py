@@ -195,8 +195,8 @@ def fetch(file: HubFile, model_name: str) -> Path:
         return hit
     advice = (
         f"put the file in the Hugging Face cache (for example `hf download {file.repo_id} {file.filename} "
-        f"--revision {file.revision}` on a machine with network), pass checkpoint=PATH, "
-        f"or use the weight-free tracker 'lk'"
+        f"--revision {file.revision}` on a machine with network) or in the checkpoint folder {checkpoint_dir()} "
+        f"({CHECKPOINT_DIR_ENV}), pass --checkpoint PATH / checkpoint=PATH, or use the weight-free tracker 'lk'"
     )
     if offline():
         raise WeightsUnavailable(

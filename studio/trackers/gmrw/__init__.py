@@ -33,6 +33,9 @@ def _build(name: str, device, checkpoint, **options):
 
 def _notes(c: GmrwConfig) -> str:
     method = c.flow_method + (f" (window {c.window} feature cells)" if c.window else "")
+    if c.flow_method != "weighted_sum":
+        # test_on_tapvid.py defaults to weighted_sum and eval_kinetics_trained_*.sh do not change it.
+        method += ", the method it was finetuned with; upstream's evaluation scripts run it with weighted_sum"
     return "; ".join([
         f"trained on {c.trained_on}; flows from the affinity by {method}",
         (f"frame pairs at {WORKING_SIZE[0]}x{WORKING_SIZE[1]} (tracks mapped back to the input); flows chained "
