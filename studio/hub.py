@@ -1,8 +1,12 @@
-"""Checkpoint files: pinned Hugging Face hub downloads, the local cache, and strict loading.
+"""Checkpoint files: pinned Hugging Face hub downloads, the files users bring, safe and strict loading.
 
 Downloads go through ``huggingface_hub`` so its cache, ``HF_HOME`` /
-``HF_HUB_CACHE`` and ``HF_HUB_OFFLINE`` behave as users expect. Nothing here
-imports torch until a checkpoint is actually loaded.
+``HF_HUB_CACHE`` and ``HF_HUB_OFFLINE`` behave as users expect. Files published
+elsewhere (``UserFile``) and any file a user keeps live in the checkpoint folder
+(``checkpoint_dir()``, ``STUDIO_CHECKPOINT_DIR``) under their official names.
+Files are read with ``torch.load(weights_only=True)`` and only the Python objects a
+format needs allowed; anything else is refused by name. Nothing here imports torch
+until a checkpoint is actually loaded.
 """
 
 from __future__ import annotations
