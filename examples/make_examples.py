@@ -14,8 +14,8 @@ import numpy as np
 from studio.queries import grid_queries
 from studio.results import TrackResult
 from studio.synthetic import make_clip
-from studio.trackfile import save_tracks
-from studio.video import write_video
+from studio.io.trackfile import save_tracks
+from studio.io.video import write_video
 
 HERE = Path(__file__).resolve().parent
 

@@ -1,4 +1,4 @@
-"""The Benchmark tab: same numbers as ``studio.evaluate`` and the CLI, safe with hostile uploads, plots and viewer."""
+"""The Benchmark tab: same numbers as ``studio.benchmark.runner`` and the CLI, safe with hostile uploads, plots and viewer."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file
 from matplotlib.figure import Figure
 
-from studio.bench_report import (
+from studio.benchmark.report import (
     SAMPLE,
     guess_benchmark,
     parse_point_selection,
@@ -28,8 +28,8 @@ from studio.bench_report import (
     results_table,
     table_rows,
 )
-from studio.cli_bench import main as cli_main
-from studio.evaluate import evaluate
+from studio.cli.bench import main as cli_main
+from studio.benchmark.runner import evaluate
 from studio.results import InputError
 from studio.service import TrackingService
 from studio.ui import tab_benchmark

@@ -19,8 +19,8 @@ from studio.registry import ModelEntry, register, unregister
 from studio.results import InputError
 from studio.service import Limits, TrackingService, estimate_gpu_seconds, parse_queries_json
 from studio.trackers.lk import LKTracker
-from studio.trackfile import load_tracks
-from studio.video import VideoError, read_video
+from studio.io.trackfile import load_tracks
+from studio.io.video import VideoError, read_video
 
 ROOT = Path(__file__).resolve().parents[1]
 ORBIT = ROOT / "examples" / "hopper_orbit.mp4"  # 48 frames, 480x360
@@ -51,8 +51,8 @@ def counting_model():
 
 def test_compute_layer_does_not_import_gradio():
     code = (
-        "import sys, studio.service, studio.pipeline, studio.cli, studio.trackfile, studio.rerender, studio.dense_jobs\n"
-        "import studio.bench_report, studio.dense.tracker\n"
+        "import sys, studio.service, studio.pipeline, studio.cli, studio.io.trackfile, studio.service.render_job, studio.service.dense_job\n"
+        "import studio.benchmark.report, studio.dense.tracker\n"
         "bad = [m for m in sys.modules if m == 'gradio' or m.startswith('gradio.')]\n"
         "print(bad); sys.exit(1 if bad else 0)"
     )

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from studio.results import InputError, TrackResult
-from studio.trackfile import load_tracks, save_tracks
+from studio.io.trackfile import load_tracks, save_tracks
 
 
 @pytest.fixture

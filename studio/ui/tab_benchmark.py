@@ -3,12 +3,12 @@
 Upload TAP-Vid pickles or ``.npz`` files (several files form one dataset, e.g.
 Kinetics shards) or take the bundled 5-clip sample, pick trackers, a query mode
 and a resolution, and run. The tab shows the same table as ``python -m studio
-bench`` (both come from ``studio.bench_report``), the published numbers for the
+bench`` (both come from ``studio.benchmark.report``), the published numbers for the
 same models and benchmark, a δ-by-threshold plot, per-video AJ bars, CSV/JSON
 downloads in the CLI's ``--csv``/``--json`` formats, and a viewer that draws
 ground truth beside a model's prediction for one video.
 
-Pickles are read with the restricted unpickler (``studio.datasets.safe_pickle``):
+Pickles are read with the restricted unpickler (``studio.benchmark.datasets.safe_pickle``):
 a file that would run code is refused with a message and nothing in it runs.
 Runs keep one decoded video in memory at a time; the viewer re-reads only the
 chosen video (predictions are saved per video in the run's folder).
@@ -25,7 +25,7 @@ import shutil
 import gradio as gr
 import pandas as pd
 
-from studio.bench_report import (
+from studio.benchmark.report import (
     PUBLISHED_HEADERS,
     SAMPLE,
     aj_figure,
@@ -40,8 +40,8 @@ from studio.bench_report import (
     run_benchmark,
     view_summary,
 )
-from studio.datasets.tapvid import METRIC_SIZE
-from studio.metrics.tapvid import QUERY_MODES
+from studio.benchmark.datasets.tapvid import METRIC_SIZE
+from studio.benchmark.metrics.tapvid import QUERY_MODES
 from studio.results import InputError
 from studio.service import TrackingService
 from studio.ui.common import progress_adapter, user_errors

@@ -1,7 +1,7 @@
 """Benchmark datasets: TAP-Vid pickles (read safely) and their pickle-free .npz form."""
 
-from studio.datasets.safe_pickle import SafeUnpickler, UnsafePickleError, safe_load, safe_loads
-from studio.datasets.tapvid import (
+from studio.benchmark.datasets.safe_pickle import SafeUnpickler, UnsafePickleError, safe_load, safe_loads
+from studio.benchmark.datasets.tapvid import (
     METRIC_SIZE,
     QUERY_STRIDE,
     DatasetError,

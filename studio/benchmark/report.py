@@ -1,11 +1,11 @@
 """Benchmark runs and their reports: tables, CSV/JSON, published numbers, plots, GT-vs-prediction views.
 
-Shared by ``python -m studio bench`` (``studio.cli_bench``) and the app's Benchmark
+Shared by ``python -m studio bench`` (``studio.cli.bench``) and the app's Benchmark
 tab (``studio.ui.tab_benchmark``), so both show the same numbers from the same
 code. No gradio here.
 
 A tab run (``run_benchmark``) scores several models on one dataset with
-``studio.evaluate.evaluate`` (one decoded video in memory at a time) and writes,
+``studio.benchmark.runner.evaluate`` (one decoded video in memory at a time) and writes,
 in its output folder:
 
 * ``results.csv`` and ``results.json``: the CLI's ``--csv`` / ``--json`` formats;
@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from studio.conventions import tapvid_to_pixels
-from studio.datasets.tapvid import (
+from studio.benchmark.datasets.tapvid import (
     METRIC_SIZE,
     DatasetError,
     PreparedVideo,
@@ -38,13 +38,13 @@ from studio.datasets.tapvid import (
     dataset_files,
     prepare_video,
 )
-from studio.metrics.published import DATASETS as PUBLISHED_DATASETS
-from studio.metrics.published import PublishedResult, published
-from studio.metrics.tapvid import METRIC_KEYS, QUERY_MODES, THRESHOLDS
+from studio.benchmark.metrics.published import DATASETS as PUBLISHED_DATASETS
+from studio.benchmark.metrics.published import PublishedResult, published
+from studio.benchmark.metrics.tapvid import METRIC_KEYS, QUERY_MODES, THRESHOLDS
 from studio.progress import ProgressFn
 from studio.results import InputError, TrackResult
 
-SAMPLE = Path(__file__).resolve().parents[1] / "assets" / "tapvid_sample" / "tapvid_sample.pkl"
+SAMPLE = Path(__file__).resolve().parents[2] / "assets" / "tapvid_sample" / "tapvid_sample.pkl"
 """The bundled 5-clip sample (TAP-Vid-DAVIS pickle layout)."""
 
 # ----------------------------------------------------------------------------- tables
@@ -156,7 +156,7 @@ PUBLISHED_NAMES: dict[str, tuple[str, Callable[[PublishedResult], bool]]] = {
     "cotracker3_online": ("CoTracker3 online", lambda r: "Kubric only" not in r.note),
     "cotracker3_online_baseline": ("CoTracker3 online", lambda r: "Kubric only" in r.note),
 }
-"""Registry name -> (method name in ``studio.metrics.published``, which of its rows fit the checkpoint)."""
+"""Registry name -> (method name in ``studio.benchmark.metrics.published``, which of its rows fit the checkpoint)."""
 
 PUBLISHED_HEADERS = ["model", "published as", "AJ", "δavg", "OA", "resolution", "source", "note"]
 
@@ -405,7 +405,7 @@ def run_benchmark(
       InputError: no model, bad query mode or video cap, or no model could be loaded (all messages).
       DatasetError: the dataset cannot be read (hostile or malformed pickle, wrong schema).
     """
-    from studio.evaluate import evaluate
+    from studio.benchmark.runner import evaluate
 
     models = list(dict.fromkeys(m for m in models if m))
     if not models:
@@ -616,7 +616,7 @@ def view_summary(view: ViewData, indices: np.ndarray) -> str:
 def render_comparison(view: ViewData, indices: np.ndarray, out_dir: str | os.PathLike, frame: int | None = None,
                       fps: float = 8.0) -> tuple[Path, np.ndarray]:
     """The side-by-side view as an MP4 in ``out_dir`` and one still frame (default: the middle one)."""
-    from studio.video import write_video
+    from studio.io.video import write_video
 
     frames = comparison_frames(view, indices)
     t = frames.shape[0] // 2 if frame is None else int(np.clip(frame, 0, frames.shape[0] - 1))

@@ -26,8 +26,8 @@ def cmd_track(args: argparse.Namespace) -> int:
     from studio.pipeline import grid_for, render_tracks, track_video
     from studio.queries import parse_points
     from studio.registry import create_tracker
-    from studio.trackfile import save_tracks
-    from studio.video import read_video, write_video
+    from studio.io.trackfile import save_tracks
+    from studio.io.video import read_video, write_video
 
     video = read_video(args.video, max_frames=args.max_frames, max_side=args.max_side)
     for notice in video.notices:
@@ -72,9 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-side", type=int, default=None, help="shrink so the longer side is at most this")
     t.set_defaults(func=cmd_track)
 
-    from studio.cli_bench import add_bench_parser
-    from studio.cli_dense import add_dense_parser
-    from studio.cli_render import add_render_parser
+    from studio.cli.bench import add_bench_parser
+    from studio.cli.dense import add_dense_parser
+    from studio.cli.render import add_render_parser
 
     add_render_parser(sub)
     add_bench_parser(sub)
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "out", None):
         from studio.results import InputError
-        from studio.trackfile import format_of
+        from studio.io.trackfile import format_of
 
         try:
             format_of(args.out)

@@ -52,8 +52,8 @@ from studio.progress import ProgressFn
 from studio.queries import mask_grid_queries, mask_to_size
 from studio.registry import QUERY_KINDS, create_tracker, list_trackers, query_trackers, tracker_info, weight_status
 from studio.results import InputError, TrackResult, check_queries
-from studio.trackfile import save_tracks
-from studio.video import Video, VideoError, read_video, write_video
+from studio.io.trackfile import save_tracks
+from studio.io.video import Video, VideoError, read_video, write_video
 
 log = logging.getLogger(__name__)
 

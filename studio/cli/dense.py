@@ -54,7 +54,7 @@ def read_mask_image(path: str | os.PathLike, size: tuple[int, int]) -> tuple[np.
 def cmd_dense(args: argparse.Namespace) -> int:
     from studio.progress import tqdm_progress
     from studio.registry import create_tracker, tracker_info
-    from studio.video import read_video, write_video
+    from studio.io.video import read_video, write_video
 
     if args.reinit is not None:
         if args.reinit < 1:
@@ -118,8 +118,8 @@ def _reinit(args: argparse.Namespace, tracker, video) -> int:
     """``--reinit K``: sparse tracks started on every uncovered cell every K frames (DOT's mode 4)."""
     from studio.progress import tqdm_progress
     from studio.render import RenderOptions, render
-    from studio.trackfile import save_tracks
-    from studio.video import write_video
+    from studio.io.trackfile import save_tracks
+    from studio.io.video import write_video
 
     bar, progress = tqdm_progress(f"tracks re-started every {args.reinit} frames with {args.tracker}")
     try:

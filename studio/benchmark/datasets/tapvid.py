@@ -19,7 +19,7 @@ Per video:
   corner of the top-left pixel, ``(1, 1)`` the bottom-right corner of the last.
 * ``occluded``: bool [N, T], True = hidden.
 
-Pickles are read with ``studio.datasets.safe_pickle`` only: a file that names
+Pickles are read with ``studio.benchmark.datasets.safe_pickle`` only: a file that names
 anything but numpy arrays and plain containers is refused and nothing in it runs.
 
 The evaluation protocol follows the TAP-Vid reference: the video is resized to
@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from studio.conventions import pixels_to_tapvid, tapvid_to_pixels
-from studio.datasets.safe_pickle import UnsafePickleError, safe_load
+from studio.benchmark.datasets.safe_pickle import UnsafePickleError, safe_load
 from studio.results import InputError
 
 METRIC_SIZE: tuple[int, int] = (256, 256)

@@ -3,7 +3,7 @@
 Track files hold ``(x, y)`` in the pixels of the *source* video, with its
 ``size = (H, W)``; when the video is read smaller (``--max-side``) the tracks are
 rescaled to the frames that are drawn on. Readers are looked up in
-``TRACK_READERS``: sparse files go through ``studio.trackfile.load_tracks``; an
+``TRACK_READERS``: sparse files go through ``studio.io.trackfile.load_tracks``; an
 ``.npz`` whose ``tracks`` array is 4-D is read as dense tracks (one track per pixel
 of the query frame). ``register_track_reader`` adds a format without touching
 this module.
@@ -79,7 +79,7 @@ def _is_dense_npz(path: Path) -> bool:
 
 
 def _read_sparse(path: Path) -> RenderTracks:
-    from studio.trackfile import load_tracks
+    from studio.io.trackfile import load_tracks
 
     r = load_tracks(path)
     return RenderTracks(r.tracks, r.visible, tuple(r.size), r.fps, r.queries)
@@ -199,7 +199,7 @@ def read_mask(path: str | os.PathLike, size: tuple[int, int]) -> np.ndarray:
 
 def cmd_render(args: argparse.Namespace) -> int:
     from studio.progress import tqdm_progress
-    from studio.video import read_video, write_video
+    from studio.io.video import read_video, write_video
 
     if Path(args.video_out).suffix.lower() not in VIDEO_EXTENSIONS:
         raise InputError(f"--out must end in .mp4, got {Path(args.video_out).name!r}")
