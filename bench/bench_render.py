@@ -22,9 +22,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from studio.io.video import write_video  # noqa: E402
 from studio.render import COMMON_MODES, RenderOptions, render  # noqa: E402
 from studio.synthetic import make_clip  # noqa: E402
-from studio.io.video import write_video  # noqa: E402
 
 DEFAULT_MODES = COMMON_MODES
 

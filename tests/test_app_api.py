@@ -17,10 +17,10 @@ gr = pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file
 
-from studio.service import Limits, TrackingService
 from studio.io.trackfile import load_tracks
-from studio.ui.app import TABS, TabSpec, available_tabs, build_demo, launch_kwargs
 from studio.io.video import read_video
+from studio.service import Limits, TrackingService
+from studio.ui.app import TABS, TabSpec, available_tabs, build_demo, launch_kwargs
 
 ROOT = Path(__file__).resolve().parents[1]
 PAN = ROOT / "examples" / "hopper_pan.mp4"  # 36 frames, 480x272

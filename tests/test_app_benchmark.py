@@ -28,8 +28,8 @@ from studio.benchmark.report import (
     results_table,
     table_rows,
 )
-from studio.cli.bench import main as cli_main
 from studio.benchmark.runner import evaluate
+from studio.cli.bench import main as cli_main
 from studio.results import InputError
 from studio.service import TrackingService
 from studio.ui import tab_benchmark

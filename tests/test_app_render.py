@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from conftest import handler_named
 
-from studio.service.render_job import rerender
+from studio.io.video import read_video, write_video
 from studio.results import InputError
 from studio.service import Limits, TrackingService
+from studio.service.render_job import rerender
 from studio.ui.app import build_demo
-from studio.io.video import read_video, write_video
 
 ROOT = Path(__file__).resolve().parents[1]
 PAN = ROOT / "examples" / "hopper_pan.mp4"  # 36 frames, 480x272

@@ -15,12 +15,12 @@ import pytest
 
 from studio import service as service_module
 from studio.hub import HubFile, WeightsUnavailable
+from studio.io.trackfile import load_tracks
+from studio.io.video import VideoError, read_video
 from studio.registry import ModelEntry, register, unregister
 from studio.results import InputError
 from studio.service import Limits, TrackingService, estimate_gpu_seconds, parse_queries_json
 from studio.trackers.lk import LKTracker
-from studio.io.trackfile import load_tracks
-from studio.io.video import VideoError, read_video
 
 ROOT = Path(__file__).resolve().parents[1]
 ORBIT = ROOT / "examples" / "hopper_orbit.mp4"  # 48 frames, 480x360

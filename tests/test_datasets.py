@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from studio.conventions import tapvid_to_pixels
 from studio.benchmark.datasets import (
     DatasetError,
     UnsafePickleError,
@@ -29,8 +28,9 @@ from studio.benchmark.datasets import (
     validate_video,
 )
 from studio.benchmark.datasets.make_sample import SAMPLE_NPZ, SAMPLE_PICKLE, VIDEOS
-from studio.benchmark.runner import evaluate, score_tracks
 from studio.benchmark.metrics import METRIC_KEYS
+from studio.benchmark.runner import evaluate, score_tracks
+from studio.conventions import tapvid_to_pixels
 from studio.trackers.base import PointTracker
 
 NAMES = [v[0] for v in VIDEOS]

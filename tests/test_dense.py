@@ -17,13 +17,13 @@ import pytest
 import torch
 
 from studio.cli import main
-from studio.cli.render import read_dense_npz
 from studio.dense import DenseResult
 from studio.dense.boundaries import boundary_strength, motion_boundaries
 from studio.dense.interpolation import SparseToDense, coarse_grid, nearest_visible, normalise
 from studio.dense.result import SAVE_STEP
 from studio.dense.sampling import frame_quotas, sample_frame_points, sample_queries
 from studio.dense.tracker import working_size
+from studio.io.track_readers import read_dense_npz
 from studio.registry import create_tracker, list_trackers, tracker_info, weight_status
 from studio.results import InputError, TrackResult
 from studio.synthetic import make_clip
@@ -395,7 +395,7 @@ def test_cli_dense_bad_masks(clip_files, capsys):
 
 
 def test_mask_alpha_channel_is_used(tmp_path):
-    from studio.cli.dense import read_mask_image
+    from studio.io.masks import read_mask_image
 
     rgba = np.zeros((8, 8, 4), np.uint8)
     rgba[..., :3] = 255  # white everywhere, only the alpha says what is inside

@@ -18,8 +18,8 @@ import pytest
 from PIL import Image
 
 from studio.conventions import rescale_pixels
-from studio.results import InputError
 from studio.io.video import Video, VideoError, probe_video, read_video, write_video
+from studio.results import InputError
 
 H, W = 64, 112
 SQUARE = 8

@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 
-from studio.conventions import tapvid_to_pixels
 from studio.benchmark.datasets.tapvid import (
     METRIC_SIZE,
     DatasetError,
@@ -41,6 +40,7 @@ from studio.benchmark.datasets.tapvid import (
 from studio.benchmark.metrics.published import DATASETS as PUBLISHED_DATASETS
 from studio.benchmark.metrics.published import PublishedResult, published
 from studio.benchmark.metrics.tapvid import METRIC_KEYS, QUERY_MODES, THRESHOLDS
+from studio.conventions import tapvid_to_pixels
 from studio.progress import ProgressFn
 from studio.results import InputError, TrackResult
 

@@ -12,9 +12,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from studio.benchmark.metrics.tapvid import QUERY_MODES
 from studio.benchmark.report import COLUMNS, format_table, results_document, table_rows, write_csv, write_json
 from studio.benchmark.report import fmt_metric as _fmt
-from studio.benchmark.metrics.tapvid import QUERY_MODES
+from studio.cli import run
 from studio.progress import tqdm_progress
 from studio.registry import query_trackers
 
@@ -101,11 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m studio.cli.bench")
     add_bench_parser(p.add_subparsers(dest="command", required=True))
     args = p.parse_args(["bench", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return args.func(args)
-    except (ValueError, KeyError, RuntimeError, OSError) as exc:
-        print(f"error: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}", file=sys.stderr)
-        return 2
+    return run(args)
 
 
 __all__ = ["COLUMNS", "add_bench_parser", "cmd_bench", "format_table", "main", "table_rows", "write_csv"]

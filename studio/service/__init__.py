@@ -47,13 +47,13 @@ try:  # Before torch: on ZeroGPU, `spaces` must patch torch before CUDA is initi
 except ImportError:  # Not installed (a plain local install): GPU entry points run as they are.
     spaces = None
 
+from studio.io.trackfile import save_tracks
+from studio.io.video import Video, VideoError, read_video, write_video
 from studio.pipeline import TrackRun, grid_for, render_tracks, to_source, to_working, track_video
 from studio.progress import ProgressFn
 from studio.queries import mask_grid_queries, mask_to_size
 from studio.registry import QUERY_KINDS, create_tracker, list_trackers, query_trackers, tracker_info, weight_status
 from studio.results import InputError, TrackResult, check_queries
-from studio.io.trackfile import save_tracks
-from studio.io.video import Video, VideoError, read_video, write_video
 
 log = logging.getLogger(__name__)
 

@@ -24,9 +24,9 @@ import numpy as np
 
 from studio.progress import ProgressFn
 from studio.registry import tracker_info
-from studio.service.render_job import mask_on_frames, rerender
 from studio.results import InputError
 from studio.service import GPU_SECONDS_BASE, GPU_SECONDS_MAX, gpu, on_zero_gpu
+from studio.service.render_job import mask_on_frames, rerender
 
 DEFAULT_MODEL = "dot_dis"
 DEFAULT_NUM_TRACKS = 2048

@@ -4,7 +4,7 @@ This is the compute behind the Render tab (no gradio here). The video comes from
 the service's decode cache and the track file from a small cache of its own, so
 switching modes or options costs only the drawing and the H.264 encode.
 
-Tracks are read with ``studio.cli.render.read_render_tracks`` (sparse ``.npz`` /
+Tracks are read with ``studio.io.track_readers.read_render_tracks`` (sparse ``.npz`` /
 ``.csv`` / ``.json`` from the Track tab or CLI, dense ``.npz`` with ``tracks``
 [T, H, W, 2] from the Dense tab), then brought onto the working frames
 (``fit_tracks``: rescaled from the pixels of the video they were made on).
@@ -21,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from studio.cli.render import RenderTracks, fit_tracks, read_render_tracks
+from studio.io.track_readers import RenderTracks, fit_tracks, read_render_tracks
+from studio.io.video import write_video
 from studio.progress import ProgressFn
 from studio.queries import mask_to_size
 from studio.render import RenderOptions, parse_mode, render
 from studio.results import InputError
-from studio.io.video import write_video
 
 _TRACK_CACHE_SIZE = 2
 _track_cache: OrderedDict[tuple, RenderTracks] = OrderedDict()

@@ -25,6 +25,8 @@ import shutil
 import gradio as gr
 import pandas as pd
 
+from studio.benchmark.datasets.tapvid import METRIC_SIZE
+from studio.benchmark.metrics.tapvid import QUERY_MODES
 from studio.benchmark.report import (
     PUBLISHED_HEADERS,
     SAMPLE,
@@ -40,8 +42,6 @@ from studio.benchmark.report import (
     run_benchmark,
     view_summary,
 )
-from studio.benchmark.datasets.tapvid import METRIC_SIZE
-from studio.benchmark.metrics.tapvid import QUERY_MODES
 from studio.results import InputError
 from studio.service import TrackingService
 from studio.ui.common import progress_adapter, user_errors

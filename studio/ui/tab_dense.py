@@ -15,6 +15,9 @@ from dataclasses import dataclass
 import gradio as gr
 import numpy as np
 
+from studio.registry import tracker_info, weight_status
+from studio.results import InputError
+from studio.service import TrackingService
 from studio.service.dense_job import (
     DEFAULT_MAX_SIDE,
     DEFAULT_MODEL,
@@ -23,10 +26,7 @@ from studio.service.dense_job import (
     dense_models,
     run_dense,
 )
-from studio.registry import tracker_info, weight_status
 from studio.service.render_job import rerender
-from studio.results import InputError
-from studio.service import TrackingService
 from studio.ui.common import progress_adapter, user_errors
 from studio.ui.tab_track import GPU_CONCURRENCY, _read_mask, video_input
 

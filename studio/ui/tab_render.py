@@ -14,9 +14,9 @@ import gradio as gr
 import numpy as np
 
 from studio.render import COLOR_BY, MODES, RenderOptions
-from studio.service.render_job import rerender
 from studio.results import InputError
 from studio.service import TrackingService
+from studio.service.render_job import rerender
 from studio.ui.common import progress_adapter, user_errors
 
 INTRO = """\

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from studio.conventions import pixels_to_tapvid
 from studio.benchmark.datasets.tapvid import save_npz, save_pickle
+from studio.conventions import pixels_to_tapvid
 from studio.queries import grid_queries
 from studio.synthetic import make_clip, sample_photo
 

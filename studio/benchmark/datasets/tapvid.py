@@ -43,8 +43,8 @@ from typing import Any
 
 import numpy as np
 
-from studio.conventions import pixels_to_tapvid, tapvid_to_pixels
 from studio.benchmark.datasets.safe_pickle import UnsafePickleError, safe_load
+from studio.conventions import pixels_to_tapvid, tapvid_to_pixels
 from studio.results import InputError
 
 METRIC_SIZE: tuple[int, int] = (256, 256)
