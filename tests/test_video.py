@@ -521,9 +521,9 @@ def test_memory_cap_when_count_unknown(tmp_path):
 
 
 def test_huge_frames_refused(tmp_path, good, monkeypatch):
-    import studio.io.video as video
+    import studio.io.video.limits as limits
 
-    monkeypatch.setattr(video, "MAX_DECODED_SIDE", 100)
+    monkeypatch.setattr(limits, "MAX_DECODED_SIDE", 100)
     with pytest.raises(VideoError, match="112×64"):
         read_video(good)
     with pytest.raises(VideoError, match="112×64"):

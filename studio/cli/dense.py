@@ -14,9 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from studio.io.masks import read_mask_image
+from studio.io.video import MP4_SUFFIXES
 from studio.results import InputError
-
-VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov")
 
 
 def cmd_dense(args: argparse.Namespace) -> int:
@@ -33,7 +32,7 @@ def cmd_dense(args: argparse.Namespace) -> int:
             raise InputError(f"with --reinit, --out is a track file (.npz, .csv or .json), got {Path(args.out).name!r}")
     elif args.out and Path(args.out).suffix.lower() != ".npz":
         raise InputError(f"--out must end in .npz, got {Path(args.out).name!r}")
-    if args.video_out and Path(args.video_out).suffix.lower() not in VIDEO_EXTENSIONS:
+    if args.video_out and Path(args.video_out).suffix.lower() not in MP4_SUFFIXES:
         raise InputError(f"--video must end in .mp4, got {Path(args.video_out).name!r}")
     if not args.out and not args.video_out:
         raise InputError("nothing to write: give --out dense.npz and/or --video out.mp4")

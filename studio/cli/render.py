@@ -13,17 +13,16 @@ from pathlib import Path
 
 from studio.io.masks import read_mask
 from studio.io.track_readers import fit_tracks, read_render_tracks
+from studio.io.video import MP4_SUFFIXES
 from studio.render import COLOR_BY, MODES, RenderOptions, render
 from studio.results import InputError
-
-VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov")
 
 
 def cmd_render(args: argparse.Namespace) -> int:
     from studio.io.video import read_video, write_video
     from studio.progress import tqdm_progress
 
-    if Path(args.video_out).suffix.lower() not in VIDEO_EXTENSIONS:
+    if Path(args.video_out).suffix.lower() not in MP4_SUFFIXES:
         raise InputError(f"--out must end in .mp4, got {Path(args.video_out).name!r}")
     if "mask" in args.mode.split("_") and not args.mask:
         raise InputError(f"mode {args.mode} needs --mask IMAGE")

@@ -55,7 +55,8 @@ def read_mask_image(path: str | os.PathLike, size: tuple[int, int]) -> tuple[np.
 
 
 def read_mask(path: str | os.PathLike, size: tuple[int, int]) -> np.ndarray:
-    """A mask image (any format OpenCV reads; at least 50% grey = inside, 0/1 masks as they are) as bool [H, W] at ``size``."""
+    """A mask image (any format OpenCV reads; at least 50% grey = inside, 0/1 masks as they are) as
+    bool [H, W] at ``size``."""
     import cv2
 
     image = cv2.imread(os.fspath(path), cv2.IMREAD_GRAYSCALE)
