@@ -27,6 +27,7 @@ from studio.progress import ProgressFn
 from studio.queries import mask_to_size
 from studio.render import RenderOptions, parse_mode, render
 from studio.results import InputError
+from studio.service.outputs import safe_stem
 
 _TRACK_CACHE_SIZE = 2
 _track_cache: OrderedDict[tuple, RenderTracks] = OrderedDict()
@@ -171,9 +172,7 @@ def rerender(
         raise InputError(f"bad render option: {exc}") from None
     out = render(frames, rt.tracks, rt.visible, mode, render_options, queries=rt.queries, progress=progress)
     out_dir = service.new_output_dir()
-    from studio.service import _safe_stem
-
-    stem = _safe_stem(video_path)
+    stem = safe_stem(video_path)
     path = Path(write_video(out_dir / f"{stem}_{mode}.mp4", out, rt.fps or video.fps))
     num_tracks = int(np.prod(rt.tracks.shape[1:3])) if rt.dense else int(rt.tracks.shape[1])
     return RerenderOutput(path=path, frames=out, mode=mode, dense=rt.dense, num_tracks=num_tracks, notices=notices)
