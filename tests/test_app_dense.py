@@ -1,4 +1,5 @@
-"""The Dense tab and its request layer (studio.service.dense_job): mask in, dense tracks out, views without re-tracking."""
+"""The Dense tab and its request layer (studio.service.dense_job): mask in, dense tracks out, views without
+re-tracking."""
 
 from __future__ import annotations
 

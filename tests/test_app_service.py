@@ -52,7 +52,8 @@ def counting_model():
 def test_compute_layer_does_not_import_gradio():
     code = (
         "import sys, studio.service, studio.pipeline, studio.cli, studio.io.trackfile, studio.io.video\n"
-        "import studio.service.render_job, studio.service.dense_job, studio.benchmark.report, studio.dense.tracker\n"
+        "import studio.service.render_job, studio.service.dense_job, studio.service.bench_job\n"
+        "import studio.service.bench_view, studio.benchmark.report, studio.dense.tracker\n"
         "bad = [m for m in sys.modules if m == 'gradio' or m.startswith('gradio.')]\n"
         "print(bad); sys.exit(1 if bad else 0)"
     )

@@ -199,7 +199,10 @@ def test_bad_inputs_are_refused():
 
 
 def test_metrics_import_neither_torch_nor_gradio():
-    code = "import sys, studio.benchmark.metrics, studio.benchmark.metrics.published; print(sorted({'torch', 'gradio'} & set(sys.modules)))"
+    code = (
+        "import sys, studio.benchmark.metrics, studio.benchmark.metrics.published; "
+        "print(sorted({'torch', 'gradio'} & set(sys.modules)))"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
     )

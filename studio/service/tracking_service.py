@@ -4,7 +4,7 @@ Each responsibility lives in its own module beside this one: ``model_cache``
 (models built once, LRU), ``video_cache`` (videos decoded once, LRU), ``catalog``
 (the Models table, the default model, dropdown choices), ``limits``, ``outputs``
 (per-request folders, pruned by age), ``zerogpu`` (GPU entry points) and the jobs of
-the tabs (``track_job``, ``dense_job``, ``render_job``). What stays
+the tabs (``track_job``, ``dense_job``, ``render_job``, ``bench_job``). What stays
 here is the request-level view of a cached video: its working frames, the
 conversion of clicks to source pixels, and query grids and checks within the limits.
 """

@@ -29,21 +29,16 @@ from studio.benchmark.datasets.tapvid import METRIC_SIZE
 from studio.benchmark.metrics.tapvid import QUERY_MODES
 from studio.benchmark.report import (
     PUBLISHED_HEADERS,
-    SAMPLE,
     aj_figure,
     delta_figure,
     guess_benchmark,
-    load_view,
-    open_files,
-    parse_point_selection,
     published_table,
-    render_comparison,
     results_table,
-    run_benchmark,
-    view_summary,
 )
 from studio.results import InputError
 from studio.service import TrackingService
+from studio.service.bench_job import SAMPLE, open_files, run_benchmark
+from studio.service.bench_view import load_view, parse_point_selection, render_comparison, view_summary
 from studio.ui.common import progress_adapter, user_errors
 
 GPU_CONCURRENCY = max(1, int(os.environ.get("STUDIO_GPU_CONCURRENCY", "1") or 1))

@@ -101,7 +101,9 @@ def write_sample(out_dir: str | Path = SAMPLE_DIR) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m studio.benchmark.datasets.make_sample", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m studio.benchmark.datasets.make_sample", description=__doc__.split("\n")[0]
+    )
     p.add_argument("--out", default=str(SAMPLE_DIR), help=f"output folder (default {SAMPLE_DIR})")
     args = p.parse_args(argv)
     for path in write_sample(args.out):
