@@ -18,17 +18,19 @@ from studio.benchmark.datasets import (
     UnsafePickleError,
     load_videos,
     open_dataset,
-    prepare_video,
     safe_loads,
-    sample_queries_first,
-    sample_queries_strided,
     save_npz,
     save_pickle,
-    tracks_to_metric_space,
     validate_video,
 )
 from studio.benchmark.datasets.make_sample import SAMPLE_NPZ, SAMPLE_PICKLE, VIDEOS
 from studio.benchmark.metrics import METRIC_KEYS
+from studio.benchmark.protocol import (
+    prepare_video,
+    sample_queries_first,
+    sample_queries_strided,
+    tracks_to_metric_space,
+)
 from studio.benchmark.runner import evaluate, score_tracks
 from studio.conventions import tapvid_to_pixels
 from studio.trackers.base import PointTracker

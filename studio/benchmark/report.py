@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from studio.benchmark.datasets.tapvid import METRIC_SIZE
 from studio.benchmark.metrics.published import DATASETS as PUBLISHED_DATASETS
 from studio.benchmark.metrics.published import PublishedResult, published
 from studio.benchmark.metrics.tapvid import METRIC_KEYS, THRESHOLDS
+from studio.benchmark.protocol import METRIC_SIZE
 
 # ----------------------------------------------------------------------------- tables
 

@@ -17,16 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from studio.benchmark.datasets.tapvid import (
-    METRIC_SIZE,
-    QUERY_STRIDE,
-    PreparedVideo,
-    TapVidDataset,
-    open_dataset,
-    prepare_video,
-    tracks_to_metric_space,
-)
+from studio.benchmark.datasets.tapvid import TapVidDataset, open_dataset
 from studio.benchmark.metrics.tapvid import METRIC_KEYS, QUERY_MODES, compute_tapvid_metrics
+from studio.benchmark.protocol import METRIC_SIZE, QUERY_STRIDE, PreparedVideo, prepare_video, tracks_to_metric_space
 from studio.progress import ProgressFn, no_progress
 from studio.results import TrackResult
 
@@ -121,7 +114,7 @@ def score_tracks(prepared: PreparedVideo, result: TrackResult, query_mode: str) 
     """TAP-Vid metrics of a tracker's output on a prepared video.
 
     Args:
-      prepared: from ``studio.benchmark.datasets.prepare_video``.
+      prepared: from ``studio.benchmark.protocol.prepare_video``.
       result: tracks for ``prepared.queries`` in ``prepared.video`` pixels.
       query_mode: the mode the queries were sampled with.
 

@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 
 from studio.benchmark.datasets.make_sample import SAMPLE_PICKLE
-from studio.benchmark.datasets.tapvid import METRIC_SIZE, DatasetError, PreparedVideo, TapVidDataset, dataset_files
+from studio.benchmark.datasets.tapvid import DatasetError, TapVidDataset, dataset_files
 from studio.benchmark.metrics.tapvid import QUERY_MODES
+from studio.benchmark.protocol import METRIC_SIZE, PreparedVideo
 from studio.benchmark.report import fmt_metric, results_document, write_csv, write_json
 from studio.conventions import tapvid_to_pixels
 from studio.progress import ProgressFn

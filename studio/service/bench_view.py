@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from studio.benchmark.datasets.tapvid import DatasetError, PreparedVideo, TapVidDataset, prepare_video
+from studio.benchmark.datasets.tapvid import DatasetError, TapVidDataset
+from studio.benchmark.protocol import PreparedVideo, prepare_video
 from studio.results import InputError
 
 

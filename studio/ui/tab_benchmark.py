@@ -25,8 +25,8 @@ import shutil
 import gradio as gr
 import pandas as pd
 
-from studio.benchmark.datasets.tapvid import METRIC_SIZE
 from studio.benchmark.metrics.tapvid import QUERY_MODES
+from studio.benchmark.protocol import METRIC_SIZE
 from studio.benchmark.report import (
     PUBLISHED_HEADERS,
     aj_figure,

@@ -1,50 +1,33 @@
-"""Benchmark datasets: TAP-Vid pickles (read safely) and their pickle-free .npz form."""
+"""Benchmark datasets: TAP-Vid pickles (read safely) and their pickle-free .npz form.
+
+How a video is posed and scored (256x256, query sampling) is ``studio.benchmark.protocol``.
+"""
 
 from studio.benchmark.datasets.safe_pickle import SafeUnpickler, UnsafePickleError, safe_load, safe_loads
 from studio.benchmark.datasets.tapvid import (
-    METRIC_SIZE,
-    QUERY_STRIDE,
     DatasetError,
     DatasetItem,
-    PreparedVideo,
-    QuerySet,
     TapVidDataset,
     TapVidVideo,
     load_videos,
     open_dataset,
-    prepare_video,
-    resize_video,
-    sample_queries,
-    sample_queries_first,
-    sample_queries_strided,
     save_npz,
     save_pickle,
-    tracks_to_metric_space,
     validate_video,
 )
 
 __all__ = [
-    "METRIC_SIZE",
-    "QUERY_STRIDE",
     "DatasetError",
     "DatasetItem",
-    "PreparedVideo",
-    "QuerySet",
     "SafeUnpickler",
     "TapVidDataset",
     "TapVidVideo",
     "UnsafePickleError",
     "load_videos",
     "open_dataset",
-    "prepare_video",
-    "resize_video",
     "safe_load",
     "safe_loads",
-    "sample_queries",
-    "sample_queries_first",
-    "sample_queries_strided",
     "save_npz",
     "save_pickle",
-    "tracks_to_metric_space",
     "validate_video",
 ]
