@@ -48,10 +48,10 @@ def make_inputs(folder: Path, frames: int) -> tuple[Path, Path]:
     import numpy as np
     import torch
 
+    from studio.io.video import read_video
     from studio.queries import grid_queries
     from studio.trackers.gmrw.adapter import build_tracker
     from studio.trackers.gmrw.model import GMRW
-    from studio.video import read_video
 
     video = read_video(ROOT / "examples" / "hopper_pan.mp4", max_frames=frames).frames
     work = build_tracker("gmrw", "cpu", None).to_working(video).round().clamp(0, 255).byte()

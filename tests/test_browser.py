@@ -123,7 +123,7 @@ CASES = {
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_click_points_track_and_download(page, tmp_path, case):
-    from studio.trackfile import load_tracks
+    from studio.io.trackfile import load_tracks
 
     clip, (frames, width, height), clicks = CASES[case]
     if not clip.is_file():

@@ -12,12 +12,13 @@ from conftest import ROOT
 from test_gmrw import official_file as gmrw_file
 from test_raft import official_file as raft_file
 
-from studio.cli import main, parse_checkpoints, parse_options
+from studio.benchmark.datasets.tapvid import save_npz
+from studio.cli import main
+from studio.cli.model_args import parse_checkpoints, parse_options
 from studio.conventions import pixels_to_tapvid
-from studio.datasets.tapvid import save_npz
+from studio.io.trackfile import load_tracks
+from studio.io.video import write_video
 from studio.synthetic import make_clip
-from studio.trackfile import load_tracks
-from studio.video import write_video
 
 
 def run(*args):

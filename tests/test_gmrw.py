@@ -445,7 +445,7 @@ def test_options_are_checked():
 
 
 def test_tracks_a_real_clip_through_the_contract(golden_file):
-    from studio.video import read_video
+    from studio.io.video import read_video
 
     video = read_video(Path(__file__).parents[1] / "examples" / "hopper_pan.mp4", max_frames=4).frames
     truth = np.load(Path(__file__).parents[1] / "examples" / "hopper_pan_truth.npz")

@@ -8,7 +8,8 @@ same rows as JSON, and ``/add_checkpoint``, which checks and keeps a file as the
 import gradio as gr
 
 from studio.registry import list_trackers, tracker_info, weight_status, where_to_get
-from studio.service import TrackingService, checkpoint_uploads_allowed, on_zero_gpu
+from studio.service import TrackingService, on_zero_gpu
+from studio.service.catalog import checkpoint_uploads_allowed
 from studio.ui.common import USER_ERRORS, message_of, user_errors
 
 COLUMNS = [

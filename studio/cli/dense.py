@@ -8,53 +8,20 @@ reads and optionally draws it straight away.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from studio.queries import binary_mask, mask_plane
+from studio.io.masks import read_mask_image
+from studio.io.video import MP4_SUFFIXES
 from studio.results import InputError
-
-VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov")
-
-
-def read_mask_image(path: str | os.PathLike, size: tuple[int, int]) -> tuple[np.ndarray, list[str]]:
-    """A mask image as bool [H, W] at ``size``: pixels at least half on are inside
-    (``studio.queries.binary_mask``; a soft edge's faint halo stays outside).
-
-    An image with a transparency channel that is not fully opaque uses that
-    channel. A mask of another size is resized
-    (nearest neighbour) with a notice.
-
-    Returns:
-      ``(mask, notices)``.
-
-    Raises:
-      InputError: missing or unreadable file, or a mask with no pixel inside.
-    """
-    import cv2
-
-    name = Path(path).name
-    image = cv2.imread(os.fspath(path), cv2.IMREAD_UNCHANGED) if Path(path).is_file() else None
-    if image is None:
-        raise InputError(f"mask {name!r} is missing or not an image")
-    inside = binary_mask(mask_plane(image))
-    notices = []
-    h, w = size
-    if inside.shape != (h, w):
-        notices.append(f"resized mask {name} from {inside.shape[1]}x{inside.shape[0]} to the video's {w}x{h}")
-        inside = cv2.resize(inside.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
-    if not inside.any():
-        raise InputError(f"mask {name!r} is empty: no pixel is at least half on")
-    return inside, notices
 
 
 def cmd_dense(args: argparse.Namespace) -> int:
+    from studio.io.video import read_video, write_video
     from studio.progress import tqdm_progress
     from studio.registry import create_tracker, tracker_info
-    from studio.video import read_video, write_video
 
     if args.reinit is not None:
         if args.reinit < 1:
@@ -65,7 +32,7 @@ def cmd_dense(args: argparse.Namespace) -> int:
             raise InputError(f"with --reinit, --out is a track file (.npz, .csv or .json), got {Path(args.out).name!r}")
     elif args.out and Path(args.out).suffix.lower() != ".npz":
         raise InputError(f"--out must end in .npz, got {Path(args.out).name!r}")
-    if args.video_out and Path(args.video_out).suffix.lower() not in VIDEO_EXTENSIONS:
+    if args.video_out and Path(args.video_out).suffix.lower() not in MP4_SUFFIXES:
         raise InputError(f"--video must end in .mp4, got {Path(args.video_out).name!r}")
     if not args.out and not args.video_out:
         raise InputError("nothing to write: give --out dense.npz and/or --video out.mp4")
@@ -120,10 +87,10 @@ def cmd_dense(args: argparse.Namespace) -> int:
 
 def _reinit(args: argparse.Namespace, tracker, video) -> int:
     """``--reinit K``: sparse tracks started on every uncovered cell every K frames (DOT's mode 4)."""
+    from studio.io.trackfile import save_tracks
+    from studio.io.video import write_video
     from studio.progress import tqdm_progress
     from studio.render import RenderOptions, render
-    from studio.trackfile import save_tracks
-    from studio.video import write_video
 
     bar, progress = tqdm_progress(f"tracks re-started every {args.reinit} frames with {args.tracker}")
     try:
