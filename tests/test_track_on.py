@@ -155,7 +155,7 @@ def test_family_is_registered_with_files_licences_papers_and_in_every_menu(tmp_p
 
 
 def test_benchmark_shows_the_published_numbers_of_each_release():
-    from studio.bench_report import published_for
+    from studio.benchmark.report import published_for
 
     assert [r.delta_avg for r in published_for("track_on2", "davis", "first")] == [79.9]
     assert [r.delta_avg for r in published_for("track_on_r", "robotap", "first")] == [82.6]
@@ -234,14 +234,12 @@ def test_track_on_training_checkpoint_loads_strictly(track_on_file):
 
 @pytest.mark.parametrize("layout", ["raw", "model", "state_dict", "model_state", "ema_state_dict"])
 def test_every_layout_upstreams_loader_accepts_is_read(layout, tmp_path):
-    from studio.hub import read_state_dict
-    from studio.trackers.track_on.predictor import UNWRAP, _strip
+    from studio.trackers.track_on.predictor import read_checkpoint
 
     weights = {"module.fpn.output.0.weight": torch.ones(2), "module.t_embedding": torch.zeros(1, 3)}
     obj = weights if layout == "raw" else {layout: weights, "args": argparse.Namespace(M=24), "epoch": 1}
     torch.save(obj, tmp_path / "f.pt")
-    sd = _strip(read_state_dict(tmp_path / "f.pt", unwrap=UNWRAP), "module.")
-    assert set(sd) == {"fpn.output.0.weight", "t_embedding"}
+    assert set(read_checkpoint(tmp_path / "f.pt")) == {"fpn.output.0.weight", "t_embedding"}
 
 
 def test_backbone_free_file_takes_the_backbone_from_the_hub_cache(empty_hub_cache, tmp_path):
@@ -264,6 +262,29 @@ def test_one_local_file_with_the_backbone_needs_nothing_else(empty_hub_cache, tm
     assert weight_status("track_on2") == "unavailable"  # nothing cached, offline
     tracker = build_tracker("track_on2", "cpu", path, input_size=TEST_SIZE)  # the gated repo is never asked
     assert_loaded(tracker, sd)
+
+
+def test_checkpoint_folder_status_check_and_options(empty_hub_cache, tmp_path, monkeypatch, no_token):
+    from studio.registry import add_checkpoint, check_checkpoint
+
+    monkeypatch.setenv("STUDIO_CHECKPOINT_DIR", str(tmp_path / "folder"))
+    sd = official_state("track_on2", size=(384, 512))
+    head, _ = backbone_part(sd, "dinov3")
+    torch.save({"model": head}, tmp_path / "head.pt")
+    torch.save({"model": sd}, tmp_path / "all.pt")
+    check_checkpoint("track_on2", tmp_path / "head.pt")  # the official file: checked without fetching the ViT
+    kept = add_checkpoint("track_on2", tmp_path / "head.pt")
+    assert kept.name == "trackon2_dinov3_checkpoint.pt"
+    assert weight_status("track_on2") == "unavailable"  # the gated ViT is still missing
+    add_checkpoint("track_on2", tmp_path / "all.pt")  # a file that holds the ViT too replaces it
+    assert weight_status("track_on2") == "local file"
+    tracker = create_tracker("track_on2", memory=72, threshold=0.5, support_grid=False)
+    assert (tracker.memory, tracker.threshold, tracker.support_grid) == (72, 0.5, False)
+    with pytest.raises(ValueError, match="does not take the options"):
+        create_tracker("track_on2", window=8)
+    torch.save({"model": official_state("track_on")}, tmp_path / "v1.pt")
+    with pytest.raises(CheckpointMismatch, match="missing"):
+        check_checkpoint("track_on2", tmp_path / "v1.pt")
 
 
 def test_gated_dinov3_says_accept_the_licence_and_set_a_token(empty_hub_cache, tmp_path, monkeypatch, no_token):
@@ -481,7 +502,8 @@ def test_space_front_matter_lists_the_repos_and_preloads_registry_files():
     for name in NAMES:
         for f in tracker_info(name).files:
             assert f.repo_id in models, f.repo_id
-    files = {(f.repo_id, f.filename): f.revision for n in list_trackers() for f in tracker_info(n).files}
+    files = {(f.repo_id, f.filename): f.revision
+             for n in list_trackers() for f in tracker_info(n).files if hasattr(f, "repo_id")}
     preloads = re.findall(r"^  - (\S+) (\S+)(?: (\S+))?$", front.split("preload_from_hub:")[1].split("tags:")[0],
                           flags=re.M)
     assert preloads

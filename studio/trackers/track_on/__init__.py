@@ -27,10 +27,22 @@ _TITLES = {
 }
 
 
-def _build(name: str, device, checkpoint):
+def _build(name: str, device, checkpoint, **options):
     from studio.trackers.track_on.predictor import build_tracker
 
-    return build_tracker(name, device, checkpoint)
+    return build_tracker(name, device, checkpoint, **options)
+
+
+def _check(name: str, path):
+    from studio.trackers.track_on.predictor import check_file
+
+    check_file(name, path)
+
+
+def _self_contained(name: str, path) -> bool:
+    from studio.trackers.track_on.predictor import holds_backbone
+
+    return holds_backbone(name, path)
 
 
 def _license(v: Variant) -> str:
@@ -76,6 +88,8 @@ for _v in VARIANTS.values():
             checkpoint=HubFile(_v.repo_id, _v.filename, _v.revision, _v.size_mb),
             extra_files=() if _v.backbone_in_file else (
                 HubFile(_b.repo_id, _b.filename, _b.revision, _b.size_mb, gated=_b.gated),),
+            self_contained=None if _v.backbone_in_file else partial(_self_contained, _v.name),
+            check=partial(_check, _v.name),
             input_resolution=MODEL_RESOLUTION,
             query_convention="(t, x, y) pixels, corner-based (x + 0.5 of the studio's), at the query's own frame",
             online=True,

@@ -20,6 +20,7 @@ Conversions owned here:
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,9 @@ from studio.trackers.track_on.variants import SUPPORT_GRID, VARIANTS, Backbone, 
 
 UNWRAP = ("state_dict", "model", "model_state", "ema_state_dict")
 """Where upstream's loader looks for the weights inside a checkpoint, in its order."""
+
+CHECKPOINT_GLOBALS = (argparse.Namespace,)
+"""Python objects a Track-On training checkpoint holds besides tensors (its ``args``)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -84,6 +88,47 @@ def backbone_keys(variant: Variant, keys) -> set[str]:
     return {k for k in keys if k.startswith(prefix)}
 
 
+def read_checkpoint(checkpoint: str | Path) -> dict:
+    """The weights of an official-layout file: unwrapped as upstream's loader does, ``module.`` removed."""
+    return _strip(read_state_dict(checkpoint, unwrap=UNWRAP, allowed_globals=CHECKPOINT_GLOBALS), "module.")
+
+
+def expected_keys(variant: Variant) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of the variant's state dict at 384x512 (built on the meta device: no memory, no init)."""
+    with torch.device("meta"):
+        model = build_model(variant)
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def check_file(name: str, path: str | Path) -> None:
+    """Raise ``CheckpointMismatch`` unless ``path`` is a checkpoint of ``name``: the official file (no ViT)
+    or one that also holds the ViT weights. Nothing is fetched or built."""
+    variant = VARIANTS[name]
+    expected = expected_keys(variant)
+    sd = read_checkpoint(path)
+    vit = backbone_keys(variant, expected)
+    if not vit & set(sd):
+        expected = {k: v for k, v in expected.items() if k not in vit}
+    check_keys(expected, sd, Path(path).name, name)
+
+
+_HOLDS: dict[tuple, bool] = {}
+
+
+def holds_backbone(name: str, path: str | Path) -> bool:
+    """Whether the checkpoint file at ``path`` already holds the ViT weights (remembered per file version)."""
+    path = Path(path)
+    try:
+        st = path.stat()
+        key = (name, str(path.resolve()), st.st_size, st.st_mtime_ns)
+        if key not in _HOLDS:
+            variant = VARIANTS[name]
+            _HOLDS[key] = bool(backbone_keys(variant, read_checkpoint(path)))
+        return _HOLDS[key]
+    except Exception:  # unreadable: building will say why
+        return False
+
+
 def load_weights(variant: Variant, checkpoint: str | Path, expected: dict, fetch_backbone=None) -> dict:
     """The full state dict of ``variant`` from an official-layout file.
 
@@ -98,7 +143,7 @@ def load_weights(variant: Variant, checkpoint: str | Path, expected: dict, fetch
         refused (naming the keys) before any backbone is fetched.
     """
     source = Path(checkpoint).name
-    sd = _strip(read_state_dict(checkpoint, unwrap=UNWRAP), "module.")
+    sd = read_checkpoint(checkpoint)
     vit = backbone_keys(variant, expected)
     if not vit & set(sd):
         head = {k: v for k, v in expected.items() if k not in vit}
