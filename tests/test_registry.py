@@ -104,6 +104,7 @@ def test_missing_weights_offline_fail_with_one_clear_sentence(hub_cache, monkeyp
 def test_failed_download_says_what_to_do(hub_cache, monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr("studio.hub.hub_reachable", lambda timeout=3.0: True)
+    monkeypatch.setattr("studio.registry.hub_reachable", lambda timeout=3.0: True)
     import huggingface_hub
 
     def refuse(*a, **k):
