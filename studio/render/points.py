@@ -88,7 +88,9 @@ def _stream(
     tail: int,
     radius: float | None,
     hide_occluded: bool,
+    first: int = 0,
 ) -> _splat.FrameStream:
+    """Frames ``first..T-1`` of the points mode (earlier frames only feed the tails)."""
     t_len, h, w, _ = video.shape
     m = tracks.shape[1]
     radius = default_radius(h, w) if radius is None else float(radius)
@@ -102,7 +104,7 @@ def _stream(
     palette = _splat.Canvas.pack(colors)
 
     def frames():
-        for t in range(t_len):
+        for t in range(first, t_len):
             canvas.load(video[t])
             # Tails, rings and discs go into one buffer: where they overlap, the stamp covering
             # a pixel most wins, so discs (full coverage) sit on top of faded tails.
@@ -125,7 +127,7 @@ def _stream(
             canvas.paint(idx, alpha, np.take(palette, which))
             yield canvas
 
-    return _splat.FrameStream(frames(), (t_len, h, w), "drawing points")
+    return _splat.FrameStream(frames(), (t_len - first, h, w), "drawing points")
 
 
 def draw_points(
@@ -161,3 +163,33 @@ def draw_points(
         raise InputError(f"colors must be [N, 3] = {[n, 3]}, got {list(colors.shape)}")
     visible = visible & np.isfinite(tracks).all(axis=-1)
     return _stream(video, tracks, visible, colors, int(tail), radius, hide_occluded).collect()
+
+
+def draw_latest(
+    frame: np.ndarray,
+    tracks: np.ndarray,
+    visible: np.ndarray,
+    colors: np.ndarray,
+    radius: float | None = None,
+    hide_occluded: bool = False,
+) -> np.ndarray:
+    """Draw the newest frame of a live stream: points at their last position, tails over the earlier ones.
+
+    Args:
+      frame: [H, W, 3] uint8 RGB, the frame the last row of ``tracks`` belongs to.
+      tracks: [K+1, N, 2] float ``(x, y)`` pixels of the last K+1 frames, oldest first (K = tail length).
+      visible: [K+1, N] bool.
+      colors: uint8 [N, 3] RGB per point.
+      radius: disc radius in pixels (default scales with the frame size).
+      hide_occluded: leave hidden points out instead of drawing rings.
+
+    Returns:
+      [H, W, 3] uint8 RGB, a new array (only this frame is drawn: the cost does not grow with the tail's frames).
+    """
+    tracks = np.asarray(tracks, np.float32)
+    visible = np.asarray(visible, bool) & np.isfinite(tracks).all(axis=-1)
+    k = len(tracks)
+    # The renderer reads video[t] only for the frame it draws, so earlier frames can be this one, unread.
+    video = np.broadcast_to(frame, (k,) + frame.shape)
+    stream = _stream(video, tracks, visible, np.asarray(colors, np.uint8), k - 1, radius, hide_occluded, first=k - 1)
+    return stream.collect()[0]
