@@ -23,6 +23,8 @@ the saved video agree; integer = pixel centre; queries ``(t, x, y)``.
 from __future__ import annotations
 
 import collections
+import functools
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +41,17 @@ from studio.render.points import draw_latest, point_colors
 from studio.results import InputError, TrackResult
 
 TRACK_FORMATS = ("npz", "csv", "json")
+
+
+def _locked(method):
+    """Run ``method`` holding the session's lock."""
+
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return run
 
 
 @dataclass
@@ -128,6 +141,8 @@ class LiveSession:
         self._t0: float | None = None
         self._last_arrival: float | None = None
         self._colors = np.zeros((0, 3), np.uint8)
+        # The stream and the buttons call in from different threads; one call at a time.
+        self._lock = threading.RLock()
 
     # ------------------------------------------------------------------ points
 
@@ -136,6 +151,7 @@ class LiveSession:
         """Points tracked or waiting to start."""
         return len(self.queries) + len(self._pending)
 
+    @_locked
     def add_points(self, xy) -> int:
         """Add points on the newest frame; they start with the next frame.
 
@@ -161,6 +177,7 @@ class LiveSession:
         self._pending = np.concatenate([self._pending, xy])
         return self.num_points
 
+    @_locked
     def add_grid(self, n: int) -> int:
         """Add an ``n``×``n`` grid of points over the newest frame (see ``studio.queries.grid_queries``)."""
         if self.size is None:
@@ -190,6 +207,7 @@ class LiveSession:
             frame = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
         return np.ascontiguousarray(frame)
 
+    @_locked
     def step(self, frame: np.ndarray) -> np.ndarray:
         """Take the next camera frame: record it, track the points into it, draw them.
 
@@ -209,7 +227,10 @@ class LiveSession:
             self._t0 = arrival
             self._writer = VideoWriter(self.out_dir / "live.mp4", self.size, 15.0, crf=23, preset="ultrafast", timed=True)
         self._writer.write(frame, arrival - self._t0)
-        if len(self._pending):
+        if len(self._pending) and self._last_frame is None:
+            self._restart(t)  # points placed before the first frame (a session started by a click)
+            tracks, visible = self.tracker.step(frame[None])
+        elif len(self._pending):
             # Points were clicked on the previous frame: a new segment starts there.
             self._restart(t - 1)
             tracks, visible = self.tracker.step(np.stack([self._last_frame, frame]))
@@ -314,6 +335,7 @@ class LiveSession:
             convention=CONVENTION,
         )
 
+    @_locked
     def stop(self, formats=TRACK_FORMATS) -> LiveOutcome:
         """End the session: close the recording, write the tracks in ``formats``; idempotent.
 
@@ -336,6 +358,7 @@ class LiveSession:
         self._outcome = LiveOutcome(files=files, video=video, result=result, stats=self.stats)
         return self._outcome
 
+    @_locked
     def close(self) -> None:
         """Discard everything unsaved (the browser went away without Stop)."""
         self.stopped = True

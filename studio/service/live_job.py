@@ -1,0 +1,62 @@
+"""Open a live session for the Live tab: an online model, a fresh output folder, the live limits.
+
+Each live session builds its own tracker (``studio.online.open_online``): an online
+tracker carries the stream's state, so two browsers cannot share one model object
+the way offline requests share the model cache. ``lk`` costs nothing to build; a
+neural model loads its (cached) weights once per session.
+"""
+
+from __future__ import annotations
+
+from studio.live import LiveSession
+from studio.online import NotOnline, online_names, open_online
+from studio.registry import NOT_USABLE, tracker_info, weight_status, where_to_get
+from studio.results import InputError
+from studio.service.limits import env_int
+
+LIVE_DEFAULT_MODEL = "lk"
+"""Weight-free, causal and fast enough for a CPU webcam stream."""
+
+
+def live_limits() -> dict:
+    """``LiveSession`` limits from ``STUDIO_LIVE_MAX_SIDE`` (640), ``STUDIO_LIVE_MAX_FRAMES`` (9000,
+    10 min at 15 frames/s) and ``STUDIO_LIVE_MAX_POINTS`` (1000)."""
+    return {
+        "max_side": env_int("STUDIO_LIVE_MAX_SIDE", 640, low=16),
+        "max_frames": env_int("STUDIO_LIVE_MAX_FRAMES", 9000),
+        "max_points": env_int("STUDIO_LIVE_MAX_POINTS", 1000),
+    }
+
+
+def live_model_choices() -> list[tuple[str, str]]:
+    """``(label, name)`` for every online point tracker; a model that cannot run here says why in its label."""
+    out = []
+    for name in online_names():
+        status = weight_status(name)
+        label = f"{name} · {tracker_info(name).title} · {status}"
+        if status in NOT_USABLE:
+            label += " — weights missing (choose it to see where to get them)"
+        out.append((label, name))
+    return out
+
+
+def open_live_session(service, model: str | None = None) -> LiveSession:
+    """A new ``LiveSession`` for ``model`` (default ``lk``) writing into a fresh output folder.
+
+    Raises:
+      InputError: the model is unknown or offline, or its weights are missing here (the
+        message says where to get them).
+    """
+    name = model or LIVE_DEFAULT_MODEL
+    if name not in online_names():
+        try:
+            tracker_info(name)
+        except KeyError:
+            raise InputError(f"unknown model {name!r}; live models: {', '.join(online_names())}") from None
+    if weight_status(name) in NOT_USABLE:
+        raise InputError(f"{name} cannot run here: {where_to_get(name)}")
+    try:
+        tracker = open_online(name, device=service.device)
+    except NotOnline as exc:
+        raise InputError(str(exc)) from exc
+    return LiveSession(tracker, service.new_output_dir(), model=name, **live_limits())

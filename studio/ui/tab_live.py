@@ -1,0 +1,217 @@
+"""The "Live" tab: track points on the webcam stream as it comes, save the session on Stop.
+
+The webcam box streams frames (``gr.Image(streaming=True).stream``); each frame goes to
+the browser session's ``LiveSession`` (``studio.live``), which tracks, records and draws
+it; the drawn frame comes back in the picture next to the camera. Clicking that
+picture adds a point on the frame shown; *Drop grid* adds an N×N grid. **Stop and save**
+ends the session and offers the tracks (npz / CSV / JSON) and the recorded video; the
+next frame after it starts a new session.
+
+Per browser session the state is a ``LiveHolder`` (a mutable box, so the stream and the
+buttons never overwrite each other's state): the running ``LiveSession`` and the model
+chosen for the next one. Frames are never held in memory (``LiveSession`` records them
+to a file as they come).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+
+import cv2
+import gradio as gr
+import numpy as np
+from gradio.data_classes import Base64ImageData
+
+from studio.service import TrackingService
+from studio.service.live_job import LIVE_DEFAULT_MODEL, live_model_choices, open_live_session
+from studio.registry import NOT_USABLE, weight_status, where_to_get
+from studio.ui.common import USER_ERRORS, click_to_pixel, message_of, user_errors
+
+log = logging.getLogger(__name__)
+
+STREAM_EVERY_S = 0.04
+"""How often the browser offers a camera frame (25/s at most); while one is being
+processed no new one is sent, so the rate settles at what the server keeps up with."""
+
+TIME_LIMIT_S = 600
+"""A stream ends after 10 minutes (the recording stops earlier at STUDIO_LIVE_MAX_FRAMES)."""
+
+INTRO = """\
+**1.** Press the camera button, then **Record** to start streaming (nothing leaves this server; \
+the stream is recorded here for the download). **2.** Click on the tracked picture to add points, or drop a \
+grid. **3.** **Stop and save** to download the tracks (npz / CSV / JSON, pixels of the recorded video) and the \
+recording. `lk` needs no weights; other online models are listed with their weight status.
+"""
+
+
+JPEG_QUALITY = 85
+
+
+class InlineImage(gr.Image):
+    """A ``gr.Image`` whose numpy value travels inside the event message as a JPEG data URL.
+
+    A plain ``gr.Image`` output saves every frame as a file in Gradio's cache and the
+    browser fetches it with a second request; at 15 frames/s those fetches compete
+    with tracking for the server and the browser drops pictures whose fetch a newer
+    one overtook (measured: 4 instead of 13 frames/s shown, 270 instead of 106 ms latency
+    under load). The frontend shows any ``url`` it is given, so a data URL needs no
+    fetch and no cache file. It is still Gradio's image component in the browser
+    (``get_block_name``), clicks included.
+    """
+
+    def get_block_name(self) -> str:
+        return "image"
+
+    def postprocess(self, value):
+        if isinstance(value, np.ndarray) and value.ndim == 3 and value.dtype == np.uint8:
+            ok, buf = cv2.imencode(".jpg", cv2.cvtColor(value, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+            if ok:
+                return Base64ImageData(url="data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode("ascii"))
+        return super().postprocess(value)
+
+
+class LiveHolder:
+    """One browser session's live state: the running session and the model for the next one."""
+
+    def __init__(self):
+        self.session = None
+        self.model = LIVE_DEFAULT_MODEL
+        self.error = ""
+
+    def close(self) -> None:
+        """Discard the running session (its partial recording is removed)."""
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+
+
+def _close_holder(holder) -> None:
+    if isinstance(holder, LiveHolder):
+        holder.close()
+
+
+def build_live(service: TrackingService) -> dict:
+    """Build the Live tab inside the current ``gr.Blocks``/``gr.Tab`` context; returns its components."""
+    holder = gr.State(LiveHolder(), delete_callback=_close_holder)
+    gr.Markdown(INTRO)
+    with gr.Row(equal_height=True):
+        model = gr.Dropdown(
+            choices=live_model_choices(),
+            value=LIVE_DEFAULT_MODEL,
+            label="Online model (weight status)",
+            scale=3,
+            elem_id="live-model",
+        )
+        grid_size = gr.Slider(1, 32, value=8, step=1, label="Grid size N (N×N points)", scale=2, elem_id="live-grid-size")
+        grid_button = gr.Button("Drop grid", scale=1, elem_id="live-grid")
+        stop_button = gr.Button("Stop and save", variant="primary", scale=1, elem_id="live-stop")
+    with gr.Row(equal_height=False):
+        camera = gr.Image(
+            label="Camera",
+            sources=["webcam"],
+            streaming=True,
+            type="numpy",
+            height=360,
+            # Not mirrored: the tracked picture, the clicks and the recording all show the camera's own view.
+            webcam_options=gr.WebcamOptions(mirror=False),
+            elem_id="live-camera",
+        )
+        tracked = InlineImage(
+            label="Tracked (click to add a point)",
+            type="numpy",
+            interactive=False,
+            height=360,
+            elem_id="live-out",
+        )
+    status = gr.Textbox(label="Live status", interactive=False, elem_id="live-status")
+    with gr.Row(equal_height=False):
+        files = gr.File(label="Tracks (npz, CSV, JSON)", file_count="multiple", elem_id="live-files")
+        recording = gr.Video(label="Recording", interactive=False, elem_id="live-video")
+
+    # ------------------------------------------------------------------ handlers
+
+    def on_frame(frame, box: LiveHolder):
+        """One camera frame in, the tracked frame and the status out; never raises (the stream goes on)."""
+        if frame is None:
+            return gr.update(), gr.update()
+        try:
+            if box.session is None:
+                box.session = open_live_session(service, box.model)
+                box.error = ""
+            image = box.session.step(frame)
+            stats = box.session.stats
+            text = f"{box.session.model} · " + stats.describe()
+            if box.session.stopped:
+                text = "stopped and saved; press Drop grid or click to start a new session"
+            elif stats.frames >= box.session.max_frames:
+                text += f" · frame limit ({box.session.max_frames}) reached: press Stop and save"
+            elif not stats.points:
+                text += " · click on the picture or drop a grid to add points"
+            return image, text
+        except USER_ERRORS as exc:
+            box.error = message_of(exc)
+            return frame, box.error
+        except Exception as exc:  # a bug: log it, show it, keep the stream alive
+            log.exception("live frame failed")
+            box.error = f"Something went wrong ({type(exc).__name__}: {exc})"
+            return frame, box.error
+
+    def _live_session(box: LiveHolder):
+        """The running session, or a new one after Stop (same picture size, so points can be placed at once)."""
+        if box.session is None or box.session.stopped:
+            size = box.session.size if box.session is not None else None
+            box.close()
+            box.session = open_live_session(service, box.model)
+            box.session.size = size
+        return box.session
+
+    @user_errors
+    def on_click(box: LiveHolder, evt: gr.SelectData):
+        x, y = click_to_pixel(evt.index)
+        n = _live_session(box).add_points([[x, y]])
+        return f"{n} point{'s' if n != 1 else ''}: the new one starts on the next frame"
+
+    @user_errors
+    def on_grid(box: LiveHolder, n):
+        total = _live_session(box).add_grid(int(n))
+        return f"{total} points: the grid starts on the next frame"
+
+    @user_errors
+    def on_stop(box: LiveHolder):
+        session = box.session
+        if session is None:
+            return None, None, "nothing to save: no live session yet"
+        outcome = session.stop()
+        paths = [str(p) for p in outcome.files.values()]
+        text = f"saved {session.model} · " + outcome.stats.describe()
+        if not paths:
+            text += " · no points were added, so only the recording is saved"
+        return paths or None, str(outcome.video) if outcome.video else None, text
+
+    def on_model(box: LiveHolder, name):
+        box.model = name or LIVE_DEFAULT_MODEL
+        note = f"model for the next session: {box.model}"
+        if weight_status(box.model) in NOT_USABLE:
+            note += f" — {where_to_get(box.model)}"
+        if box.session is not None and not box.session.stopped and not box.session.num_points:
+            box.close()  # nothing tracked yet: switch at once
+            note = f"switched to {box.model}" + note[len(f"model for the next session: {box.model}"):]
+        return note
+
+    ui = {"api_visibility": "undocumented"}
+    camera.stream(
+        on_frame,
+        inputs=[camera, holder],
+        outputs=[tracked, status],
+        stream_every=STREAM_EVERY_S,
+        time_limit=TIME_LIMIT_S,
+        concurrency_limit=None,  # each browser streams its own session; heavy models still share the device
+        show_progress="hidden",
+        **ui,
+    )
+    tracked.select(on_click, inputs=[holder], outputs=[status], queue=False, show_progress="hidden", **ui)
+    grid_button.click(on_grid, inputs=[holder, grid_size], outputs=[status], queue=False, **ui)
+    stop_button.click(on_stop, inputs=[holder], outputs=[files, recording, status], **ui)
+    model.change(on_model, inputs=[holder, model], outputs=[status], queue=False, **ui)
+    return {"camera": camera, "tracked": tracked, "status": status, "files": files, "recording": recording}
