@@ -88,8 +88,11 @@ def _stream(
     tail: int,
     radius: float | None,
     hide_occluded: bool,
+    first: int = 0,
 ) -> _splat.FrameStream:
-    t_len, h, w, _ = video.shape
+    # ``video`` holds frames ``first..T-1``; the tracks hold all T (earlier frames give the tails).
+    _, h, w, _ = video.shape
+    t_len = tracks.shape[0]
     m = tracks.shape[1]
     radius = default_radius(h, w) if radius is None else float(radius)
     line = max(1.0, float(round(radius / 2)))
@@ -102,8 +105,8 @@ def _stream(
     palette = _splat.Canvas.pack(colors)
 
     def frames():
-        for t in range(t_len):
-            canvas.load(video[t])
+        for t in range(first, t_len):
+            canvas.load(video[t - first])
             # Tails, rings and discs go into one buffer: where they overlap, the stamp covering
             # a pixel most wins, so discs (full coverage) sit on top of faded tails.
             k = min(tail, t)
@@ -125,7 +128,7 @@ def _stream(
             canvas.paint(idx, alpha, np.take(palette, which))
             yield canvas
 
-    return _splat.FrameStream(frames(), (t_len, h, w), "drawing points")
+    return _splat.FrameStream(frames(), (t_len - first, h, w), "drawing points")
 
 
 def draw_points(
@@ -136,8 +139,12 @@ def draw_points(
     radius: float | None = None,
     colors: np.ndarray | None = None,
     hide_occluded: bool = False,
+    first: int = 0,
 ) -> np.ndarray:
     """Draw tracked points with tails of their last ``tail`` positions.
+
+    A long video can be drawn piece by piece: ``video`` then holds frames ``first..T-1``
+    only, while ``tracks`` and ``visible`` also hold the ``first`` frames before (their tails).
 
     Args:
       video: [T, H, W, 3] uint8 RGB.
@@ -147,12 +154,15 @@ def draw_points(
       radius: disc radius in pixels (default scales with the frame size).
       colors: optional uint8 [N, 3] RGB per point (default: rainbow by query order).
       hide_occluded: leave hidden points out instead of drawing rings.
+      first: how many frames of ``tracks`` come before ``video``'s first frame.
 
     Returns:
-      [T, H, W, 3] uint8 RGB, a new array.
+      [T - first, H, W, 3] uint8 RGB, a new array.
     """
     video = check_video(video)
-    tracks, visible = check_tracks(video.shape, tracks, visible)
+    if isinstance(first, bool) or not isinstance(first, (int, np.integer)) or first < 0:
+        raise InputError(f"first must be an integer >= 0, got {first!r}")
+    tracks, visible = check_tracks((video.shape[0] + int(first), *video.shape[1:]), tracks, visible)
     if tracks.ndim != 3:
         raise InputError("draw_points takes sparse tracks [T, N, 2]; use render_points for dense tracks")
     n = tracks.shape[1]
@@ -160,4 +170,4 @@ def draw_points(
     if colors.shape != (n, 3):
         raise InputError(f"colors must be [N, 3] = {[n, 3]}, got {list(colors.shape)}")
     visible = visible & np.isfinite(tracks).all(axis=-1)
-    return _stream(video, tracks, visible, colors, int(tail), radius, hide_occluded).collect()
+    return _stream(video, tracks, visible, colors, int(tail), radius, hide_occluded, int(first)).collect()
