@@ -2,6 +2,8 @@
 
 Queries and tracks are in source-video pixels (integer = pixel centre); the
 tracks can be saved (``--out`` .npz/.csv/.json) and drawn (``--video`` .mp4).
+``--stream`` tracks videos of any length frame by frame with an online model
+(``studio.online.stream``); without it the video is decoded whole (``--max-frames``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,12 @@ from studio.progress import tqdm_progress
 from studio.registry import query_trackers
 
 
+def _online() -> list[str]:
+    from studio.online import online_names
+
+    return online_names()
+
+
 def cmd_track(args: argparse.Namespace) -> int:
     from studio.cli.model_args import parse_options
     from studio.io.trackfile import save_tracks
@@ -21,6 +29,8 @@ def cmd_track(args: argparse.Namespace) -> int:
     from studio.queries import parse_points
     from studio.registry import create_tracker
 
+    if args.stream:
+        return _stream(args)
     video = read_video(args.video, max_frames=args.max_frames, max_side=args.max_side)
     for notice in video.notices:
         print(f"note: {notice}", file=sys.stderr)
@@ -37,6 +47,36 @@ def cmd_track(args: argparse.Namespace) -> int:
     if args.render:
         frames = render_tracks(video, run.result, tail=args.tail)
         print(f"video  -> {write_video(args.render, frames, video.fps)}")
+    return 0
+
+
+def _stream(args: argparse.Namespace) -> int:
+    """``--stream``: the whole video, frame by frame, in bounded memory (online models only)."""
+    from studio.io.trackfile import save_tracks
+    from studio.online import open_online
+    from studio.online.stream import stream_track
+    from studio.queries import parse_points
+
+    from studio.cli.model_args import parse_options
+
+    # Refuse offline models before reading anything (NotOnline names --max-frames and the online models).
+    tracker = open_online(args.model, checkpoint=args.checkpoint, **parse_options(args.option))
+    bar, progress = tqdm_progress(f"streaming with {args.model}")
+    try:
+        run = stream_track(
+            args.video, args.model, points=parse_points(args.points) if args.points else None,
+            grid=None if args.points else args.grid, grid_frame=args.grid_frame, render=args.render,
+            tail=args.tail, max_side=args.max_side, max_frames=args.max_frames, tracker=tracker, progress=progress,
+        )
+    finally:
+        bar.close()
+    for notice in run.notices:
+        print(f"note: {notice}", file=sys.stderr)
+    print(run.summary())
+    if args.out:
+        print(f"tracks -> {save_tracks(run.result, args.out)}")
+    if args.render:
+        print(f"video  -> {args.render}")
     return 0
 
 
@@ -60,5 +100,8 @@ def add_track_parser(subparsers) -> argparse.ArgumentParser:
     t.add_argument("--tail", type=int, default=8, help="tail length in frames for --video (default 8)")
     t.add_argument("--max-frames", type=int, default=None, help="keep only the first N frames")
     t.add_argument("--max-side", type=int, default=None, help="shrink so the longer side is at most this")
+    t.add_argument("--stream", action="store_true",
+                   help="decode, track, draw and write frame by frame: the whole video in bounded memory, "
+                   "whatever its length (online models: " + ", ".join(_online()) + ")")
     t.set_defaults(func=cmd_track)
     return t

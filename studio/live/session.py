@@ -37,7 +37,7 @@ from studio.conventions import CONVENTION
 from studio.io.trackfile import save_tracks
 from studio.io.video import VideoWriter
 from studio.queries import grid_queries
-from studio.render.points import draw_latest, point_colors
+from studio.render.points import draw_points, point_colors
 from studio.results import InputError, TrackResult
 
 TRACK_FORMATS = ("npz", "csv", "json")
@@ -225,7 +225,7 @@ class LiveSession:
         t = self.stats.frames
         if self._t0 is None:
             self._t0 = arrival
-            self._writer = VideoWriter(self.out_dir / "live.mp4", self.size, 15.0, crf=23, preset="ultrafast", timed=True)
+            self._writer = VideoWriter(self.out_dir / "live.mp4", 15.0, crf=23, preset="ultrafast", timed=True)
         self._writer.write(frame, arrival - self._t0)
         if len(self._pending) and self._last_frame is None:
             self._restart(t)  # points placed before the first frame (a session started by a click)
@@ -284,9 +284,11 @@ class LiveSession:
     def _draw(self, frame: np.ndarray) -> np.ndarray:
         if not self._recent or not len(self.queries):
             return frame.copy()
-        tracks = np.stack([r[0] for r in self._recent])
+        tracks = np.stack([r[0] for r in self._recent])  # [K+1, N, 2], this frame last
         visible = np.stack([r[1] for r in self._recent])
-        return draw_latest(frame, tracks, visible, self._colors)
+        k = len(tracks) - 1
+        # Only this frame is drawn; the K before it give the tails.
+        return draw_points(frame[None], tracks, visible, tail=k, colors=self._colors, first=k)[0]
 
     def _update_stats(self, arrival: float) -> None:
         spent = (self.clock() - arrival) * 1000.0
@@ -348,7 +350,8 @@ class LiveSession:
         self.stopped = True
         video = None
         if self._writer is not None:
-            video = Path(self._writer.close())
+            self._writer.close()
+            video = Path(self._writer.path)
             self._writer = None
         result = self._result()
         files = {}
@@ -363,5 +366,5 @@ class LiveSession:
         """Discard everything unsaved (the browser went away without Stop)."""
         self.stopped = True
         if self._writer is not None:
-            self._writer.discard()
+            self._writer.abort()
             self._writer = None

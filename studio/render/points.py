@@ -90,8 +90,9 @@ def _stream(
     hide_occluded: bool,
     first: int = 0,
 ) -> _splat.FrameStream:
-    """Frames ``first..T-1`` of the points mode (earlier frames only feed the tails)."""
-    t_len, h, w, _ = video.shape
+    # ``video`` holds frames ``first..T-1``; the tracks hold all T (earlier frames give the tails).
+    _, h, w, _ = video.shape
+    t_len = tracks.shape[0]
     m = tracks.shape[1]
     radius = default_radius(h, w) if radius is None else float(radius)
     line = max(1.0, float(round(radius / 2)))
@@ -105,7 +106,7 @@ def _stream(
 
     def frames():
         for t in range(first, t_len):
-            canvas.load(video[t])
+            canvas.load(video[t - first])
             # Tails, rings and discs go into one buffer: where they overlap, the stamp covering
             # a pixel most wins, so discs (full coverage) sit on top of faded tails.
             k = min(tail, t)
@@ -138,8 +139,12 @@ def draw_points(
     radius: float | None = None,
     colors: np.ndarray | None = None,
     hide_occluded: bool = False,
+    first: int = 0,
 ) -> np.ndarray:
     """Draw tracked points with tails of their last ``tail`` positions.
+
+    A long video can be drawn piece by piece: ``video`` then holds frames ``first..T-1``
+    only, while ``tracks`` and ``visible`` also hold the ``first`` frames before (their tails).
 
     Args:
       video: [T, H, W, 3] uint8 RGB.
@@ -149,12 +154,15 @@ def draw_points(
       radius: disc radius in pixels (default scales with the frame size).
       colors: optional uint8 [N, 3] RGB per point (default: rainbow by query order).
       hide_occluded: leave hidden points out instead of drawing rings.
+      first: how many frames of ``tracks`` come before ``video``'s first frame.
 
     Returns:
-      [T, H, W, 3] uint8 RGB, a new array.
+      [T - first, H, W, 3] uint8 RGB, a new array.
     """
     video = check_video(video)
-    tracks, visible = check_tracks(video.shape, tracks, visible)
+    if isinstance(first, bool) or not isinstance(first, (int, np.integer)) or first < 0:
+        raise InputError(f"first must be an integer >= 0, got {first!r}")
+    tracks, visible = check_tracks((video.shape[0] + int(first), *video.shape[1:]), tracks, visible)
     if tracks.ndim != 3:
         raise InputError("draw_points takes sparse tracks [T, N, 2]; use render_points for dense tracks")
     n = tracks.shape[1]
@@ -162,34 +170,4 @@ def draw_points(
     if colors.shape != (n, 3):
         raise InputError(f"colors must be [N, 3] = {[n, 3]}, got {list(colors.shape)}")
     visible = visible & np.isfinite(tracks).all(axis=-1)
-    return _stream(video, tracks, visible, colors, int(tail), radius, hide_occluded).collect()
-
-
-def draw_latest(
-    frame: np.ndarray,
-    tracks: np.ndarray,
-    visible: np.ndarray,
-    colors: np.ndarray,
-    radius: float | None = None,
-    hide_occluded: bool = False,
-) -> np.ndarray:
-    """Draw the newest frame of a live stream: points at their last position, tails over the earlier ones.
-
-    Args:
-      frame: [H, W, 3] uint8 RGB, the frame the last row of ``tracks`` belongs to.
-      tracks: [K+1, N, 2] float ``(x, y)`` pixels of the last K+1 frames, oldest first (K = tail length).
-      visible: [K+1, N] bool.
-      colors: uint8 [N, 3] RGB per point.
-      radius: disc radius in pixels (default scales with the frame size).
-      hide_occluded: leave hidden points out instead of drawing rings.
-
-    Returns:
-      [H, W, 3] uint8 RGB, a new array (only this frame is drawn: the cost does not grow with the tail's frames).
-    """
-    tracks = np.asarray(tracks, np.float32)
-    visible = np.asarray(visible, bool) & np.isfinite(tracks).all(axis=-1)
-    k = len(tracks)
-    # The renderer reads video[t] only for the frame it draws, so earlier frames can be this one, unread.
-    video = np.broadcast_to(frame, (k,) + frame.shape)
-    stream = _stream(video, tracks, visible, np.asarray(colors, np.uint8), k - 1, radius, hide_occluded, first=k - 1)
-    return stream.collect()[0]
+    return _stream(video, tracks, visible, colors, int(tail), radius, hide_occluded, int(first)).collect()

@@ -45,50 +45,44 @@ def write_video(path, frames: np.ndarray, fps: float, crf: int = 20, progress: P
       VideoError: the file could not be written.
     """
     frames = check_video(frames)
-    t_len, h, w = frames.shape[:3]
-    writer = VideoWriter(path, (h, w), fps, crf=crf)
-    report = ThrottledProgress(progress, f"writing {writer.name}")
+    t_len = frames.shape[0]
+    report = ThrottledProgress(progress, f"writing {base_name(os.fspath(path))}")
     report(0.0)
-    with writer:
+    with VideoWriter(path, fps, crf) as out:
         for i in range(t_len):
-            writer.write(frames[i])
+            out.write(frames[i])
             report((i + 1) / t_len)
-    report.done(f"wrote {t_len} frames to {writer.name}")
-    return writer.path
+    report.done(f"wrote {t_len} frames to {out.name}")
+    return out.path
 
 
 class VideoWriter:
-    """Frames to an H.264 ``yuv420p`` MP4 one at a time (``write_video`` without the whole array).
+    """An MP4 written one frame at a time (``write_video``'s format); use as a context manager.
 
-    Memory stays flat however many frames are written; the file appears under ``path``
-    only when ``close()`` succeeds (a context manager closes on success and discards the
-    partial file on an exception). Same padding, colour tags and atomic rename as ``write_video``.
+    The file appears under ``path`` only when the ``with`` block ends without an error (it is
+    written to a hidden file next to it and renamed); an error removes the partial file.
 
     Args:
-      path: where to write; must end in ``.mp4``, ``.m4v`` or ``.mov``.
-      size: ``(H, W)`` of every frame.
-      fps: frames per second (non-positive -> 25).
-      crf: x264 constant rate factor in [0, 51].
+      path, fps, crf: as ``write_video``.
       preset: x264 speed preset (``"ultrafast"`` for live recording, where encode time is latency).
-      timed: frames carry their own times (``write(frame, time_s)``), for a source with no fixed
+      timed: frames carry their own times (``write(image, time_s)``), for a source with no fixed
         rate such as a webcam; the file is then variable-rate and ``fps`` is only nominal.
 
     Raises:
-      InputError: bad size, crf or path extension.
-      VideoError: the file could not be opened.
+      InputError: bad crf or path extension (on creation); a frame that is not uint8
+        [H, W, 3] of the first frame's size (``write``).
+      VideoError: the file could not be written.
     """
 
-    def __init__(
-        self, path, size: tuple[int, int], fps: float, crf: int = 20, preset: str = "veryfast", timed: bool = False
-    ):
+    def __init__(self, path, fps: float, crf: int = 20, preset: str = "veryfast", timed: bool = False):
         if isinstance(crf, bool) or not isinstance(crf, (int, np.integer)) or not 0 <= crf <= 51:
             raise InputError(f"crf must be an integer in [0, 51], got {crf!r}")
         self.path = os.fspath(path)
         self.name = base_name(self.path)
         if os.path.splitext(self.path)[1].lower() not in MP4_SUFFIXES:
             raise InputError(f"write_video writes H.264 MP4, so {self.name} must end in .mp4")
-        folder = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(folder):
+        self.folder = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(self.folder):
             raise VideoError(f"cannot write {self.name}: its folder does not exist")
         try:
             fps = float(fps)
@@ -96,100 +90,90 @@ class VideoWriter:
             raise InputError(f"fps must be a number, got {fps!r}") from None
         if not math.isfinite(fps) or fps <= 0:
             fps = DEFAULT_FPS
-        self.size = (int(size[0]), int(size[1]))
-        if min(self.size) <= 0:
-            raise InputError(f"frame size must be positive, got {list(self.size)}")
-        h, w = self.size
-        self._pad = (h % 2, w % 2)
-        self.frames = 0
+        self.rate = Fraction(fps).limit_denominator(1001)
+        self.crf = int(crf)
+        self.preset = str(preset)
         self.timed = bool(timed)
         self._last_pts = -1
+        self.count = 0
+        self._out = self._stream = None
+        self._size = None
         # Hidden name in the same folder: os.replace is then atomic, and a crash leaves no half video under ``path``.
-        self._tmp = os.path.join(folder, f".{self.name}.{uuid.uuid4().hex[:8]}.part")
-        try:
-            self._out = av.open(self._tmp, mode="w", format="mp4", container_options={"movflags": "+faststart"})
-            rate = Fraction(fps).limit_denominator(1001)
-            self._stream = self._out.add_stream("libx264", rate=rate, options={"crf": str(int(crf)), "preset": preset})
-            self._stream.width, self._stream.height = w + self._pad[1], h + self._pad[0]
-            self._stream.pix_fmt = "yuv420p"
-            # Tag BT.709 limited range and convert with it, so browsers and our reader agree on colours.
-            cc = self._stream.codec_context
-            cc.colorspace, cc.color_primaries, cc.color_trc, cc.color_range = 1, 1, 1, 1
-            if self.timed:
-                cc.time_base = _MILLISECONDS
-        except (av.error.FFmpegError, OSError) as e:
-            self._discard()
-            raise VideoError(f"could not write {self.name} ({type(e).__name__}: {e})") from e
-
-    def write(self, frame: np.ndarray, time_s: float | None = None) -> None:
-        """Append one uint8 [H, W, 3] RGB frame of the writer's size.
-
-        Args:
-          frame: the picture.
-          time_s: with ``timed``, when it was taken, in seconds from the first frame
-            (kept at least 1 ms after the previous frame); ignored otherwise.
-        """
-        frame = np.asarray(frame)
-        if frame.shape != self.size + (3,) or frame.dtype != np.uint8:
-            raise InputError(f"frame must be uint8 {list(self.size) + [3]}, got {frame.dtype} {list(frame.shape)}")
-        pad_h, pad_w = self._pad
-        if pad_h or pad_w:
-            frame = np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
-        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-        vf = vf.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
-        if self.timed:
-            pts = max(int(round(float(time_s or 0.0) * 1000)), self._last_pts + 1)
-            vf.time_base = _MILLISECONDS
-        else:
-            pts = self.frames
-        vf.pts = self._last_pts = pts
-        try:
-            for packet in self._stream.encode(vf):
-                self._out.mux(packet)
-        except (av.error.FFmpegError, OSError) as e:
-            raise VideoError(f"could not write {self.name} ({type(e).__name__}: {e})") from e
-        self.frames += 1
-
-    def close(self) -> str:
-        """Flush, close and move the file to ``path``; returns ``path``. Nothing written -> VideoError."""
-        if self._out is None:
-            return self.path
-        try:
-            if self.frames == 0:
-                raise VideoError(f"no frames were written to {self.name}")
-            for packet in self._stream.encode(None):
-                self._out.mux(packet)
-            self._out.close()
-            self._out = None
-            os.replace(self._tmp, self.path)
-        except BaseException as e:
-            self._discard()
-            if isinstance(e, (av.error.FFmpegError, OSError)):
-                raise VideoError(f"could not write {self.name} ({type(e).__name__}: {e})") from e
-            raise
-        return self.path
-
-    def discard(self) -> None:
-        """Stop writing and remove the partial file (nothing appears under ``path``)."""
-        self._discard()
-
-    def _discard(self) -> None:
-        out, self._out = getattr(self, "_out", None), None
-        if out is not None:
-            try:
-                out.close()
-            except Exception:  # a broken container still must not leave its file behind
-                pass
-        try:
-            os.remove(self._tmp)
-        except OSError:
-            pass
+        self._tmp = os.path.join(self.folder, f".{self.name}.{uuid.uuid4().hex[:8]}.part")
 
     def __enter__(self) -> "VideoWriter":
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
+    def write(self, image: np.ndarray, time_s: float | None = None) -> None:
+        """Append one uint8 [H, W, 3] RGB frame (every frame the size of the first).
+
+        ``time_s``: with ``timed``, when the frame was taken, in seconds from the first one (kept at
+        least 1 ms after the previous frame); ignored otherwise.
+        """
+        image = np.asarray(image)
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or (
+                self._size is not None and image.shape[:2] != self._size):
+            want = "[H, W, 3]" if self._size is None else f"[{self._size[0]}, {self._size[1]}, 3]"
+            raise InputError(f"frames to write must be uint8 {want}, got {image.dtype} {list(image.shape)}")
+        h, w = image.shape[:2]
+        pad_h, pad_w = h % 2, w % 2
+        try:
+            if self._out is None:
+                self._size = (h, w)
+                self._out = av.open(self._tmp, mode="w", format="mp4", container_options={"movflags": "+faststart"})
+                stream = self._out.add_stream("libx264", rate=self.rate, options={"crf": str(self.crf), "preset": self.preset})
+                stream.width, stream.height = w + pad_w, h + pad_h
+                stream.pix_fmt = "yuv420p"
+                # Tag BT.709 limited range and convert with it, so browsers and our reader agree on colours.
+                cc = stream.codec_context
+                cc.colorspace, cc.color_primaries, cc.color_trc, cc.color_range = 1, 1, 1, 1
+                if self.timed:
+                    cc.time_base = _MILLISECONDS
+                self._stream = stream
+            if pad_h or pad_w:
+                image = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            vf = vf.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
+            if self.timed:
+                vf.pts = self._last_pts = max(int(round(float(time_s or 0.0) * 1000)), self._last_pts + 1)
+                vf.time_base = _MILLISECONDS
+            else:
+                vf.pts = self.count
+            for packet in self._stream.encode(vf):
+                self._out.mux(packet)
+        except (av.error.FFmpegError, OSError) as e:
+            self.abort()
+            raise VideoError(f"could not write {self.name} ({type(e).__name__}: {e})") from e
+        self.count += 1
+
+    def __exit__(self, kind, error, tb) -> None:
+        if kind is not None:
+            self.abort()
         else:
-            self._discard()
+            self.close()
+
+    def close(self) -> None:
+        """Finish the file and move it to ``path``."""
+        if self._out is None:
+            raise InputError(f"no frames to write to {self.name}")
+        try:
+            for packet in self._stream.encode(None):
+                self._out.mux(packet)
+            self._out.close()
+            os.replace(self._tmp, self.path)
+        except (av.error.FFmpegError, OSError) as e:
+            self.abort()
+            raise VideoError(f"could not write {self.name} ({type(e).__name__}: {e})") from e
+
+    def abort(self) -> None:
+        """Drop the partial file; ``path`` is left as it was."""
+        if self._out is not None:
+            try:
+                self._out.close()
+            except (av.error.FFmpegError, OSError):
+                pass
+            self._out = None
+        try:
+            os.remove(self._tmp)
+        except OSError:
+            pass
