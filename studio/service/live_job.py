@@ -48,15 +48,14 @@ def open_live_session(service, model: str | None = None) -> LiveSession:
         message says where to get them).
     """
     name = model or LIVE_DEFAULT_MODEL
-    if name not in online_names():
-        try:
-            tracker_info(name)
-        except KeyError:
-            raise InputError(f"unknown model {name!r}; live models: {', '.join(online_names())}") from None
-    if weight_status(name) in NOT_USABLE:
+    try:
+        tracker_info(name)
+    except KeyError:
+        raise InputError(f"unknown model {name!r}; live models: {', '.join(online_names())}") from None
+    if name in online_names() and weight_status(name) in NOT_USABLE:
         raise InputError(f"{name} cannot run here: {where_to_get(name)}")
     try:
         tracker = open_online(name, device=service.device)
-    except NotOnline as exc:
+    except NotOnline as exc:  # an offline model: the message names the online ones
         raise InputError(str(exc)) from exc
     return LiveSession(tracker, service.new_output_dir(), model=name, **live_limits())

@@ -48,27 +48,35 @@ recording. `lk` needs no weights; other online models are listed with their weig
 JPEG_QUALITY = 85
 
 
-class InlineImage(gr.Image):
-    """A ``gr.Image`` whose numpy value travels inside the event message as a JPEG data URL.
+def jpeg_data_url(image: np.ndarray, quality: int = JPEG_QUALITY) -> str:
+    """uint8 [H, W, 3] RGB -> ``data:image/jpeg;base64,...``."""
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode("ascii")
+
+
+def send_inline(image: gr.Image) -> gr.Image:
+    """Make the output ``image`` carry numpy frames inside the event message as JPEG data URLs.
 
     A plain ``gr.Image`` output saves every frame as a file in Gradio's cache and the
     browser fetches it with a second request; at 15 frames/s those fetches compete
-    with tracking for the server and the browser drops pictures whose fetch a newer
-    one overtook (measured: 4 instead of 13 frames/s shown, 270 instead of 106 ms latency
-    under load). The frontend shows any ``url`` it is given, so a data URL needs no
-    fetch and no cache file. It is still Gradio's image component in the browser
-    (``get_block_name``), clicks included.
+    with tracking for the server and the browser drops pictures that a newer one
+    overtook (measured under load: 4 instead of 13 frames/s shown, 270 instead of 106 ms
+    latency). The frontend shows any ``url`` it is given, so a data URL needs no fetch
+    and leaves no cache file. Only this instance's ``postprocess`` changes (a subclass
+    would make Gradio write a ``.pyi`` stub next to this module and need its own
+    frontend name); in the browser it is Gradio's image component, clicks included.
     """
+    plain = image.postprocess
 
-    def get_block_name(self) -> str:
-        return "image"
+    def postprocess(value):
+        if isinstance(value, np.ndarray) and value.ndim == 3 and value.shape[2] == 3 and value.dtype == np.uint8:
+            return Base64ImageData(url=jpeg_data_url(value))
+        return plain(value)
 
-    def postprocess(self, value):
-        if isinstance(value, np.ndarray) and value.ndim == 3 and value.dtype == np.uint8:
-            ok, buf = cv2.imencode(".jpg", cv2.cvtColor(value, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-            if ok:
-                return Base64ImageData(url="data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode("ascii"))
-        return super().postprocess(value)
+    image.postprocess = postprocess
+    return image
 
 
 class LiveHolder:
@@ -78,6 +86,7 @@ class LiveHolder:
         self.session = None
         self.model = LIVE_DEFAULT_MODEL
         self.error = ""
+        self.saved = ""  # what Stop saved, shown while the camera goes on untracked
 
     def close(self) -> None:
         """Discard the running session (its partial recording is removed)."""
@@ -117,12 +126,14 @@ def build_live(service: TrackingService) -> dict:
             webcam_options=gr.WebcamOptions(mirror=False),
             elem_id="live-camera",
         )
-        tracked = InlineImage(
-            label="Tracked (click to add a point)",
-            type="numpy",
-            interactive=False,
-            height=360,
-            elem_id="live-out",
+        tracked = send_inline(
+            gr.Image(
+                label="Tracked (click to add a point)",
+                type="numpy",
+                interactive=False,
+                height=360,
+                elem_id="live-out",
+            )
         )
     status = gr.Textbox(label="Live status", interactive=False, elem_id="live-status")
     with gr.Row(equal_height=False):
@@ -143,7 +154,7 @@ def build_live(service: TrackingService) -> dict:
             stats = box.session.stats
             text = f"{box.session.model} · " + stats.describe()
             if box.session.stopped:
-                text = "stopped and saved; press Drop grid or click to start a new session"
+                text = box.saved + " · click on the picture or drop a grid to start a new session"
             elif stats.frames >= box.session.max_frames:
                 text += f" · frame limit ({box.session.max_frames}) reached: press Stop and save"
             elif not stats.points:
@@ -187,6 +198,7 @@ def build_live(service: TrackingService) -> dict:
         text = f"saved {session.model} · " + outcome.stats.describe()
         if not paths:
             text += " · no points were added, so only the recording is saved"
+        box.saved = text
         return paths or None, str(outcome.video) if outcome.video else None, text
 
     def on_model(box: LiveHolder, name):

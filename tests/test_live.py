@@ -1,0 +1,208 @@
+"""LiveSession (studio.live) and the Live tab's service side, on generated clips with exact ground truth."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from studio.io.trackfile import load_tracks
+from studio.io.video import read_video
+from studio.live import LiveSession
+from studio.online import online_names, open_online
+from studio.results import InputError
+from studio.synthetic import make_clip
+
+
+class FakeClock:
+    """A camera at exactly ``fps`` frames per second: each ``step`` reads the clock twice."""
+
+    def __init__(self, fps: float = 15.0):
+        self.t, self.calls, self.fps = 0.0, 0, fps
+
+    def __call__(self) -> float:
+        self.calls += 1
+        if self.calls % 2 == 1:  # the arrival of a new frame
+            self.t += 1.0 / self.fps
+        return self.t
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return make_clip("translate", num_frames=24, size=(240, 320), speed=0.7, occluder=True)
+
+
+def session(tmp_path, **kw) -> LiveSession:
+    return LiveSession(open_online("lk"), tmp_path, clock=FakeClock(), **kw)
+
+
+def test_grid_and_a_point_added_mid_stream_follow_the_truth(tmp_path, clip):
+    s = session(tmp_path)
+    s.step(clip.video[0])
+    assert s.add_grid(5) == 25
+    for t in range(1, 12):
+        s.step(clip.video[t])
+    s.add_points([[150.0, 90.0]])  # clicked on frame 11, the newest one shown
+    for t in range(12, len(clip.video)):
+        s.step(clip.video[t])
+    out = s.stop()
+    r = out.result
+    assert r.tracks.shape == (24, 26, 2) and r.visible.shape == (24, 26)
+    # The grid's query frame is 0, the click's is the frame it was made on, at the clicked spot.
+    assert np.all(r.queries[:25, 0] == 0) and r.queries[25].tolist() == [11.0, 150.0, 90.0]
+    np.testing.assert_allclose(r.tracks[11, 25], [150.0, 90.0])
+    # Before its query frame a live point is not seen: query position, hidden.
+    assert not r.visible[:11, 25].any()
+    np.testing.assert_allclose(r.tracks[:11, 25], np.broadcast_to([150.0, 90.0], (11, 2)))
+    gt, gt_vis = clip.ground_truth(r.queries)
+    err = np.linalg.norm(r.tracks - gt, axis=-1)
+    after = np.arange(24)[:, None] > r.queries[None, :, 0]
+    judged = after & gt_vis & r.visible
+    assert np.median(err[judged]) < 0.5
+    assert np.percentile(err[judged], 95) < 2.0
+    # The occluder hides some grid points; the live tracker says so for most of those moments.
+    hidden = after & ~gt_vis & (np.isfinite(gt).all(-1))
+    assert hidden.sum() > 10
+    assert (~r.visible[hidden]).mean() > 0.6
+    # Points visible in the truth are mostly visible in the result.
+    assert r.visible[after & gt_vis].mean() > 0.9
+
+
+def test_a_point_hidden_when_another_is_added_stays_hidden_on_that_frame(tmp_path, clip):
+    """On the frame where a new segment starts, older points keep their own visibility."""
+    s = session(tmp_path)
+    s.step(clip.video[0])
+    s.add_grid(6)
+    for t in range(1, 16):
+        s.step(clip.video[t])
+    r_before = s._recent[-1]  # what the running segment says about frame 15
+    s.add_points([[40.0, 40.0]])
+    s.step(clip.video[16])
+    r = s.stop().result
+    np.testing.assert_array_equal(r.visible[15, :36], r_before[1])
+    np.testing.assert_allclose(r.tracks[15, :36], r_before[0])
+    assert not r_before[1].all()  # the occluder covers some of them on frame 15
+
+
+def test_stop_writes_track_files_and_the_recording(tmp_path, clip):
+    s = session(tmp_path)
+    for t in range(10):
+        s.step(clip.video[t])
+        if t == 0:
+            s.add_points([[100.0, 120.0], [200.0, 60.0]])
+    out = s.stop()
+    assert set(out.files) == {"npz", "csv", "json"}
+    for fmt, path in out.files.items():
+        loaded = load_tracks(path)
+        np.testing.assert_allclose(loaded.tracks, out.result.tracks, atol=1e-3, err_msg=fmt)
+        np.testing.assert_array_equal(loaded.visible, out.result.visible)
+    video = read_video(out.video)
+    assert video.num_frames == 10 and video.size == (240, 320)
+    assert video.fps == pytest.approx(15.0, rel=0.05)  # the camera's own rate, from the frame times
+    assert out.result.fps == pytest.approx(15.0, rel=0.05)
+    # The recording is the camera's frames in order (lossy, so not bit-exact): each is nearest its own.
+    diff = np.abs(video.frames[:, None].astype(np.int16) - clip.video[None, :10].astype(np.int16)).mean(axis=(2, 3, 4))
+    assert np.array_equal(diff.argmin(axis=1), np.arange(10))
+    assert diff.diagonal().max() < 6.0
+    assert s.stop() is out  # idempotent
+    with pytest.raises(InputError, match="stopped"):
+        s.add_points([[5.0, 5.0]])
+
+
+def test_stats_count_frames_rate_and_points(tmp_path, clip):
+    s = session(tmp_path)
+    for t in range(6):
+        s.step(clip.video[t])
+        if t == 0:
+            s.add_grid(2)
+    assert s.stats.frames == 6 and s.stats.points == 4
+    assert s.stats.fps == pytest.approx(15.0)
+    assert "frames/s" in s.stats.describe() and "4 points" in s.stats.describe()
+
+
+def test_large_frames_are_shrunk_and_a_changed_camera_size_is_followed(tmp_path, clip):
+    s = session(tmp_path, max_side=160)
+    big = np.ascontiguousarray(np.repeat(np.repeat(clip.video[0], 2, axis=0), 2, axis=1))  # 480x640
+    out = s.step(big)
+    assert out.shape == (120, 160, 3) and s.size == (120, 160)
+    s.add_points([[80.0, 60.0]])
+    out = s.step(clip.video[1])  # 240x320 now: resized to the session's size
+    assert out.shape == (120, 160, 3)
+    r = s.stop().result
+    assert r.size == (120, 160)
+
+
+def test_bad_input_is_refused_and_the_session_goes_on(tmp_path, clip):
+    s = session(tmp_path, max_points=10)
+    with pytest.raises(InputError, match="no camera frame yet"):
+        s.add_points([[1.0, 1.0]])
+    with pytest.raises(InputError, match="uint8"):
+        s.step(np.zeros((240, 320, 3), np.float32))
+    with pytest.raises(InputError, match="uint8"):
+        s.step(np.zeros((4, 4), np.uint8))
+    s.step(clip.video[0])
+    with pytest.raises(InputError, match="on the 320×240 picture"):
+        s.add_points([[400.0, 10.0]])
+    with pytest.raises(InputError, match="on the 320×240 picture"):
+        s.add_points([[np.nan, 10.0]])
+    with pytest.raises(InputError, match="at most 10 points"):
+        s.add_grid(4)
+    with pytest.raises(InputError, match="grid size"):
+        s.add_grid(0)
+    assert s.num_points == 0
+    s.add_points([[100.0, 100.0]])
+    s.step(clip.video[1])
+    assert s.stop().result.num_points == 1
+
+
+def test_frame_limit_stops_recording_but_keeps_showing(tmp_path, clip):
+    s = session(tmp_path, max_frames=5)
+    for t in range(8):
+        out = s.step(clip.video[t])
+        assert out.shape == (240, 320, 3)
+    assert s.stats.frames == 5
+    assert read_video(s.stop().video).num_frames == 5
+
+
+def test_close_without_stop_leaves_no_files(tmp_path, clip):
+    s = session(tmp_path)
+    for t in range(3):
+        s.step(clip.video[t])
+    s.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_live_models_are_the_online_ones_and_offline_ones_are_refused(tmp_path):
+    from studio.service import TrackingService
+    from studio.service.live_job import live_model_choices, open_live_session
+
+    choices = live_model_choices()
+    names = [n for _, n in choices]
+    assert names == online_names() and names[0] == "lk"
+    assert "cotracker3_offline" not in names
+    service = TrackingService(output_root=tmp_path)
+    live = open_live_session(service, "lk")
+    assert live.model == "lk" and live.out_dir.parent == tmp_path
+    with pytest.raises(InputError, match="not online"):
+        open_live_session(service, "cotracker3_offline")
+    with pytest.raises(InputError, match="unknown model"):
+        open_live_session(service, "no_such_model")
+
+
+def test_tracked_frames_travel_as_jpeg_data_urls():
+    import gradio as gr
+
+    from studio.ui.tab_live import send_inline
+
+    rng = np.random.default_rng(0)
+    image = np.kron(rng.integers(0, 255, (12, 16, 3)), np.ones((20, 20, 1))).astype(np.uint8)  # 240x320 blocks
+    value = send_inline(gr.Image(type="numpy")).postprocess(image)
+    head, data = value.url.split(",", 1)
+    assert head == "data:image/jpeg;base64"
+    decoded = np.asarray(Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB"))
+    assert decoded.shape == image.shape
+    assert np.abs(decoded.astype(int) - image.astype(int)).mean() < 6
+    assert send_inline(gr.Image()).postprocess(None) is None
