@@ -206,3 +206,47 @@ def test_tracked_frames_travel_as_jpeg_data_urls():
     assert decoded.shape == image.shape
     assert np.abs(decoded.astype(int) - image.astype(int)).mean() < 6
     assert send_inline(gr.Image()).postprocess(None) is None
+
+
+@pytest.mark.filterwarnings("ignore:.*:Warning:gradio.queueing")
+def test_headless_live_frames_and_stop(tmp_path, clip):
+    """``/live_frame`` per frame and ``/live_stop`` through gradio_client: one session per client."""
+    import json
+
+    from gradio_client import Client, handle_file
+
+    from studio.service import TrackingService
+    from studio.ui.app import build_demo, launch_kwargs
+    from test_app_api import free_port
+
+    demo = build_demo(TrackingService(output_root=tmp_path / "out"))
+    _, url, _ = demo.launch(
+        prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True, **launch_kwargs()
+    )
+    try:
+        client = Client(url, verbose=False)
+        frames = []
+        for t in range(6):
+            path = tmp_path / f"f{t}.png"
+            Image.fromarray(clip.video[t]).save(path)
+            frames.append(handle_file(str(path)))
+        _, points, status = client.predict(frames[0], "[[100, 60], [220.5, 150]]", 0, "lk", api_name="/live_frame")
+        assert json.loads(points) == [] and "1 frames" in status
+        seen = []
+        for t in range(1, 6):
+            image, points, status = client.predict(frames[t], "", 0, "lk", api_name="/live_frame")
+            seen.append(json.loads(points))
+        assert "6 frames" in status and "2 points" in status
+        assert np.asarray(Image.open(image)).shape == (240, 320, 3)
+        gt, _ = clip.ground_truth(np.array([[0, 100, 60], [0, 220.5, 150]], np.float32))
+        got = np.array([[p[:2] for p in row] for row in seen], float)  # frames 1..5
+        assert np.abs(got - gt[1:6]).max() < 1.0
+        npz, json_file, csv, video, status = client.predict(api_name="/live_stop")
+        assert status.startswith("saved lk") and video.endswith(".mp4")
+        saved = load_tracks(npz)
+        assert saved.tracks.shape == (6, 2, 2)
+        np.testing.assert_allclose(saved.tracks[1:], got, atol=1e-3)
+        with pytest.raises(Exception, match="valid JSON"):
+            client.predict(frames[0], "[[1, 2]", 0, "lk", api_name="/live_frame")
+    finally:
+        demo.close()

@@ -303,6 +303,16 @@ class LiveSession:
 
     # ------------------------------------------------------------------ results
 
+    @_locked
+    def latest(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every point on the newest frame: ``tracks [N, 2]`` float32 ``(x, y)`` (NaN for a point that
+        starts with the next frame) and ``visible [N]`` bool."""
+        n = len(self.queries)
+        if not self._recent:
+            return np.full((n, 2), np.nan, np.float32), np.zeros(n, bool)
+        tracks, visible = self._recent[-1]
+        return tracks.copy(), visible.copy()
+
     def _result(self) -> TrackResult | None:
         """Every recorded frame's tracks as a ``TrackResult`` (None without points); ends the running segment.
 

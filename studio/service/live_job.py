@@ -8,6 +8,10 @@ neural model loads its (cached) weights once per session.
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
+
 from studio.live import LiveSession
 from studio.online import NotOnline, online_names, open_online
 from studio.registry import NOT_USABLE, tracker_info, weight_status, where_to_get
@@ -59,3 +63,36 @@ def open_live_session(service, model: str | None = None) -> LiveSession:
     except NotOnline as exc:  # an offline model: the message names the online ones
         raise InputError(str(exc)) from exc
     return LiveSession(tracker, service.new_output_dir(), model=name, **live_limits())
+
+
+def parse_points_json(text: str) -> np.ndarray:
+    """Points for a live frame from JSON text ``[[x, y], ...]`` (pixels of that frame); empty text = none.
+
+    Returns:
+      float32 [M, 2] ``(x, y)``; checked against the frame by ``LiveSession.add_points``.
+
+    Raises:
+      InputError: not JSON, or not a list of two-number lists.
+    """
+    if not isinstance(text, str) or not text.strip():
+        return np.zeros((0, 2), np.float32)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"points are not valid JSON ({exc.msg}); write them like [[120, 80], [200, 90]] as (x, y)") from None
+    ok = isinstance(data, list) and all(
+        isinstance(p, list) and len(p) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p)
+        for p in data
+    )
+    if not ok:
+        raise InputError("points must be a JSON list of [x, y] pairs, e.g. [[120, 80], [200, 90]]")
+    return np.asarray(data, np.float32).reshape(-1, 2)
+
+
+def points_json(tracks: np.ndarray, visible: np.ndarray) -> str:
+    """``[[x, y, visible], ...]`` of every point on one frame (x, y null for a point not started yet)."""
+    rows = []
+    for (x, y), v in zip(np.asarray(tracks, float), np.asarray(visible, bool)):
+        finite = bool(np.isfinite(x) and np.isfinite(y))
+        rows.append([round(float(x), 3) if finite else None, round(float(y), 3) if finite else None, bool(v)])
+    return json.dumps(rows)

@@ -24,7 +24,13 @@ import numpy as np
 from gradio.data_classes import Base64ImageData
 
 from studio.service import TrackingService
-from studio.service.live_job import LIVE_DEFAULT_MODEL, live_model_choices, open_live_session
+from studio.service.live_job import (
+    LIVE_DEFAULT_MODEL,
+    live_model_choices,
+    open_live_session,
+    parse_points_json,
+    points_json,
+)
 from studio.registry import NOT_USABLE, weight_status, where_to_get
 from studio.ui.common import USER_ERRORS, click_to_pixel, message_of, user_errors
 
@@ -142,7 +148,7 @@ def build_live(service: TrackingService) -> dict:
 
     # ------------------------------------------------------------------ handlers
 
-    def on_frame(frame, box: LiveHolder):
+    def on_live_frame(frame, box: LiveHolder):
         """One camera frame in, the tracked frame and the status out; never raises (the stream goes on)."""
         if frame is None:
             return gr.update(), gr.update()
@@ -178,18 +184,18 @@ def build_live(service: TrackingService) -> dict:
         return box.session
 
     @user_errors
-    def on_click(box: LiveHolder, evt: gr.SelectData):
+    def on_live_click(box: LiveHolder, evt: gr.SelectData):
         x, y = click_to_pixel(evt.index)
         n = _live_session(box).add_points([[x, y]])
         return f"{n} point{'s' if n != 1 else ''}: the new one starts on the next frame"
 
     @user_errors
-    def on_grid(box: LiveHolder, n):
+    def on_live_grid(box: LiveHolder, n):
         total = _live_session(box).add_grid(int(n))
         return f"{total} points: the grid starts on the next frame"
 
     @user_errors
-    def on_stop(box: LiveHolder):
+    def on_live_stop(box: LiveHolder):
         session = box.session
         if session is None:
             return None, None, "nothing to save: no live session yet"
@@ -201,7 +207,7 @@ def build_live(service: TrackingService) -> dict:
         box.saved = text
         return paths or None, str(outcome.video) if outcome.video else None, text
 
-    def on_model(box: LiveHolder, name):
+    def on_live_model(box: LiveHolder, name):
         box.model = name or LIVE_DEFAULT_MODEL
         note = f"model for the next session: {box.model}"
         if weight_status(box.model) in NOT_USABLE:
@@ -213,7 +219,7 @@ def build_live(service: TrackingService) -> dict:
 
     ui = {"api_visibility": "undocumented"}
     camera.stream(
-        on_frame,
+        on_live_frame,
         inputs=[camera, holder],
         outputs=[tracked, status],
         stream_every=STREAM_EVERY_S,
@@ -222,8 +228,92 @@ def build_live(service: TrackingService) -> dict:
         show_progress="hidden",
         **ui,
     )
-    tracked.select(on_click, inputs=[holder], outputs=[status], queue=False, show_progress="hidden", **ui)
-    grid_button.click(on_grid, inputs=[holder, grid_size], outputs=[status], queue=False, **ui)
-    stop_button.click(on_stop, inputs=[holder], outputs=[files, recording, status], **ui)
-    model.change(on_model, inputs=[holder, model], outputs=[status], queue=False, **ui)
+    tracked.select(on_live_click, inputs=[holder], outputs=[status], queue=False, show_progress="hidden", **ui)
+    grid_button.click(on_live_grid, inputs=[holder, grid_size], outputs=[status], queue=False, **ui)
+    stop_button.click(on_live_stop, inputs=[holder], outputs=[files, recording, status], **ui)
+    model.change(on_live_model, inputs=[holder, model], outputs=[status], queue=False, **ui)
     return {"camera": camera, "tracked": tracked, "status": status, "files": files, "recording": recording}
+
+
+def build_api(service: TrackingService) -> None:
+    """Headless live tracking: ``/live_frame`` per camera frame, ``/live_stop`` to save (``gradio_client``).
+
+    A ``gradio_client.Client`` keeps one session (its own ``LiveHolder``) across calls::
+
+        client.predict(handle_file("f0.png"), "[[120, 80]]", 0, "lk", api_name="/live_frame")
+        image, points, status = client.predict(handle_file("f1.png"), "", 0, "lk", api_name="/live_frame")
+        npz, json_file, csv, video, status = client.predict(api_name="/live_stop")
+
+    ``/live_frame`` tracks the frame, then adds ``points_json`` (``[[x, y], ...]``) and/or an
+    N×N grid on it (they are tracked from the next frame on); it returns the frame drawn,
+    ``[[x, y, visible], ...]`` of every point on this frame, and the status line. ``model``
+    is used when a session starts (the first frame, or the first after ``/live_stop``).
+    """
+    holder = gr.State(LiveHolder(), delete_callback=_close_holder)
+    with gr.Group(visible=False):
+        frame = gr.Image(label="frame", type="numpy")
+        new_points = gr.Textbox(label="points_json", value="")
+        grid = gr.Number(label="grid_size", value=0, precision=0)
+        model = gr.Textbox(label="model", value=LIVE_DEFAULT_MODEL)
+        drawn = gr.Image(label="tracked_frame", type="numpy", format="jpeg")
+        positions = gr.Textbox(label="points")
+        status = gr.Textbox(label="status")
+        out_npz = gr.File(label="tracks_npz")
+        out_json = gr.File(label="tracks_json")
+        out_csv = gr.File(label="tracks_csv")
+        out_video = gr.File(label="recording")
+        frame_button = gr.Button("live_frame", visible=False)
+        stop_button = gr.Button("live_stop", visible=False)
+
+    @user_errors
+    def live_frame(frame, points_json_text="", grid_size=0, model=LIVE_DEFAULT_MODEL, box: LiveHolder = None):
+        """Track one live frame; then add points on it.
+
+        Args:
+            frame: the camera frame (image file).
+            points_json_text: JSON [[x, y], ...] in this frame's pixels, tracked from the next frame on.
+            grid_size: N > 0 adds an N x N grid on this frame.
+            model: online model for a new session (empty = lk).
+
+        Returns:
+            the frame with the points drawn, JSON [[x, y, visible], ...] of every point on it, a status line.
+        """
+        if frame is None:
+            raise InputError("no frame given")
+        add = parse_points_json(points_json_text)
+        if box.session is None or box.session.stopped:
+            box.close()
+            box.session = open_live_session(service, (model or "").strip() or LIVE_DEFAULT_MODEL)
+        session = box.session
+        image = session.step(frame)
+        tracks, visible = session.latest()
+        if len(add):
+            session.add_points(add)
+        if int(grid_size or 0) > 0:
+            session.add_grid(int(grid_size))
+        return image, points_json(tracks, visible), f"{session.model} · " + session.stats.describe()
+
+    @user_errors
+    def live_stop(box: LiveHolder = None):
+        """End the live session and save it.
+
+        Returns:
+            tracks .npz, .json and .csv (None without points), the recording (MP4), a status line.
+        """
+        if box.session is None:
+            raise InputError("no live session: send a frame to /live_frame first")
+        outcome = box.session.stop()
+        files = [str(outcome.files[f]) if f in outcome.files else None for f in ("npz", "json", "csv")]
+        video = str(outcome.video) if outcome.video else None
+        return (*files, video, f"saved {box.session.model} · " + outcome.stats.describe())
+
+    frame_button.click(
+        live_frame,
+        inputs=[frame, new_points, grid, model, holder],
+        outputs=[drawn, positions, status],
+        api_name="live_frame",
+        concurrency_limit=None,
+    )
+    stop_button.click(
+        live_stop, inputs=[holder], outputs=[out_npz, out_json, out_csv, out_video, status], api_name="live_stop"
+    )
