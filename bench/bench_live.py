@@ -8,11 +8,16 @@ tracked (median and 90th percentile). The server's own share (tracking, drawing,
 recording per frame) is printed beside it. Then Stop and save, and the accuracy of the
 saved tracks against the clip's exact motion.
 
+Before the browser run, ``--server-frames`` frames go straight through a ``LiveSession`` (no
+browser, no Gradio) with each stage timed: what the server alone can sustain.
+
 Goal (issue #14): >= 15 frames/s and < 150 ms latency with ``lk`` at 640x480, 64 points, on a 2-core CPU.
+The machine is shared: the 1-minute load average is printed with the figures.
 
 Usage:
   python bench/bench_live.py                       # lk, 8x8 grid, 20 s
   python bench/bench_live.py --grid 8 --seconds 30 --size 480x640 --model lk
+  python bench/bench_live.py --no-browser          # the server-side stages only
 """
 
 from __future__ import annotations
@@ -41,8 +46,16 @@ def main(argv=None) -> dict:
     ap.add_argument("--seconds", type=float, default=20.0, help="measured streaming time after the grid is dropped")
     ap.add_argument("--size", default="480x640", help="HxW of the fake camera")
     ap.add_argument("--json", help="also write the figures here")
+    ap.add_argument("--server-frames", type=int, default=200, help="frames for the server-only timing (0 = skip)")
+    ap.add_argument("--no-browser", action="store_true", help="server-only timing")
     args = ap.parse_args(argv)
     h, w = (int(v) for v in args.size.lower().split("x"))
+    figures = {"load_average_1min": os.getloadavg()[0]}
+    if args.server_frames:
+        figures["server"] = server_stages(args.model, args.grid, (h, w), args.server_frames)
+        print(json.dumps(figures, indent=1), flush=True)
+    if args.no_browser:
+        return figures
 
     from playwright.sync_api import sync_playwright
 
@@ -73,7 +86,7 @@ def main(argv=None) -> dict:
             page.evaluate("() => { window.__live.latencies = []; window.__live.shown = []; }")
             t0 = time.perf_counter()
             page.wait_for_timeout(int(args.seconds * 1000))
-            figures = latency_figures(page)
+            figures.update(latency_figures(page))
             figures["wall_s"] = time.perf_counter() - t0
             figures["status"] = live_status(page)
             page.click("#live-stop")
@@ -94,6 +107,66 @@ def main(argv=None) -> dict:
         with open(args.json, "w") as f:
             json.dump(figures, f, indent=1)
     return figures
+
+
+def server_stages(model: str, grid: int, size: tuple[int, int], frames: int) -> dict:
+    """Milliseconds per frame of each server stage, median over ``frames`` frames of the camera clip.
+
+    Stages: ``decode`` (the browser's JPEG -> RGB, as Gradio does it), ``step`` (LiveSession: track +
+    draw + record), of which ``track`` (the online tracker alone), and ``encode`` (the tracked frame
+    -> JPEG data URL for the browser).
+    """
+    import base64
+    import io
+    import time as _time
+
+    from PIL import Image
+
+    from studio.live import LiveSession
+    from studio.online import open_online
+    from studio.ui.tab_live import jpeg_data_url
+
+    cam = camera_clip(os.path.join(tempfile.mkdtemp(prefix="bench-live-"), "camera.y4m"), size=size)
+    video = cam.clip.video
+    jpegs = []
+    for f in video:
+        buf = io.BytesIO()
+        Image.fromarray(f).save(buf, format="JPEG", quality=92)  # what the webcam box sends
+        jpegs.append(base64.b64encode(buf.getvalue()))
+    tracker = open_online(model)
+    inner_step = tracker.step
+    track_ms = []
+
+    def timed_step(frames):
+        t0 = _time.perf_counter()
+        out = inner_step(frames)
+        track_ms.append((_time.perf_counter() - t0) * 1000)
+        return out
+
+    tracker.step = timed_step
+    session = LiveSession(tracker, tempfile.mkdtemp(prefix="bench-live-"), model=model)
+    times = {"decode": [], "step": [], "encode": []}
+    for i in range(frames):
+        t0 = _time.perf_counter()
+        frame = np.asarray(Image.open(io.BytesIO(base64.b64decode(jpegs[i % len(jpegs)]))).convert("RGB"))
+        t1 = _time.perf_counter()
+        drawn = session.step(frame)
+        t2 = _time.perf_counter()
+        jpeg_data_url(drawn)
+        t3 = _time.perf_counter()
+        if i == 0:
+            session.add_grid(grid)
+            continue
+        times["decode"].append((t1 - t0) * 1000)
+        times["step"].append((t2 - t1) * 1000)
+        times["encode"].append((t3 - t2) * 1000)
+    session.stop()
+    out = {k: round(float(np.median(v)), 2) for k, v in times.items()}
+    out["track"] = round(float(np.median(track_ms[1:])), 2)
+    out["total"] = round(out["decode"] + out["step"] + out["encode"], 2)
+    out["frames_per_s_if_alone"] = round(1000.0 / out["total"], 1)
+    out.update({"frames": frames, "points": grid * grid, "size": f"{size[1]}x{size[0]}"})
+    return out
 
 
 def accuracy(cam, result, match: np.ndarray) -> dict:

@@ -36,9 +36,11 @@ from studio.ui.common import USER_ERRORS, click_to_pixel, message_of, user_error
 
 log = logging.getLogger(__name__)
 
-STREAM_EVERY_S = 0.04
-"""How often the browser offers a camera frame (25/s at most); while one is being
-processed no new one is sent, so the rate settles at what the server keeps up with."""
+STREAM_EVERY_S = 0.055
+"""The browser captures and sends a camera frame this often (18/s), whether or not the last one
+has come back. Faster only queues frames a 2-core server cannot keep up with (each costs the
+page a JPEG encode and the server a decode): measured with bench/bench_live.py, 0.04 s showed
+11-12 tracked frames/s at 130-170 ms latency, 0.055 s 15-16 frames/s at 55-100 ms."""
 
 TIME_LIMIT_S = 600
 """A stream ends after 10 minutes (the recording stops earlier at STUDIO_LIVE_MAX_FRAMES)."""
