@@ -75,7 +75,8 @@ def _stream(args: argparse.Namespace) -> int:
         )
     finally:
         bar.close()
-    for notice in run.notices:
+    for notice in ["streamed the whole video frame by frame; before its query frame a point is not visible",
+                   *run.notices]:
         print(f"note: {notice}", file=sys.stderr)
     print(run.summary())
     if args.out:

@@ -217,5 +217,5 @@ def _stream_whole(service: Any, path: str, queries: np.ndarray, model: str, tail
     if progress is not None:
         progress(1.0, "done")
     notices = [f"longer than the {service.limits.max_frames}-frame cap: {model} is online, so all "
-               f"{run.result.num_frames} frames were streamed", *run.notices[1:]]
+               f"{run.result.num_frames} frames were streamed", *run.notices]
     return TrackOutput(run=run, rendered=rendered, files=files, source=str(path), notices=notices)
