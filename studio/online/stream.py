@@ -94,9 +94,9 @@ def stream_track(
             if painter is not None:
                 painter.add(frame)
             if source.expected:
-                progress(min((t + 1) / source.expected, 1.0), f"frame {t + 1}/{source.expected}")
+                progress(min((t + 1) / source.expected, 1.0), f"tracking frame {t + 1}/{source.expected}")
             else:
-                progress(0.0, f"frame {t + 1}")
+                progress(0.0, f"tracking frame {t + 1}")
         tracks, visible = online.finish()
         if painter is not None:
             painter.close()
