@@ -194,6 +194,13 @@ class TrackBuffer:
         self._visible[self.frames : self.frames + f] = visible
         self.frames += f
 
+    def add_points(self, xy: np.ndarray) -> None:
+        """Add M points (after the others): at ``xy`` [M, 2] and not visible on the frames so far."""
+        xy = np.asarray(xy, np.float32)
+        self._tracks = np.concatenate([self._tracks, np.broadcast_to(xy, (len(self._tracks), *xy.shape))], axis=1)
+        self._visible = np.concatenate([self._visible, np.zeros((len(self._visible), len(xy)), bool)], axis=1)
+        self.n += len(xy)
+
     def view(self, start: int = 0, stop: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Read-only views of frames ``[start, stop)`` (default: all)."""
         stop = self.frames if stop is None else min(int(stop), self.frames)

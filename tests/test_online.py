@@ -148,3 +148,43 @@ def test_bad_input_is_refused_and_the_session_goes_on(clips):
         tracker.step(clip.video[:1, :10])
     tracks, visible = tracker.step(clip.video[:2])
     assert tracks.shape == (2, 1, 2) and visible.all()
+
+
+@pytest.mark.parametrize("name", ["lk", "track_on2"])
+def test_points_added_mid_stream_track_as_if_given_at_the_start(clips, name):
+    if name == "lk":
+        clip = clips("mixed")
+        video, q = clip.video[:20], np.concatenate([visible_grid(clip, 6, 0), visible_grid(clip, 4, 8)])
+        make = lambda: open_online("lk")  # noqa: E731
+    else:
+        from test_track_on import QUERIES, VIDEO, seeded_tracker
+
+        video, q = VIDEO, QUERIES[np.argsort(QUERIES[:, 0], kind="stable")]
+        make = lambda: OnlineTracker(name, seeded_tracker(name, support_grid=False))  # noqa: E731
+    late = q[:, 0] >= q[-1, 0]
+    first = int(q[-1, 0])
+    _, _, _, (want_t, want_v) = feed_one_by_one(make(), video, q)
+    tracker = make()
+    tracker.start(q[~late], video.shape[1:3])
+    tracker.step(video[:first])
+    tracker.add_queries(q[late])
+    assert tracker.step(video[first:]) is not None
+    got_t, got_v = tracker.finish()
+    assert np.array_equal(got_t, want_t)
+    assert (got_v == want_v).all()
+    with pytest.raises(InputError, match="next frame"):
+        tracker2 = make()
+        tracker2.start(q[:1], video.shape[1:3])
+        tracker2.step(video[:3])
+        tracker2.add_queries(np.array([[1, 5.0, 5.0]], np.float32))
+
+
+def test_cotracker_says_it_cannot_take_points_mid_stream():
+    from test_cotracker import clip, small_tracker
+
+    video = clip(num_frames=4)
+    tracker = OnlineTracker("cotracker3_online", small_tracker("cotracker3_online", backward_tracking=False))
+    tracker.start(np.array([[0, 4.0, 5.0]], np.float32), video.shape[1:3])
+    tracker.step(video[:2])
+    with pytest.raises(NotOnline, match="start a new one"):
+        tracker.add_queries(np.array([[2, 4.0, 5.0]], np.float32))

@@ -129,3 +129,15 @@ def test_cli_streams_and_offline_models_say_they_need_max_frames(clip_file, tmp_
     out = run("track", path, "--grid", 4, "--stream", "--model", "cotracker3_offline")
     assert out.returncode == 2 and "--max-frames" in out.stderr and "lk" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_track_tab_says_online_models_track_a_long_video_whole(tmp_path):
+    from test_app_service import ORBIT
+
+    from studio.service import Limits, TrackingService
+    from studio.ui.tab_track import _video_facts
+
+    short = _video_facts(TrackingService(limits=Limits(max_frames=300), output_root=tmp_path), str(ORBIT))
+    long = _video_facts(TrackingService(limits=Limits(max_frames=12), output_root=tmp_path), str(ORBIT))
+    assert "online model" not in short
+    assert "Longer than 12 frames: an online model (lk, " in long and "first 12 frames" in long

@@ -31,22 +31,27 @@ def cmd_track(args: argparse.Namespace) -> int:
 
     if args.stream:
         return _stream(args)
-    video = read_video(args.video, max_frames=args.max_frames, max_side=args.max_side)
-    for notice in video.notices:
-        print(f"note: {notice}", file=sys.stderr)
-    queries = parse_points(args.points) if args.points else grid_for(video, args.grid, args.grid_frame)
-    tracker = create_tracker(args.model, checkpoint=args.checkpoint, **parse_options(args.option))
-    bar, progress = tqdm_progress(f"tracking with {args.model}")
+    # One bar for the whole job: each phase (reading, tracking, writing) restarts it with its own time left.
+    bar, progress = tqdm_progress("reading")
     try:
+        video = read_video(args.video, max_frames=args.max_frames, max_side=args.max_side, progress=progress)
+        for notice in video.notices:
+            print(f"note: {notice}", file=sys.stderr)
+        queries = parse_points(args.points) if args.points else grid_for(video, args.grid, args.grid_frame)
+        tracker = create_tracker(args.model, checkpoint=args.checkpoint, **parse_options(args.option))
+        progress(0.0, f"tracking with {args.model}")
         run = track_video(video, queries, args.model, tracker=tracker, progress=progress)
+        written = None
+        if args.render:
+            frames = render_tracks(video, run.result, tail=args.tail)
+            written = write_video(args.render, frames, video.fps, progress=progress)
     finally:
         bar.close()
     print(run.summary())
     if args.out:
         print(f"tracks -> {save_tracks(run.result, args.out)}")
-    if args.render:
-        frames = render_tracks(video, run.result, tail=args.tail)
-        print(f"video  -> {write_video(args.render, frames, video.fps)}")
+    if written:
+        print(f"video  -> {written}")
     return 0
 
 
@@ -70,7 +75,8 @@ def _stream(args: argparse.Namespace) -> int:
         )
     finally:
         bar.close()
-    for notice in run.notices:
+    for notice in ["streamed the whole video frame by frame; before its query frame a point is not visible",
+                   *run.notices]:
         print(f"note: {notice}", file=sys.stderr)
     print(run.summary())
     if args.out:

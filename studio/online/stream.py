@@ -55,7 +55,8 @@ def stream_track(
       progress: optional ``ProgressFn`` (fraction of the frames the file lists).
 
     Returns:
-      ``TrackRun`` whose result holds every frame's tracks in source pixels.
+      ``TrackRun`` whose result holds every frame's tracks in source pixels (before its query frame a
+      point is at its query position, not visible); its notices say what was resized or found damaged.
 
     Raises:
       NotOnline: ``model`` needs the whole clip (the message says to use ``--max-frames``).
@@ -93,9 +94,9 @@ def stream_track(
             if painter is not None:
                 painter.add(frame)
             if source.expected:
-                progress(min((t + 1) / source.expected, 1.0), f"frame {t + 1}/{source.expected}")
+                progress(min((t + 1) / source.expected, 1.0), f"tracking frame {t + 1}/{source.expected}")
             else:
-                progress(0.0, f"frame {t + 1}")
+                progress(0.0, f"tracking frame {t + 1}")
         tracks, visible = online.finish()
         if painter is not None:
             painter.close()
@@ -110,9 +111,7 @@ def stream_track(
         tracks = rescale_pixels(tracks, size, source.source_size)
     result = TrackResult(tracks=np.asarray(tracks, np.float32), visible=np.asarray(visible, bool), queries=queries,
                          fps=source.fps, size=tuple(source.source_size), model=online.name)
-    notices = ["streamed: the whole video, frame by frame; before its query frame a point is not visible",
-               *source.notices]
-    return TrackRun(result=result, seconds=seconds, notices=notices)
+    return TrackRun(result=result, seconds=seconds, notices=list(source.notices))
 
 
 class _Painter:

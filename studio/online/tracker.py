@@ -7,7 +7,8 @@ adapter has the stream API that ``lk``, the online CoTrackers and Track-On share
 * ``step(frames [F, H, W, 3] uint8) -> (tracks [T_done, N, 2], visible [T_done, N])`` for every
   frame processed so far (``T_done`` may trail the frames given: CoTracker works in windows);
 * ``settled_frames``: how many of those frames will not change any more;
-* ``finish() -> (tracks [T, N, 2], visible [T, N])`` for every frame given.
+* ``finish() -> (tracks [T, N, 2], visible [T, N])`` for every frame given;
+* optionally ``add_queries(queries [M, 3])``: more points mid-stream (``lk``, Track-On).
 
 BootsTAPIR online (``tapir`` branch) joins by registering with ``online=True`` and giving its
 adapter these four members; nothing here names models.
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from studio.registry import create_tracker, list_trackers, tracker_info
-from studio.results import check_stream_frames, check_stream_queries
+from studio.results import InputError, check_stream_frames, check_stream_queries
 
 STREAM_API = ("start", "step", "finish", "settled_frames")
 
@@ -108,6 +109,27 @@ class OnlineTracker:
         k = len(frames)
         self.frames_fed += k
         return self._latest(self.frames_fed - k, self.frames_fed)
+
+    def add_queries(self, queries: np.ndarray) -> None:
+        """Add points ``[M, 3]`` ``(t, x, y)`` mid-session, after the others; ``t`` >= ``frames_fed``.
+
+        Raises:
+          NotOnline: the model cannot take points mid-stream (the online CoTrackers: start again
+            with all points).
+          InputError: bad queries, or a frame already fed.
+        """
+        self._require("add_queries(queries)")
+        if not hasattr(self.model, "add_queries"):
+            raise NotOnline(f"{self.name} cannot add points to a running stream; start a new one with all points")
+        q = check_stream_queries(queries, self._size)
+        if (q[:, 0] < self.frames_fed).any():
+            raise InputError(f"new query frames must be >= {self.frames_fed} (the next frame of the stream)")
+        self.model.add_queries(q)
+        self._queries = np.concatenate([self._queries, q])
+        # Until the next step, the new points are where they were put, not visible.
+        t = len(self._tracks)
+        self._tracks = np.concatenate([self._tracks, np.broadcast_to(q[:, 1:], (t, len(q), 2))], axis=1)
+        self._visible = np.concatenate([self._visible, np.zeros((t, len(q)), bool)], axis=1)
 
     @property
     def settled(self) -> int:

@@ -166,6 +166,7 @@ def run_track(
     """
     model = model or service.default_model()
     entry = tracker_info(model)
+    # Over the frame cap an online model tracks the whole file frame by frame (``_stream_whole``).
     if entry.kind not in QUERY_KINDS:
         raise InputError(f"'{model}' is a {entry.kind} model; choose a point tracker or a dense model")
     video = service.load_video(path, progress=_scaled(progress, 0.0, 0.1))
@@ -173,6 +174,8 @@ def run_track(
     if progress is not None:
         progress(0.1, f"loading {model}")
     service.tracker(model)  # load in this process, before any GPU worker is forked
+    if is_cut(video, service.limits.max_frames) and entry.kind == "point" and entry.online:
+        return _stream_whole(service, path, q, model, tail, formats, progress)
     # ZeroGPU pickles the arguments; a progress closure does not pickle.
     track_progress = None if on_zero_gpu() else _scaled(progress, 0.1, 0.8)
     run = _track_on_device(id(service), os.path.abspath(path), q, model, track_progress)
@@ -189,3 +192,30 @@ def run_track(
     if progress is not None:
         progress(1.0, "done")
     return TrackOutput(run=run, rendered=rendered, files=files, source=str(path), notices=list(video.notices))
+
+
+def is_cut(video, max_frames: int) -> bool:
+    """Whether the frame cap cut ``video`` short (the file has, or may have, more frames)."""
+    return video.num_frames >= max_frames and (video.source_frames is None or video.source_frames > video.num_frames)
+
+
+def _stream_whole(service: Any, path: str, queries: np.ndarray, model: str, tail: int,
+                  formats: tuple[str, ...], progress: ProgressFn | None) -> TrackOutput:
+    """A video longer than the frame cap, with an online model: track, draw and write every frame
+    of the file in bounded memory (``studio.online.stream``) instead of the first ``max_frames``."""
+    from studio.online import OnlineTracker
+    from studio.online.stream import stream_track
+
+    out_dir = service.new_output_dir()
+    stem = safe_stem(path)
+    rendered = out_dir / f"{stem}_tracked.mp4"
+    # The cached adapter holds one stream at a time; the model cache's lock is not held while streaming.
+    online = OnlineTracker(model, service.tracker(model))
+    run = stream_track(path, model, points=queries, render=rendered, tail=int(tail),
+                       max_side=service.limits.max_side, tracker=online, progress=_scaled(progress, 0.1, 0.97))
+    files = {fmt: save_tracks(run.result, out_dir / f"{stem}_tracks.{fmt}") for fmt in formats}
+    if progress is not None:
+        progress(1.0, "done")
+    notices = [f"longer than the {service.limits.max_frames}-frame cap: {model} is online, so all "
+               f"{run.result.num_frames} frames were streamed", *run.notices]
+    return TrackOutput(run=run, rendered=rendered, files=files, source=str(path), notices=notices)

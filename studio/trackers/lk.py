@@ -24,7 +24,7 @@ import numpy as np
 
 from studio.conventions import inside_frame
 from studio.progress import ProgressFn
-from studio.results import TrackBuffer, check_stream_frames, check_stream_queries
+from studio.results import InputError, TrackBuffer, check_stream_frames, check_stream_queries
 from studio.trackers.base import PointTracker
 
 _CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
@@ -126,6 +126,18 @@ class LKTracker(PointTracker):
             t, v = s["session"].push(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY))
             s["out"].append(t[None], v[None])
         return s["out"].view()
+
+    def add_queries(self, queries: np.ndarray) -> None:
+        """Add points ``[M, 3]`` ``(t, x, y)`` to the running stream; ``t`` must not be before the next frame.
+
+        They come after the points already there; the result is what ``start`` with all of them gives.
+        """
+        s = self._require_stream("add_queries(queries)")
+        q = check_stream_queries(queries, s["size"])
+        if (q[:, 0] < s["out"].frames).any():
+            raise InputError(f"new query frames must be >= {s['out'].frames} (the next frame of the stream)")
+        s["session"].add(q[:, 0].astype(int), q[:, 1:])
+        s["out"].add_points(q[:, 1:])
 
     @property
     def settled_frames(self) -> int:
@@ -285,6 +297,17 @@ class LKSession:
         self.table, self.table_for, self.table_at = None, -1, int(self.starts.min()) if n else 0
         self.frames: dict[int, np.ndarray] = {}  # grey frames still needed, by index
         self.t = -1  # index of the last frame pushed
+
+    def add(self, starts: np.ndarray, xy: np.ndarray) -> None:
+        """Add points (after the existing ones) that start at frames ``starts`` [M] >= the next frame."""
+        m, w = len(starts), self.lk.window
+        self.starts = np.concatenate([self.starts, np.asarray(starts, int)])
+        xy = np.asarray(xy, np.float32)
+        self.xy, self.pos, self.seen_xy = (np.concatenate([a, xy]) for a in (self.xy, self.pos, self.seen_xy))
+        self.lost, self.active, self.trusted = (np.concatenate([a, np.zeros(m, bool)])
+                                                for a in (self.lost, self.active, self.trusted))
+        self.seen_at = np.concatenate([self.seen_at, np.zeros(m, int)])
+        self.ref = np.concatenate([self.ref, np.zeros((m, w, w), np.float32)])
 
     def push(self, gray: np.ndarray, t: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Add grey frame ``t`` ([H, W] uint8; default: the one after the last) and track into it.

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from studio.hub import CheckpointMismatch, WeightsUnavailable
-from studio.progress import ProgressFn
+from studio.progress import ProgressFn, with_time_left
 from studio.render.points import point_colors
 from studio.results import InputError, TrackResult
 
@@ -60,14 +60,14 @@ def user_errors(fn: Callable) -> Callable:
 
 
 def progress_adapter(progress: gr.Progress | None) -> ProgressFn | None:
-    """A ``studio.progress.ProgressFn`` that drives a ``gr.Progress`` bar."""
+    """A ``studio.progress.ProgressFn`` that drives a ``gr.Progress`` bar, the time left in its description."""
     if progress is None:
         return None
 
     def report(fraction: float, desc: str = "") -> None:
         progress(float(fraction), desc=desc or None)
 
-    return report
+    return with_time_left(report)
 
 
 def click_to_pixel(index) -> tuple[float, float]:

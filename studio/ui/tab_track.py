@@ -22,6 +22,7 @@ import numpy as np
 from studio.render.points import draw_points, point_colors
 from studio.results import InputError
 from studio.service import TrackingService, parse_queries_json
+from studio.service.track_job import is_cut
 from studio.ui.common import click_to_pixel, points_summary, progress_adapter, user_errors, visibility_figure
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
@@ -119,6 +120,12 @@ def _video_facts(service: TrackingService, path: str) -> str:
         text += f" (shown and tracked at {video.size[1]}×{video.size[0]}; tracks are saved in {w}×{h} pixels)"
     if video.notices:
         text += "\n\n⚠️ " + "; ".join(video.notices)
+    if is_cut(video, service.limits.max_frames):
+        from studio.online import online_names
+
+        text += (f"\n\nLonger than {service.limits.max_frames} frames: an online model ({', '.join(online_names())}) "
+                 f"tracks the whole video frame by frame (place points on the first {video.num_frames}); an "
+                 f"offline one tracks the first {video.num_frames} frames.")
     return text
 
 
