@@ -12,7 +12,7 @@ from PIL import Image
 from studio.io.trackfile import load_tracks
 from studio.io.video import read_video
 from studio.live import LiveSession
-from studio.online import online_names, open_online
+from studio.online import NotOnline, online_names, open_online
 from studio.results import InputError
 from studio.synthetic import make_clip
 
@@ -39,52 +39,79 @@ def session(tmp_path, **kw) -> LiveSession:
     return LiveSession(open_online("lk"), tmp_path, clock=FakeClock(), **kw)
 
 
-def test_grid_and_a_point_added_mid_stream_follow_the_truth(tmp_path, clip):
-    s = session(tmp_path)
+class CannotJoin:
+    """An online tracker that, like the online CoTrackers, cannot take points mid-stream."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def add_queries(self, queries):
+        raise NotOnline("this model cannot add points to a running stream")
+
+
+def run_with_click(tmp_path, clip, tracker=None, click_after: int = 11, grid: int = 5):
+    """Grid on frame 0, one click on frame ``click_after``, the whole clip; returns the saved result."""
+    tmp_path.mkdir(exist_ok=True)
+    s = LiveSession(tracker or open_online("lk"), tmp_path, clock=FakeClock())
     s.step(clip.video[0])
-    assert s.add_grid(5) == 25
-    for t in range(1, 12):
+    s.add_grid(grid)
+    for t in range(1, click_after + 1):
         s.step(clip.video[t])
-    s.add_points([[150.0, 90.0]])  # clicked on frame 11, the newest one shown
-    for t in range(12, len(clip.video)):
+    if click_after:
+        s.add_points([[150.0, 90.0]])
+    for t in range(click_after + 1, len(clip.video)):
         s.step(clip.video[t])
-    out = s.stop()
-    r = out.result
-    assert r.tracks.shape == (24, 26, 2) and r.visible.shape == (24, 26)
-    # The grid's query frame is 0, the click's is the frame it was made on, at the clicked spot.
-    assert np.all(r.queries[:25, 0] == 0) and r.queries[25].tolist() == [11.0, 150.0, 90.0]
-    np.testing.assert_allclose(r.tracks[11, 25], [150.0, 90.0])
-    # Before its query frame a live point is not seen: query position, hidden.
-    assert not r.visible[:11, 25].any()
-    np.testing.assert_allclose(r.tracks[:11, 25], np.broadcast_to([150.0, 90.0], (11, 2)))
+    return s.stop().result
+
+
+def check_against_truth(clip, r) -> None:
     gt, gt_vis = clip.ground_truth(r.queries)
     err = np.linalg.norm(r.tracks - gt, axis=-1)
-    after = np.arange(24)[:, None] > r.queries[None, :, 0]
+    after = np.arange(len(gt))[:, None] > r.queries[None, :, 0]
     judged = after & gt_vis & r.visible
     assert np.median(err[judged]) < 0.5
     assert np.percentile(err[judged], 95) < 2.0
     # The occluder hides some grid points; the live tracker says so for most of those moments.
-    hidden = after & ~gt_vis & (np.isfinite(gt).all(-1))
+    hidden = after & ~gt_vis & np.isfinite(gt).all(-1)
     assert hidden.sum() > 10
     assert (~r.visible[hidden]).mean() > 0.6
-    # Points visible in the truth are mostly visible in the result.
     assert r.visible[after & gt_vis].mean() > 0.9
 
 
-def test_a_point_hidden_when_another_is_added_stays_hidden_on_that_frame(tmp_path, clip):
-    """On the frame where a new segment starts, older points keep their own visibility."""
-    s = session(tmp_path)
-    s.step(clip.video[0])
-    s.add_grid(6)
-    for t in range(1, 16):
-        s.step(clip.video[t])
-    r_before = s._recent[-1]  # what the running segment says about frame 15
-    s.add_points([[40.0, 40.0]])
-    s.step(clip.video[16])
-    r = s.stop().result
-    np.testing.assert_array_equal(r.visible[15, :36], r_before[1])
-    np.testing.assert_allclose(r.tracks[15, :36], r_before[0])
-    assert not r_before[1].all()  # the occluder covers some of them on frame 15
+def test_grid_and_a_point_joining_mid_stream_follow_the_truth(tmp_path, clip):
+    r = run_with_click(tmp_path, clip)
+    assert r.tracks.shape == (24, 26, 2) and r.visible.shape == (24, 26)
+    # The grid starts on its own frame; the click joins the running tracker on the next frame, where it was put.
+    assert np.all(r.queries[:25, 0] == 0) and r.queries[25].tolist() == [12.0, 150.0, 90.0]
+    np.testing.assert_allclose(r.tracks[12, 25], [150.0, 90.0])
+    # Before its query frame a live point is not seen: query position, hidden.
+    assert not r.visible[:12, 25].any()
+    np.testing.assert_allclose(r.tracks[:12, 25], np.broadcast_to([150.0, 90.0], (12, 2)))
+    check_against_truth(clip, r)
+    # Joining does not restart anyone: up to the join the grid's tracks are exactly those of a session without
+    # the click, and after it they differ only by LK's neighbour-motion checks now counting the new point.
+    alone = run_with_click(tmp_path / "alone", clip, click_after=0)
+    np.testing.assert_array_equal(r.tracks[:13, :25], alone.tracks[:13])
+    np.testing.assert_array_equal(r.visible[:13, :25], alone.visible[:13])
+    assert np.abs(r.tracks[:, :25] - alone.tracks).max() < 0.5
+
+
+def test_a_model_that_cannot_join_restarts_on_the_clicked_frame(tmp_path, clip):
+    r = run_with_click(tmp_path, clip, tracker=CannotJoin(open_online("lk")))
+    # The new segment starts on the frame the click was made on, exactly there.
+    assert np.all(r.queries[:25, 0] == 0) and r.queries[25].tolist() == [11.0, 150.0, 90.0]
+    np.testing.assert_allclose(r.tracks[11, 25], [150.0, 90.0])
+    assert not r.visible[:11, 25].any()
+    check_against_truth(clip, r)
+    # Up to the clicked frame the tracks are the undisturbed run's, visibility included (on frame 11 the
+    # restarted segment restates every point as "visible"; the earlier segment's word is kept).
+    alone = run_with_click(tmp_path / "alone", clip, click_after=0)
+    np.testing.assert_array_equal(r.tracks[:12, :25], alone.tracks[:12])
+    np.testing.assert_array_equal(r.visible[:12, :25], alone.visible[:12])
+    assert not alone.visible[11].all()  # the occluder covers some grid points on frame 11
 
 
 def test_stop_writes_track_files_and_the_recording(tmp_path, clip):

@@ -8,12 +8,14 @@ the recording. Nothing grows with the stream but the tracks themselves
 (``[T, N, 2]`` float32, a few kB per frame) and the recording file, and both stop at
 ``max_frames``.
 
-Adding points mid-stream: the ``OnlineTracker`` interface fixes its queries at
-``start``, so the session runs the tracker in *segments*. When points are added on
-frame ``t``, the running segment is finished (its final tracks are kept) and a new one
-starts at frame ``t`` with every point so far as a query at its latest estimate. A point
-that was hidden at that moment restarts from its predicted position (causal trackers
-cannot know better), which is the price of adding points while live.
+Adding points mid-stream: the first points start the tracker on the frame they were
+clicked on. Later ones join the running tracker (``OnlineTracker.add_queries``: ``lk``,
+Track-On) from the next frame on, at the clicked position, and the other points carry
+on undisturbed; the saved query frame is that next frame. A model that cannot take points
+mid-stream (the online CoTrackers) runs in *segments* instead: the running segment is
+finished (its final tracks are kept) and a new one starts on the clicked frame with every
+point so far as a query at its latest estimate; a point hidden at that moment restarts
+from its predicted position there.
 
 Coordinates are pixels of the *working* frame (the camera frame shrunk so its longer
 side is at most ``max_side``), which is also what is recorded, so the saved tracks and
@@ -36,6 +38,7 @@ import numpy as np
 from studio.conventions import CONVENTION
 from studio.io.trackfile import save_tracks
 from studio.io.video import VideoWriter
+from studio.online import NotOnline
 from studio.queries import grid_queries
 from studio.render.points import draw_points, point_colors
 from studio.results import InputError, TrackResult
@@ -141,6 +144,7 @@ class LiveSession:
         self._t0: float | None = None
         self._last_arrival: float | None = None
         self._colors = np.zeros((0, 3), np.uint8)
+        self._can_join = hasattr(tracker, "add_queries")
         # The stream and the buttons call in from different threads; one call at a time.
         self._lock = threading.RLock()
 
@@ -230,6 +234,8 @@ class LiveSession:
         if len(self._pending) and self._last_frame is None:
             self._restart(t)  # points placed before the first frame (a session started by a click)
             tracks, visible = self.tracker.step(frame[None])
+        elif len(self._pending) and self._running is not None and self._join(t):
+            tracks, visible = self.tracker.step(frame[None])
         elif len(self._pending):
             # Points were clicked on the previous frame: a new segment starts there.
             self._restart(t - 1)
@@ -247,6 +253,34 @@ class LiveSession:
         out = self._draw(frame)
         self._update_stats(arrival)
         return out
+
+    def _join(self, t: int) -> bool:
+        """Add the pending points to the running tracker from frame ``t`` on (``OnlineTracker.add_queries``:
+        the other points carry on undisturbed); False when the model cannot (the CoTrackers), so the
+        caller restarts instead."""
+        if not self._can_join:
+            return False
+        new = np.column_stack([np.full(len(self._pending), t, np.float32), self._pending]).astype(np.float32)
+        try:
+            self.tracker.add_queries(new)
+        except NotOnline:
+            self._can_join = False
+            return False
+        self.queries = np.concatenate([self.queries, new])
+        self._pending = np.zeros((0, 2), np.float32)
+        self._running.ids = np.arange(len(self.queries))
+        self._grow(len(new))
+        return True
+
+    def _grow(self, added: int) -> None:
+        """Colours for every point, and room for ``added`` new points in the tails drawn so far."""
+        self._colors = point_colors(len(self.queries))
+        self._recent = collections.deque(
+            ((np.concatenate([r[0], np.full((added, 2), np.nan, np.float32)]), np.concatenate([r[1], np.zeros(added, bool)]))
+             for r in self._recent),
+            maxlen=self.tail + 1,
+        )
+        self.stats.points = len(self.queries)
 
     def _restart(self, t: int) -> None:
         """Start a segment at frame ``t`` (the newest one taken) with every point: old ones at their
@@ -267,14 +301,7 @@ class LiveSession:
         starts = np.column_stack([np.clip(starts[:, 0], 0, w - 1), np.clip(starts[:, 1], 0, h - 1)])
         self.tracker.start(np.column_stack([np.zeros(len(starts)), starts]).astype(np.float32), self.size)
         self._running = _Segment(first=t, ids=np.arange(len(self.queries)))
-        self._colors = point_colors(len(self.queries))
-        # Tails drawn so far keep their points; the new ones have none yet.
-        self._recent = collections.deque(
-            ((np.concatenate([r[0], np.full((len(new), 2), np.nan, np.float32)]), np.concatenate([r[1], np.zeros(len(new), bool)]))
-             for r in self._recent),
-            maxlen=self.tail + 1,
-        )
-        self.stats.points = len(self.queries)
+        self._grow(len(new))
 
     def _finish_segment(self) -> None:
         seg, self._running = self._running, None
