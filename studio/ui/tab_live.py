@@ -39,8 +39,9 @@ log = logging.getLogger(__name__)
 STREAM_EVERY_S = 0.055
 """The browser captures and sends a camera frame this often (18/s), whether or not the last one
 has come back. Faster only queues frames a 2-core server cannot keep up with (each costs the
-page a JPEG encode and the server a decode): measured with bench/bench_live.py, 0.04 s showed
-11-12 tracked frames/s at 130-170 ms latency, 0.055 s 15-16 frames/s at 55-100 ms."""
+page a JPEG encode and the server a decode): measured with bench/bench_live.py at load ~7, 0.04 s
+showed 11-12 tracked frames/s at 130-170 ms latency, 0.055 s 15-16 frames/s at 55-100 ms (the
+figures swing with the machine's load; see the README)."""
 
 TIME_LIMIT_S = 600
 """A stream ends after 10 minutes (the recording stops earlier at STUDIO_LIVE_MAX_FRAMES)."""
@@ -53,7 +54,7 @@ recording. `lk` needs no weights; other online models are listed with their weig
 """
 
 
-JPEG_QUALITY = 85
+JPEG_QUALITY = 70
 
 
 def jpeg_data_url(image: np.ndarray, quality: int = JPEG_QUALITY) -> str:
@@ -70,8 +71,8 @@ def send_inline(image: gr.Image) -> gr.Image:
     A plain ``gr.Image`` output saves every frame as a file in Gradio's cache and the
     browser fetches it with a second request; at 15 frames/s those fetches compete
     with tracking for the server and the browser drops pictures that a newer one
-    overtook (measured under load: 4 instead of 13 frames/s shown, 270 instead of 106 ms
-    latency). The frontend shows any ``url`` it is given, so a data URL needs no fetch
+    overtook (measured with a handler that only returns the frame, at load ~8: 4 instead of
+    13 frames/s shown, 270 instead of 106 ms latency). The frontend shows any ``url`` it is given, so a data URL needs no fetch
     and leaves no cache file. Only this instance's ``postprocess`` changes (a subclass
     would make Gradio write a ``.pyi`` stub next to this module and need its own
     frontend name); in the browser it is Gradio's image component, clicks included.
