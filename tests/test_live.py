@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 
 import numpy as np
 import pytest
@@ -278,3 +279,43 @@ def test_headless_live_frames_and_stop(tmp_path, clip):
             client.predict(frames[0], "[[1, 2]", 0, "lk", api_name="/live_frame")
     finally:
         demo.close()
+
+
+def test_live_tab_handlers_stream_click_stop_and_a_model_without_weights(tmp_path, clip, monkeypatch):
+    """The Live tab's handlers as Gradio calls them: frames, a click, Stop; a model that cannot start says why."""
+    import gradio as gr
+
+    from conftest import handler_named
+    from studio.service import TrackingService
+    from studio.ui.app import build_demo
+    from studio.ui.tab_live import LiveHolder
+
+    demo = build_demo(TrackingService(output_root=tmp_path))
+    on_frame, on_click = handler_named(demo, "on_live_frame"), handler_named(demo, "on_live_click")
+    on_stop, on_model = handler_named(demo, "on_live_stop"), handler_named(demo, "on_live_model")
+    box = LiveHolder()
+
+    monkeypatch.setattr("studio.service.live_job.weight_status", lambda name: "unavailable")
+    monkeypatch.setattr("studio.ui.tab_live.weight_status", lambda name: "unavailable")
+    assert "cotracker3_online" in on_model(box, "cotracker3_online")  # says where to get the weights
+    image, text = on_frame(clip.video[0], box)
+    assert np.array_equal(image, clip.video[0]) and "cotracker3_online cannot start" in text and "lk needs no weights" in text
+    assert box.session is None
+    monkeypatch.undo()
+
+    assert on_model(box, "lk") == "switched to lk"
+    image, text = on_frame(clip.video[0], box)
+    assert image.shape == (240, 320, 3) and text.startswith("lk · 1 frames") and "click on the picture" in text
+    status = on_click(box, gr.SelectData(None, {"index": [101, 61], "value": None, "selected": True}))
+    assert status.startswith("1 point")
+    for t in range(1, 5):
+        image, text = on_frame(clip.video[t], box)
+    assert "1 points" in text or "· 1 point" in text
+    files, video, text = on_stop(box)
+    assert sorted(os.path.basename(f) for f in files) == ["live_lk.csv", "live_lk.json", "live_lk.npz"]
+    assert video.endswith("live.mp4") and text.startswith("saved lk · 5 frames")
+    saved = load_tracks([f for f in files if f.endswith(".npz")][0])
+    assert saved.queries.tolist() == [[0.0, 100.5, 60.5]]  # the first point starts on the frame it was clicked on
+    # After Stop the camera goes on untracked, the saved summary stays on the status line.
+    image, text = on_frame(clip.video[5], box)
+    assert text.startswith("saved lk · 5 frames") and "start a new session" in text

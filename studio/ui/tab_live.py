@@ -47,8 +47,8 @@ TIME_LIMIT_S = 600
 """A stream ends after 10 minutes (the recording stops earlier at STUDIO_LIVE_MAX_FRAMES)."""
 
 INTRO = """\
-**1.** Press the camera button, then **Record** to start streaming (nothing leaves this server; \
-the stream is recorded here for the download). **2.** Click on the tracked picture to add points, or drop a \
+**1.** Press the camera button, then **Record** to start streaming (frames go to this app's server, \
+which tracks them and records them for the download). **2.** Click on the tracked picture to add points, or drop a \
 grid. **3.** **Stop and save** to download the tracks (npz / CSV / JSON, pixels of the recorded video) and the \
 recording. `lk` needs no weights; other online models are listed with their weight status.
 """
@@ -94,7 +94,8 @@ class LiveHolder:
     def __init__(self):
         self.session = None
         self.model = LIVE_DEFAULT_MODEL
-        self.error = ""
+        self.error = ""  # why the chosen model could not start (not retried until the model changes)
+        self.note = ""  # a note about the model menu, kept on the status line
         self.saved = ""  # what Stop saved, shown while the camera goes on untracked
 
     def close(self) -> None:
@@ -157,8 +158,9 @@ def build_live(service: TrackingService) -> dict:
             return gr.update(), gr.update()
         try:
             if box.session is None:
+                if box.error:
+                    return frame, box.error  # the chosen model cannot start; another choice clears this
                 box.session = open_live_session(service, box.model)
-                box.error = ""
             image = box.session.step(frame)
             stats = box.session.stats
             text = f"{box.session.model} · " + stats.describe()
@@ -168,9 +170,9 @@ def build_live(service: TrackingService) -> dict:
                 text += f" · frame limit ({box.session.max_frames}) reached: press Stop and save"
             elif not stats.points:
                 text += " · click on the picture or drop a grid to add points"
-            return image, text
+            return image, text + (f" · {box.note}" if box.note else "")
         except USER_ERRORS as exc:
-            box.error = message_of(exc)
+            box.error = f"{box.model} cannot start: {message_of(exc)} Choose another model (lk needs no weights)."
             return frame, box.error
         except Exception as exc:  # a bug: log it, show it, keep the stream alive
             log.exception("live frame failed")
@@ -202,6 +204,7 @@ def build_live(service: TrackingService) -> dict:
         session = box.session
         if session is None:
             return None, None, "nothing to save: no live session yet"
+        box.note = ""
         outcome = session.stop()
         paths = [str(p) for p in outcome.files.values()]
         text = f"saved {session.model} · " + outcome.stats.describe()
@@ -212,13 +215,15 @@ def build_live(service: TrackingService) -> dict:
 
     def on_live_model(box: LiveHolder, name):
         box.model = name or LIVE_DEFAULT_MODEL
-        note = f"model for the next session: {box.model}"
-        if weight_status(box.model) in NOT_USABLE:
-            note += f" — {where_to_get(box.model)}"
-        if box.session is not None and not box.session.stopped and not box.session.num_points:
+        box.error = ""
+        running = box.session is not None and not box.session.stopped
+        if running and not box.session.num_points:
             box.close()  # nothing tracked yet: switch at once
-            note = f"switched to {box.model}" + note[len(f"model for the next session: {box.model}"):]
-        return note
+            running = False
+        box.note = f"{box.model} from the next session (Stop and save first)" if running else ""
+        if weight_status(box.model) in NOT_USABLE:
+            box.note = (box.note + " · " if box.note else "") + f"{box.model} has no weights here: {where_to_get(box.model)}"
+        return box.note or f"switched to {box.model}"
 
     ui = {"api_visibility": "undocumented"}
     camera.stream(
