@@ -24,6 +24,7 @@ import io
 import json
 import math
 import os
+import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -235,25 +236,27 @@ def _pil():
     return Image
 
 
+def _too_many_pixels(what: str, pixels: int, dims: str, limits: Limits) -> LimitExceeded:
+    return LimitExceeded(
+        f"{what} has {pixels} pixels{dims}, more than the {limits.max_image_pixels} an image may have "
+        f"({setting('max_image_pixels')}); refused before decoding it"
+    )
+
+
 def _open_image(source: str | os.PathLike | bytes, what: str, limits: Limits):
     """A PIL image opened from its header, its pixel count checked; raises with one sentence."""
     Image = _pil()
     try:
         img = Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
-    except Image.DecompressionBombError:
-        raise LimitExceeded(
-            f"{what} is larger than the {limits.max_image_pixels} pixels an image may have "
-            f"({setting('max_image_pixels')}); refused before decoding it"
-        ) from None
+    except Image.DecompressionBombError as exc:  # PIL's own guard fired first: it states the pixel count
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        raise _too_many_pixels(what, int(found.group(1)) if found else 0, "", limits) from None
     except (OSError, ValueError, SyntaxError, TypeError) as exc:
         raise InputError(f"{what} is not an image (PNG, JPEG, ...) that can be read ({type(exc).__name__})") from None
     w, h = img.size
     if w * h > limits.max_image_pixels:
         img.close()
-        raise LimitExceeded(
-            f"{what} is {w}x{h} = {w * h} pixels, more than the {limits.max_image_pixels} an image may have "
-            f"({setting('max_image_pixels')}); refused before decoding it"
-        )
+        raise _too_many_pixels(what, w * h, f" ({w}x{h})", limits)
     if w == 0 or h == 0:
         img.close()
         raise InputError(f"{what} is an empty image ({w}x{h})")

@@ -228,6 +228,7 @@ def run_benchmark(
     out = Path(out_dir)
     run = BenchRun(dataset.name, [str(f) for f in dataset.files], query_mode, resolution, out_dir=out)
     n = len(models)
+    nothing_scored: list[str] = []
     for i, model in enumerate(models):
         lo, hi = i / n, (i + 1) / n
 
@@ -257,11 +258,14 @@ def run_benchmark(
                               budget=budget)
         except NothingScored as exc:
             run.failures.append((model, str(exc)))
+            nothing_scored.append(str(exc))
             continue
         result.model = model  # the registry name, as the CLI reports it
         run.results.append(result)
         run.predictions[model] = saved
     if not run.results:
+        if len(nothing_scored) == len(run.failures):  # the dataset, not the models: say it once per model
+            raise NothingScored(" | ".join(nothing_scored))
         raise InputError("no tracker could be run: " + " | ".join(f"{m}: {msg}" for m, msg in run.failures))
     run.csv = write_csv(out / "results.csv", run.results)
     label = ", ".join(Path(f).name for f in dataset.files)

@@ -139,6 +139,9 @@ def launch_kwargs() -> dict:
     """Arguments for ``demo.launch`` (in Gradio 6 theme and css go here, not to ``gr.Blocks``)."""
     return {
         "max_file_size": Limits.from_env().max_file_bytes,
+        # Handlers turn every error into one sentence themselves; this shows the sentence of the few
+        # raised before a handler runs (e.g. PIL's decompression-bomb guard on an image input).
+        "show_error": True,
         "theme": gr.themes.Soft(),
         "css": CSS,
         "footer_links": ["api", "gradio", "settings"],

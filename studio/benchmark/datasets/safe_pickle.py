@@ -25,9 +25,10 @@ Memory is bounded too, because a few bytes of pickle can ask for gigabytes:
   ``MAX_PICKLE_OPS`` of them (each can build a Python object), and no length a string,
   bytes or frame declares may exceed what is left of the file.
 * While loading, the bytes the allowed constructors copy (``bytearray``, arrays from
-  read-only buffers, protocol-2 ``bytes``) are counted against one budget
-  (``Limits.max_array_bytes``): a file that names the same 100 MB of bytes a thousand
-  times is refused instead of holding 100 GB.
+  read-only buffers, protocol-2 ``bytes``) are counted against one budget: twice the
+  file's size plus 16 MB (each stored datum is copied at most once by a real pickle),
+  and never more than ``Limits.max_array_bytes``. A file that names the same 1 MB of
+  bytes three thousand times is refused instead of holding 3 GB.
 """
 
 from __future__ import annotations
@@ -61,8 +62,8 @@ class _Budget:
         self.left -= int(nbytes)
         if self.left < 0:
             raise UnsafePickleError(
-                f"the pickle copies more than {format_size(self.limit)} of {what} while loading "
-                f"({setting('max_array_bytes')}); refused"
+                f"the pickle copies more than {format_size(self.limit)} of {what} while loading, more than its own "
+                f"data can fill (at most twice its size, and {setting('max_array_bytes')}); refused"
             )
 
 
@@ -215,16 +216,18 @@ class _ScanReader:
         return self._f.tell()
 
 
-def scan_pickle(f: Any, max_ops: int = MAX_PICKLE_OPS) -> int:
+def scan_pickle(f: Any, max_ops: int | None = None) -> int:
     """Walk a pickle's opcodes without building anything; returns how many there are.
 
-    Checks what ``pickle.load`` would trust: no more than ``max_ops`` opcodes, and no
-    string, bytes or frame longer than the rest of the file. ``f`` is left where it was.
+    Checks what ``pickle.load`` would trust: no more than ``max_ops`` opcodes (default
+    ``MAX_PICKLE_OPS``), and no string, bytes or frame longer than the rest of the file.
+    ``f`` is left where it was.
 
     Raises:
       UnsafePickleError: too many opcodes or a length past the end of the file.
       ValueError: not a pickle (an unknown opcode, a truncated stream).
     """
+    max_ops = MAX_PICKLE_OPS if max_ops is None else max_ops
     start = f.tell()
     size = f.seek(0, os.SEEK_END)
     f.seek(start)
@@ -247,25 +250,31 @@ def scan_pickle(f: Any, max_ops: int = MAX_PICKLE_OPS) -> int:
     return count
 
 
+def copy_budget(size: int, limits: Limits | None = None) -> int:
+    """Bytes a pickle of ``size`` bytes may copy while loading (see the module doc)."""
+    limits = limits or Limits.from_env()
+    return min(limits.max_array_bytes, 2 * size + 16 * 1024**2)
+
+
 def safe_loads(data: bytes, max_bytes: int | None = None) -> Any:
-    """Unpickle ``data`` with ``scan_pickle`` then ``SafeUnpickler``."""
+    """Unpickle ``data`` with ``scan_pickle`` then ``SafeUnpickler`` (copies within ``max_bytes``,
+    default ``copy_budget``)."""
     f = io.BytesIO(data)
     scan_pickle(f)
-    return SafeUnpickler(f, max_bytes).load()
+    return SafeUnpickler(f, copy_budget(len(data)) if max_bytes is None else max_bytes).load()
 
 
 def safe_load(path: str | os.PathLike, limits: Limits | None = None) -> Any:
     """Unpickle the file at ``path`` with ``scan_pickle`` then ``SafeUnpickler``.
 
     Args:
-      limits: ``max_array_bytes`` bounds what the load may copy (default: from the environment).
+      limits: ``max_array_bytes`` caps what the load may copy (``copy_budget``; default: from the environment).
 
     Raises:
       UnsafePickleError: the file names a callable outside the allow-list, or would
         build more than the limits allow.
       pickle.UnpicklingError, EOFError, ValueError, ...: the file is not a valid pickle.
     """
-    limits = limits or Limits.from_env()
     with open(path, "rb") as f:
         scan_pickle(f)
-        return SafeUnpickler(f, limits.max_array_bytes).load()
+        return SafeUnpickler(f, copy_budget(os.fstat(f.fileno()).st_size, limits)).load()
