@@ -106,7 +106,7 @@ class Limits:
     max_client_requests: int = 4
     queue_size: int = 32
     gpu_concurrency: int = 1
-    max_file_bytes: int = 200 * 1024**2
+    max_file_bytes: int = 300 * 1024**2
     max_array_bytes: int = 1024**3
     max_image_pixels: int = 40_000_000
     max_videos: int = 2000

@@ -138,6 +138,8 @@ def build_demo(service: TrackingService | None = None) -> gr.Blocks:
 def launch_kwargs() -> dict:
     """Arguments for ``demo.launch`` (in Gradio 6 theme and css go here, not to ``gr.Blocks``)."""
     return {
+        # 300 MB by default: room for every released checkpoint in the Models tab's upload (the largest,
+        # BootsTAPIR, is 219 MB).
         "max_file_size": Limits.from_env().max_file_bytes,
         # Handlers turn every error into one sentence themselves; this shows the sentence of the few
         # raised before a handler runs (e.g. PIL's decompression-bomb guard on an image input).
