@@ -154,7 +154,8 @@ def test_png_frames_in_a_pickle_are_checked_from_their_headers(tmp_path):
     big = tmp_path / "kinetics_big.pkl"
     big.write_bytes(attacks.kinetics_png_pickle(8000, 8000, 20, full=False))
     videos = list(open_dataset(big))  # frames are not decoded until a video is used
-    refused(videos[0].frames, r"frame 0 has 64000000 pixels \(8000x8000\), more than the 40000000", DatasetError)
+    # (the size in brackets is missing when PIL's own guard, set by an app built earlier, fires first)
+    refused(videos[0].frames, r"frame 0 has 64000000 pixels( \(8000x8000\))?, more than the 40000000", DatasetError)
     # Frames within the pixel limit whose video exceeds the byte limit: refused before decoding any.
     many = tmp_path / "kinetics_many.pkl"
     many.write_bytes(attacks.kinetics_png_pickle(2000, 2000, 100, full=False))
@@ -357,7 +358,8 @@ def test_track_file_fps_is_bounded_and_the_video_rate_wins(service, clip_path, t
     fast = tmp_path / "fast.npz"
     np.savez(fast, tracks=np.zeros((12, 1, 2), np.float32), visible=np.ones((12, 1), bool),
              queries=np.zeros((1, 3), np.float32), fps=np.float64(1e9))
-    refused(lambda: load_tracks(fast), r"'fps' in fast.npz must be a number of frames per second in 0..1000, got 1e\+09")
+    refused(lambda: load_tracks(fast),
+            r"'fps' in fast.npz must be a number of frames per second in 0..1000, got 1e\+09")
     with pytest.raises(InputError, match="fps must be at most 1000"):
         write_video(tmp_path / "x.mp4", np.zeros((2, 8, 8, 3), np.uint8), 1e9)
     ok = tmp_path / "ok.npz"
@@ -464,7 +466,6 @@ def api_attacks(tmp: Path, clip_path: Path) -> list[tuple[str, dict, str]]:
         ("/track", {"video": video, "grid_size": 4, "mask": mask}, "444276000 pixels"),
         ("/track", {"video": video, "queries_json": "[[0, 4, 4]]", "mask": handle_file(str(clip_path))},
          "a mask only selects the points of a grid"),
-        ("/track", {"video": video, "queries_json": "[[0, 4, 4]]", "model": "dis"}, "'dis' is a flow model"),
         ("/dense", {"video": video, "mask": mask}, "444276000 pixels"),
         ("/dense", {"video": video, "mode": "nope"}, "unknown render mode 'nope'"),
         ("/bench", {"dataset": [handle_file(str(tmp / "bytearray.pkl"))]}, "empty buffer of 1400000000 bytes"),
@@ -506,7 +507,7 @@ def long_dataset(tmp_path_factory) -> Path:
     clip = make_clip("translate", num_frames=16, size=(64, 64))
     videos = {f"v{i:02d}": {"video": clip.video, "points": rng.uniform(0.1, 0.9, (200, 16, 2)).astype(np.float32),
                             "occluded": np.zeros((200, 16), bool)} for i in range(20)}
-    return save_npz(tmp_path_factory.mktemp("long") / "long.npz", videos)
+    return save_npz(tmp_path_factory.mktemp("long") / "long.npz", videos, compress=False)
 
 
 def run_files(service) -> dict[str, int]:
