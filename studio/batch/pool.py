@@ -33,6 +33,7 @@ from studio.batch.engine import (
 
 def _slot_main(conn: Connection, spec: WorkerSpec, threads: int | None) -> None:
     """A worker process: build the worker, say so, then answer tasks until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the workers
     slot = SlotWorker(spec, threads)
     try:
         slot.start()

@@ -52,11 +52,15 @@ def import_ray(local: bool = True):
 
     For a local instance the node advertises 127.0.0.1, so Ray's servers listen on
     loopback only (as Ray does by itself on macOS); this must be set before Ray is
-    imported. Ray's anonymous usage report is switched off.
+    imported. Ray's anonymous usage report is switched off. To join a cluster, Ray's token
+    authentication is switched on when a token is at hand.
     """
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if local:
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    elif "RAY_AUTH_MODE" not in os.environ and _has_auth_token():
+        # A cluster started with a token wants it; Ray 2.60 sends it for "auto" but not for HOST:PORT.
+        os.environ["RAY_AUTH_MODE"] = "token"
     try:
         import ray
     except ImportError:
@@ -89,6 +93,13 @@ def start_ray(address: str | None = None, local_cpus: int | None = None) -> bool
     except ConnectionError as exc:
         raise EngineError(f"cannot reach the Ray cluster at {address!r}: {exc}") from None
     return True
+
+
+def _has_auth_token() -> bool:
+    """Whether Ray would find a cluster token here (its environment variables or ``~/.ray/auth_token``)."""
+    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH"):
+        return True
+    return (Path.home() / ".ray" / "auth_token").is_file()
 
 
 def _pid(name: str) -> int:

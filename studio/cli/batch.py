@@ -61,7 +61,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         raise InputError("give at least one video file, folder or glob to track")
     settings = TrackSettings(
         model=args.model, grid=args.grid, points=args.points, labelme_dir=args.labelme_dir, frame=args.frame,
-        checkpoint=args.checkpoint, max_frames=args.max_frames, max_side=args.max_side, tail=args.tail,
+        checkpoint=str(Path(args.checkpoint).resolve()) if args.checkpoint else None, max_frames=args.max_frames, max_side=args.max_side, tail=args.tail,
         fmt=args.format,
     )
 
@@ -75,8 +75,13 @@ def cmd_batch(args: argparse.Namespace) -> int:
         print(f"engine: {engine.describe()}", file=sys.stderr)
         return engine
 
-    summary = run_batch(inputs, settings, args.out_dir, make_engine, render=args.render,
-                        show_progress=not args.quiet)
+    try:
+        summary = run_batch(inputs, settings, args.out_dir, make_engine, render=args.render,
+                            show_progress=not args.quiet)
+    except KeyboardInterrupt:
+        print("interrupted: finished items are in the manifest; run the same command again to go on",
+              file=sys.stderr)
+        return 130
     print(summary.line())
     print(f"manifest -> {summary.manifest}")
     if summary.failed:
