@@ -183,6 +183,9 @@ def test_a_model_that_cannot_load_stops_the_batch_with_one_line(tree, tmp_path, 
                "--grid", "2", "--out", str(tmp_path / "out"), "--workers", "1", "--quiet"])
     err = capsys.readouterr().err
     assert rc == 2 and "a worker could not start" in err and "no.pth" in err and "does not exist" in err
+    rc = main(["batch", str(paths["a"]), "--option", "wings=2", "--grid", "2", "--out", str(tmp_path / "out"),
+               "--workers", "1", "--quiet"])
+    assert rc == 2 and "does not take the options ['wings']" in capsys.readouterr().err
 
 
 def test_ray_missing_says_how_to_install_it(tree, tmp_path, monkeypatch, capsys):

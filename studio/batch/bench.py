@@ -26,10 +26,11 @@ from studio.results import InputError
 class BenchWorker:
     """Builds the tracker once; ``worker(video)`` gives its ``VideoScore`` (None: no query to score)."""
 
-    def __init__(self, model: str, query_mode: str, resolution: tuple[int, int] | None, stride: int):
+    def __init__(self, model: str, query_mode: str, resolution: tuple[int, int] | None, stride: int,
+                 checkpoint: str | None = None):
         from studio.registry import create_tracker
 
-        self.tracker = create_tracker(model)
+        self.tracker = create_tracker(model, checkpoint=checkpoint)
         self.query_mode, self.resolution, self.stride = query_mode, resolution, stride
 
     def __call__(self, video: TapVidVideo) -> VideoScore | None:
@@ -46,6 +47,7 @@ def evaluate_on(
     max_videos: int | None = None,
     progress: ProgressFn | None = None,
     stride: int = QUERY_STRIDE,
+    checkpoint: str | None = None,
 ) -> BenchmarkResult:
     """``runner.evaluate`` with the videos tracked and scored on ``engine``'s slots.
 
@@ -54,6 +56,7 @@ def evaluate_on(
       model: registry name (each slot builds it once).
       dataset, query_mode, resolution, max_videos, stride: as for ``runner.evaluate``.
       progress: ``ProgressFn`` over the whole run, advanced as videos finish.
+      checkpoint: the model's checkpoint file (a path every worker can read), else the usual lookup.
 
     Returns:
       ``BenchmarkResult`` with videos in dataset order.
@@ -80,7 +83,7 @@ def evaluate_on(
     progress(0.0, f"starting {model} on {engine.slots} worker(s)")
     scores: dict[int, VideoScore | None] = {}
     done = 0.0
-    spec = WorkerSpec(BenchWorker, (model, query_mode, resolution, stride))
+    spec = WorkerSpec(BenchWorker, (model, query_mode, resolution, stride, checkpoint))
     for outcome in engine.map(spec, videos()):
         if not outcome.ok:
             raise InputError(outcome.error)

@@ -28,7 +28,8 @@ class TrackSettings:
     Queries come from exactly one of ``grid`` (an N x N grid), ``points`` (the
     ``"t,x,y; ..."`` text, the same points for every video) or ``labelme_dir``
     (each video's own labelme file); ``frame`` is the frame the grid or the
-    labelme points are placed on.
+    labelme points are placed on; ``options`` are the model's constructor options
+    (``--option KEY=VALUE``) as sorted pairs.
     """
 
     model: str
@@ -37,6 +38,7 @@ class TrackSettings:
     labelme_dir: str | None = None
     frame: int = 0
     checkpoint: str | None = None
+    options: tuple[tuple[str, Any], ...] = ()
     max_frames: int | None = None
     max_side: int | None = None
     tail: int = 8
@@ -70,7 +72,8 @@ class TrackSettings:
 
     def key(self) -> dict[str, Any]:
         """What must match for an earlier result to count as done (the manifest's ``settings``)."""
-        return {"model": self.model, "checkpoint": self.checkpoint, "queries": self.queries_text(),
+        return {"model": self.model, "checkpoint": self.checkpoint, "options": dict(self.options),
+                "queries": self.queries_text(),
                 "max_frames": self.max_frames, "max_side": self.max_side, "format": self.fmt}
 
 
@@ -92,7 +95,7 @@ class TrackWorker:
         from studio.registry import create_tracker
 
         self.settings = settings
-        self.tracker = create_tracker(settings.model, checkpoint=settings.checkpoint)
+        self.tracker = create_tracker(settings.model, checkpoint=settings.checkpoint, **dict(settings.options))
 
     def queries(self, task: TrackTask, video) -> tuple[np.ndarray, list[str] | None, list[str]]:
         """``(queries [N, 3] (t, x, y) in source pixels, point names or None, notices)`` for one video."""

@@ -52,7 +52,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     from studio.batch import open_engine
     from studio.batch.run import run_batch
     from studio.batch.track_jobs import TrackSettings
-    from studio.registry import tracker_info
+    from studio.cli.model_args import parse_options
     from studio.results import InputError
 
     inputs = list(args.inputs)
@@ -61,16 +61,12 @@ def cmd_batch(args: argparse.Namespace) -> int:
         raise InputError("give at least one video file, folder or glob to track")
     settings = TrackSettings(
         model=args.model, grid=args.grid, points=args.points, labelme_dir=args.labelme_dir, frame=args.frame,
-        checkpoint=str(Path(args.checkpoint).resolve()) if args.checkpoint else None, max_frames=args.max_frames, max_side=args.max_side, tail=args.tail,
-        fmt=args.format,
+        checkpoint=str(Path(args.checkpoint).expanduser().resolve()) if args.checkpoint else None,
+        options=tuple(sorted(parse_options(args.option).items())), max_frames=args.max_frames,
+        max_side=args.max_side, tail=args.tail, fmt=args.format,
     )
 
     def make_engine():
-        entry = tracker_info(args.model)
-        if entry.needs_weights and not args.checkpoint and address is None:
-            from studio.hub import fetch
-
-            fetch(entry.checkpoint, args.model)  # once here, so the workers find it cached
         engine = open_engine(args.workers, ray=use_ray, address=address)
         print(f"engine: {engine.describe()}", file=sys.stderr)
         return engine
@@ -118,7 +114,10 @@ def add_batch_parser(subparsers) -> argparse.ArgumentParser:
     b.add_argument("--format", choices=("npz", "csv", "json"), default="npz", help="track file format (default npz)")
     b.add_argument("--video", dest="render", action="store_true", help="also write <name>_tracked.mp4")
     b.add_argument("--tail", type=int, default=8, help="tail length in frames for --video (default 8)")
-    b.add_argument("--checkpoint", help="local checkpoint file instead of the hub download")
+    b.add_argument("--checkpoint", metavar="PATH",
+                   help="the model's checkpoint file (instead of the checkpoint folder or the hub download)")
+    b.add_argument("--option", action="append", metavar="KEY=VALUE",
+                   help="model option, repeatable (e.g. upsample=2 for gmrw, threshold=0.8 for CoTracker)")
     b.add_argument("--max-frames", type=_positive_int, default=None, help="keep only the first N frames")
     b.add_argument("--max-side", type=_positive_int, default=None,
                    help="shrink so the longer side is at most this")

@@ -1,18 +1,27 @@
 """The registry's models as this machine offers them: the Models table, the default model, dropdown choices.
 
-A model's weight status (``studio.registry.weight_status``: built-in, cached,
-downloadable, unavailable) decides the default and is shown next to every name.
+A model's weight status (``studio.registry.weight_status``: built-in, local file,
+cached, downloadable, unavailable, needs a file) decides the default and is shown
+next to every name.
 """
 
 from __future__ import annotations
 
 import os
 
-from studio.registry import list_trackers, query_trackers, tracker_info, weight_status
+from studio.registry import NOT_USABLE, list_trackers, query_trackers, tracker_info, weight_status, where_to_get
 from studio.results import InputError
 
-STATUS_ORDER = ("cached", "built-in", "downloadable", "unavailable")
+STATUS_ORDER = ("local file", "cached", "built-in", "downloadable", "unavailable", "needs a file")
 """Weight states, best first, for choosing the default model."""
+
+
+def checkpoint_uploads_allowed() -> bool:
+    """Whether the Models tab may keep uploaded checkpoints (``STUDIO_CHECKPOINT_UPLOAD``, default on).
+
+    A kept file serves every visitor of the server, so a public deployment may switch it off.
+    """
+    return os.environ.get("STUDIO_CHECKPOINT_UPLOAD", "1").strip().lower() not in {"0", "false", "no", "off"}
 
 PREFERRED_MODELS = (
     "cotracker3_offline",
@@ -37,7 +46,8 @@ def models_table() -> list[dict]:
 
     Returns:
       dicts with ``name, kind, title, online, input_resolution, license, paper,
-      checkpoint, checkpoint_url, repo_id, filename, revision, status, notes``;
+      checkpoint, checkpoint_url, repo_id, filename, revision, status, where_to_get, notes``
+      (``repo_id`` and ``revision`` empty for files published outside the hub);
       strings and booleans only, JSON-ready.
     """
     rows = []
@@ -55,10 +65,11 @@ def models_table() -> list[dict]:
                 "paper": e.paper,
                 "checkpoint": str(e.checkpoint) if e.checkpoint else "none (weight-free)",
                 "checkpoint_url": e.checkpoint.url if e.checkpoint else "",
-                "repo_id": e.checkpoint.repo_id if e.checkpoint else "",
+                "repo_id": getattr(e.checkpoint, "repo_id", ""),
                 "filename": e.checkpoint.filename if e.checkpoint else "",
-                "revision": e.checkpoint.revision if e.checkpoint else "",
+                "revision": getattr(e.checkpoint, "revision", ""),
                 "status": weight_status(name),
+                "where_to_get": where_to_get(name),
                 "notes": e.notes,
             }
         )
@@ -71,14 +82,14 @@ def default_model() -> str:
     Order: ``STUDIO_DEFAULT_MODEL`` if set and usable; else by weight status
     (cached neural model, then a weight-free one, then a downloadable one), then
     by ``PREFERRED_MODELS``, then registry order. A model whose weights are
-    ``"unavailable"`` is never the default.
+    ``"unavailable"`` or ``"needs a file"`` is never the default.
     """
     names = list_trackers("point")
     if not names:
         raise InputError("no point tracker is registered")
     status = {n: weight_status(n) for n in names}
     wanted = os.environ.get("STUDIO_DEFAULT_MODEL", "").strip()
-    if wanted in status and status[wanted] != "unavailable":
+    if wanted in status and status[wanted] not in NOT_USABLE:
         return wanted
 
     def preference(name: str) -> int:
@@ -87,7 +98,7 @@ def default_model() -> str:
                 return rank
         return len(PREFERRED_MODELS)
 
-    usable = [n for n in names if status[n] != "unavailable"]
+    usable = [n for n in names if status[n] not in NOT_USABLE]
     if not usable:
         return names[0]  # nothing works; the first one's error will say why
     return min(usable, key=lambda n: (STATUS_ORDER.index(status[n]), preference(n), names.index(n)))
