@@ -5,8 +5,9 @@ every clip of ../shared/media (cat, backpack, paragliding, bmx, apple: 50-87 fra
 1296x720), or the two generated examples when that folder is absent, each copied `--copies`
 times into a temporary folder; each run writes npz tracks into a fresh output folder. The
 figure is wall time from the command's start to its end (worker start and model load
-included), as a user sees it, and the load average of the machine beside it, since a shared
-machine's other work shows in the figures.
+included), as a user sees it; "steady" is what the workers sustain once running (workers x 60 /
+mean seconds per video in a worker); the load average of the machine is printed beside them,
+since a shared machine's other work shows in the figures.
 """
 
 from __future__ import annotations
@@ -66,9 +67,11 @@ def main() -> None:
             wall = time.perf_counter() - start
             done = summary.count("done")
             busy = sum(r["seconds"] for r in summary.records) / max(done, 1)
-            print(f"{name:12s} {workers} worker(s): {60 * done / wall:6.1f} videos/min  ({done} videos in "
-                  f"{wall:.1f} s, {busy:.2f} s per video in a worker; load average "
-                  f"{os.getloadavg()[0]:.1f})")
+            # Start-up (worker processes, model load, a Ray instance) is in the wall figure; the steady
+            # figure is what the workers sustain once running (mean seconds per video in a worker).
+            print(f"{name:12s} {workers} worker(s): {60 * done / wall:6.1f} videos/min  (steady "
+                  f"{60 * workers / busy:.1f}; {done} videos in {wall:.1f} s, {busy:.2f} s per video in a worker; "
+                  f"load average {os.getloadavg()[0]:.1f})")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
