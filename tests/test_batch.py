@@ -207,3 +207,24 @@ def test_sharded_benchmark_gives_the_same_numbers_as_one_process(tmp_path):
         "videos": [{k: v for k, v in x.items() if k != "seconds"} for x in r["videos"]]} for r in doc["results"]]
     a, b = (json.loads((tmp_path / f).read_text()) for f in ("one.json", "two.json"))
     assert len(a["results"][0]["videos"]) == 5 and strip(a) == strip(b)
+
+
+def test_a_bare_ray_flag_before_the_inputs_gives_them_back(tree):
+    from studio.cli import build_parser
+    from studio.cli.batch import ray_address
+
+    root, paths = tree
+    args = build_parser().parse_args(["batch", "--ray", str(root), "--grid", "2", "--out", "x"])
+    inputs = list(args.inputs)
+    assert ray_address(args, inputs) == (True, None) and inputs == [str(root)]
+    args = build_parser().parse_args(["batch", str(root), "--ray", "auto", "--grid", "2", "--out", "x"])
+    assert ray_address(args, list(args.inputs)) == (True, "auto")
+    args = build_parser().parse_args(["batch", str(root), "--grid", "2", "--out", "x"])
+    assert ray_address(args, list(args.inputs)) == (False, None)
+
+
+def test_the_manifest_passes_over_a_line_cut_short_by_a_crash(tmp_path):
+    m = tmp_path / "manifest.jsonl"
+    good = {"input": "/v/a.mp4", "output": "a.npz", "status": "done", "seconds": 1.0, "error": None}
+    m.write_text(json.dumps(good) + "\n" + json.dumps({**good, "status": "failed"})[:30] + "\n")
+    assert read_manifest(m) == {"/v/a.mp4": good}

@@ -74,6 +74,10 @@ class Engine(Protocol):
         """``{worker pid: task index}`` for the tasks running now."""
         ...
 
+    def describe(self) -> str:
+        """One line: where the tasks run (engine, workers, threads / resources)."""
+        ...
+
     def close(self) -> None:
         ...
 

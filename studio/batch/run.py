@@ -128,9 +128,8 @@ def run_batch(
       InputError: no videos, clashing outputs, a bad option. ``EngineError``: the workers cannot start.
     """
     out_dir = Path(out_dir).resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    items = plan(inputs, settings, out_dir, render)
+    items = plan(inputs, settings, out_dir, render)  # before anything is made: bad inputs leave no folder
     manifest = out_dir / MANIFEST_NAME
     previous = read_manifest(manifest)
     summary = BatchSummary(manifest=manifest)
@@ -140,8 +139,7 @@ def run_batch(
         return {"input": str(item.video.path), "output": None, "status": "failed", "seconds": 0.0, "error": None,
                 "video": None, "names": None, "model": settings.model, "settings": item.key}
 
-    with ManifestWriter(manifest) as writer:
-
+    with ManifestWriter(manifest) as writer:  # makes DIR
         bar = None
 
         def record(rec: dict[str, Any]) -> None:
@@ -171,7 +169,7 @@ def run_batch(
                 todo.append(item)
         if todo:
             engine = make_engine()
-            summary.engine = engine.describe() if hasattr(engine, "describe") else type(engine).__name__
+            summary.engine = engine.describe()
             bar = _progress_bar(len(todo), settings.model, show_progress)
             try:
                 for outcome in engine.map(WorkerSpec(TrackWorker, (settings,)), (i.task for i in todo)):
