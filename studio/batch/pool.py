@@ -7,6 +7,10 @@ The parent always knows which task each process holds, so when a process dies
 and gives the task again, up to ``max_attempts`` tries; the other slots keep
 working. (``concurrent.futures.ProcessPoolExecutor`` instead breaks for good
 when one worker dies, and ``multiprocessing.Pool`` loses the task it held.)
+
+Spawned processes import the caller's main module, so a script that runs a pool
+must keep its work under ``if __name__ == "__main__":`` (as with any ``spawn`` pool);
+otherwise the workers die while starting and the pool says so (``EngineError``).
 """
 
 from __future__ import annotations
