@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from studio.benchmark.datasets.tapvid import DatasetError, TapVidDataset, open_dataset
+from studio.benchmark.datasets.tapvid import DatasetError, TapVidDataset, TapVidVideo, open_dataset
 from studio.benchmark.metrics.tapvid import METRIC_KEYS, QUERY_MODES, compute_tapvid_metrics
 from studio.benchmark.protocol import METRIC_SIZE, QUERY_STRIDE, PreparedVideo, prepare_video, tracks_to_metric_space
 from studio.progress import ProgressFn, no_progress
@@ -179,6 +179,46 @@ def score_tracks(prepared: PreparedVideo, result: TrackResult, query_mode: str) 
     return {k: float(m[k][0]) for k in METRIC_KEYS}
 
 
+NO_QUERIES = "no point is visible at a query frame"
+"""Why a video is skipped: its ground truth gives no query in the chosen mode."""
+
+
+def track_and_score(
+    tracker: Any,
+    video: TapVidVideo,
+    query_mode: str,
+    resolution: tuple[int, int] | None = METRIC_SIZE,
+    stride: int = QUERY_STRIDE,
+    progress: ProgressFn | None = None,
+) -> tuple[PreparedVideo, TrackResult, VideoScore] | None:
+    """Pose one dataset video (``prepare_video``), track its queries and score the result.
+
+    Args:
+      tracker: a built tracker (``PointTracker``).
+      video: a validated dataset video (frames decoded here).
+      query_mode, resolution, stride: as for ``evaluate``.
+      progress: ``ProgressFn`` over the tracking of this video.
+
+    Returns:
+      ``(prepared, result, score)``, or None when the video has no query (``NO_QUERIES``).
+    """
+    prepared = prepare_video(video, query_mode, resolution, stride)
+    if len(prepared.queries) == 0:
+        return None
+    t0 = time.perf_counter()
+    result = tracker.track(prepared.video, prepared.queries, progress=progress or no_progress)
+    seconds = time.perf_counter() - t0
+    score = VideoScore(
+        name=video.name,
+        metrics=score_tracks(prepared, result, query_mode),
+        num_queries=len(prepared.queries),
+        num_frames=int(prepared.video.shape[0]),
+        source_size=prepared.source_size,
+        seconds=seconds,
+    )
+    return prepared, result, score
+
+
 def evaluate(
     model: str | Any,
     dataset: str | Path | TapVidDataset,
@@ -247,31 +287,21 @@ def evaluate(
                 out.skipped.append((item.video.name, f"{count} queries, more than the {budget.max_queries} a video "
                                     f"may pose here{where}"))
                 continue
-        prepared = prepare_video(item.video, query_mode, resolution, stride)
-        if len(prepared.queries) == 0:
-            out.skipped.append((item.video.name, "no point is visible at a query frame"))
-            continue
 
         def sub(fraction: float, desc: str = "", _lo=lo, _hi=hi, _name=item.video.name) -> None:
             if budget.over():
                 raise _OutOfTime
             progress(_lo + (_hi - _lo) * min(max(fraction, 0.0), 1.0), f"{_name}: {desc}" if desc else _name)
 
-        t0 = time.perf_counter()
         try:
-            result = tracker.track(prepared.video, prepared.queries, progress=sub)
+            scored = track_and_score(tracker, item.video, query_mode, resolution, stride, sub)
         except _OutOfTime:
             out.stopped = budget.stop_note(len(out.videos), name)
             break
-        seconds = time.perf_counter() - t0
-        score = VideoScore(
-            name=item.video.name,
-            metrics=score_tracks(prepared, result, query_mode),
-            num_queries=len(prepared.queries),
-            num_frames=int(prepared.video.shape[0]),
-            source_size=prepared.source_size,
-            seconds=seconds,
-        )
+        if scored is None:
+            out.skipped.append((item.video.name, NO_QUERIES))
+            continue
+        prepared, result, score = scored
         out.videos.append(score)
         if on_video is not None:
             on_video(prepared, result, score)

@@ -17,10 +17,9 @@ from studio.registry import query_trackers
 
 def cmd_track(args: argparse.Namespace) -> int:
     from studio.cli.model_args import parse_options
-    from studio.io.trackfile import save_tracks
-    from studio.io.video import read_video, write_video
+    from studio.io.video import read_video
     from studio.limits import Limits
-    from studio.pipeline import grid_for, render_tracks, track_video
+    from studio.pipeline import grid_for, save_outputs, track_video
     from studio.queries import check_grid_size, check_point_count, parse_points
     from studio.registry import create_tracker
 
@@ -42,11 +41,11 @@ def cmd_track(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     print(run.summary())
-    if args.out:
-        print(f"tracks -> {save_tracks(run.result, args.out)}")
-    if args.render:
-        frames = render_tracks(video, run.result, tail=args.tail)
-        print(f"video  -> {write_video(args.render, frames, video.fps)}")
+    saved, rendered = save_outputs(video, run.result, args.out, args.render, tail=args.tail)
+    if saved:
+        print(f"tracks -> {saved}")
+    if rendered:
+        print(f"video  -> {rendered}")
     return 0
 
 
