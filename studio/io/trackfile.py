@@ -5,11 +5,14 @@ the input video, integer = pixel centre; queries ``(t, x, y)``.
 
 * npz keys: ``tracks`` [T,N,2] float32, ``visible`` [T,N] bool, ``queries`` [N,3]
   float32, optional ``confidence`` [T,N] float32, ``fps`` float, ``size`` [2] int
-  ``(H, W)``, ``model`` str, ``convention`` str.
+  ``(H, W)``, ``model`` str, ``convention`` str, optional ``names`` [N] unicode
+  strings (a plain string array: no pickle needed to read it).
 * csv: one row per point and frame, columns ``point,frame,x,y,visible`` (plus
-  ``confidence`` when present). It carries no metadata; a loaded CSV gets each
-  point's query from its first visible frame.
-* json: an object with the npz fields as nested lists plus ``format`` and ``version``.
+  ``confidence`` when present, and ``name`` after ``point`` when the points are
+  named). It carries no other metadata; a loaded CSV gets each point's query from
+  its first visible frame.
+* json: an object with the npz fields as nested lists (``names`` a list of
+  strings) plus ``format`` and ``version``.
 
 Loading never unpickles (``allow_pickle=False``) and checks every shape and type.
 """
@@ -26,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from studio.conventions import CONVENTION
-from studio.results import InputError, TrackResult
+from studio.results import InputError, TrackResult, check_names
 
 FORMATS = ("npz", "csv", "json")
 JSON_FORMAT = "tracking-studio/tracks"
@@ -59,6 +62,8 @@ def save_tracks(result: TrackResult, path: str | os.PathLike) -> Path:
         }
         if result.confidence is not None:
             arrays["confidence"] = result.confidence
+        if result.names is not None:
+            arrays["names"] = np.asarray(result.names, dtype=np.str_).reshape(-1)
         with open(tmp, "wb") as f:
             np.savez_compressed(f, **arrays)
     elif fmt == "csv":
@@ -72,16 +77,19 @@ def save_tracks(result: TrackResult, path: str | os.PathLike) -> Path:
 
 
 def tracks_to_csv(result: TrackResult) -> str:
-    """The long-format CSV text of ``result`` (``point,frame,x,y,visible[,confidence]``)."""
+    """The long-format CSV text of ``result`` (``point[,name],frame,x,y,visible[,confidence]``)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     has_conf = result.confidence is not None
-    w.writerow(["point", "frame", "x", "y", "visible"] + (["confidence"] if has_conf else []))
+    names = result.names
+    w.writerow(["point"] + (["name"] if names is not None else []) + ["frame", "x", "y", "visible"]
+               + (["confidence"] if has_conf else []))
     t_len, n = result.visible.shape
     for i in range(n):
+        named = [names[i]] if names is not None else []
         for t in range(t_len):
             x, y = result.tracks[t, i]
-            row = [i, t, repr(float(x)), repr(float(y)), int(result.visible[t, i])]
+            row = [i, *named, t, repr(float(x)), repr(float(y)), int(result.visible[t, i])]
             if has_conf:
                 row.append(repr(float(result.confidence[t, i])))
             w.writerow(row)
@@ -103,6 +111,8 @@ def _to_json(result: TrackResult) -> dict:
     }
     if result.confidence is not None:
         out["confidence"] = result.confidence.tolist()
+    if result.names is not None:
+        out["names"] = list(result.names)
     return out
 
 
@@ -167,6 +177,7 @@ def _result(d, name: str) -> TrackResult:
         raise InputError(f"{name} uses coordinate convention {convention!r}; this studio reads {CONVENTION!r}")
     if not np.isfinite(tracks).all():
         raise InputError(f"'tracks' in {name} contains NaN or infinite values")
+    names = _names(d, name, tracks.shape[1])
     try:
         return TrackResult(
             tracks=tracks,
@@ -177,7 +188,23 @@ def _result(d, name: str) -> TrackResult:
             size=tuple(int(v) for v in size) if size is not None else (0, 0),
             model=model,
             convention=convention,
+            names=names,
         )
+    except InputError as exc:
+        raise InputError(f"{name}: {exc}") from None
+
+
+def _names(d, name: str, n: int) -> list[str] | None:
+    """Optional point names: a 1-D string array (npz) or a list of strings (json)."""
+    if "names" not in d or d["names"] is None:
+        return None
+    raw = d["names"]
+    if isinstance(raw, np.ndarray):
+        if raw.ndim != 1 or raw.dtype.kind not in "US":
+            raise InputError(f"'names' in {name} must be a 1-D array of strings, got {raw.dtype} {list(raw.shape)}")
+        raw = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in raw.tolist()]
+    try:
+        return check_names(raw, n)
     except InputError as exc:
         raise InputError(f"{name}: {exc}") from None
 
@@ -196,6 +223,16 @@ def _load_json(path: Path) -> TrackResult:
     if d.get("format", JSON_FORMAT) != JSON_FORMAT:
         raise InputError(f"{path.name} is a {d.get('format')!r} file, not {JSON_FORMAT!r}")
     return _result(d, path.name)
+
+
+def _csv_names(rows: list[dict], pts: np.ndarray, name: str) -> dict[int, str]:
+    """``{point: name}`` from the ``name`` column; every row of a point must carry the same name."""
+    out: dict[int, str] = {}
+    for r, p in zip(rows, pts.tolist()):
+        value = r.get("name") or ""
+        if out.setdefault(p, value) != value:
+            raise InputError(f"{name}: point {p} has two names, {out[p]!r} and {value!r}")
+    return out
 
 
 def _load_csv(path: Path) -> TrackResult:
@@ -218,6 +255,7 @@ def _load_csv(path: Path) -> TrackResult:
         raise InputError(f"{path.name} has a row that is not numbers: {exc}") from None
     if pts.min() < 0 or frames.min() < 0:
         raise InputError(f"{path.name} has negative point or frame numbers")
+    names_of = _csv_names(rows, pts, path.name) if "name" in cols else None
     n, t_len = int(pts.max()) + 1, int(frames.max()) + 1
     if len(rows) != n * t_len or len(set(zip(pts.tolist(), frames.tolist()))) != len(rows):
         raise InputError(f"{path.name} must have exactly one row per point and frame ({n} points x {t_len} frames)")
@@ -226,6 +264,8 @@ def _load_csv(path: Path) -> TrackResult:
     tracks[frames, pts] = xy
     visible[frames, pts] = vis
     d = {"tracks": tracks, "visible": visible}
+    if names_of is not None:
+        d["names"] = [names_of.get(i, "") for i in range(n)]
     if conf is not None:
         c = np.zeros((t_len, n), np.float32)
         c[frames, pts] = conf

@@ -167,7 +167,7 @@ def rerender(
     if spec.mask and binary is None:
         raise InputError(f"mode {mode} draws only tracks that start inside a mask: upload a mask image")
     try:
-        render_options = RenderOptions(mask=binary, **opts)
+        render_options = RenderOptions(mask=binary, names=None if rt.dense else rt.names, **opts)
     except TypeError as exc:  # an unknown option name
         raise InputError(f"bad render option: {exc}") from None
     out = render(frames, rt.tracks, rt.visible, mode, render_options, queries=rt.queries, progress=progress)
