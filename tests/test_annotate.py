@@ -220,7 +220,9 @@ def test_annotate_tab_handlers(tmp_path, clip_video):
     ann, image, _, summary, fig, status = h["click"](src, ann, 0, 0, evt)
     assert "nose placed on frame 0 at (39.5, 29.5)" in status and "re-tracked frames 0–15" in status
     assert fig is not None and "keyframes 0" in summary
-    ann, *_, status = h["hide"](src, ann, 5, 0, 7)
+    ann, *_, status = h["hide"](src, ann, 3, 0)
+    assert "marked hidden on frame 3;" in status and not ann.visible[3, 0]
+    ann, *_, status = h["hide_range"](src, ann, 5, 0, 7)
     assert "marked hidden on frames 5–7" in status and not ann.visible[5:8, 0].any()
     files, status = h["save"](src, ann, "mine")
     assert [f.rsplit(".", 1)[1] for f in files] == ["pkl", "npz"] and "saved 1 points x 16 frames" in status

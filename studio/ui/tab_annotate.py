@@ -94,11 +94,13 @@ def build_annotate(service: TrackingService) -> dict:
             current = gr.Dropdown([], label="Point to place (click on the frame)", elem_id="annotate-point")
             with gr.Row():
                 hide = gr.Button("Hidden on this frame", size="sm", elem_id="annotate-hide")
-                through = gr.Number(value=None, precision=0, label="…through frame (optional)", minimum=0,
-                                    elem_id="annotate-through")
-            with gr.Row():
                 clear = gr.Button("Remove the mark on this frame", size="sm", elem_id="annotate-clear")
-                delete = gr.Button("Delete point", size="sm", variant="stop", elem_id="annotate-delete")
+            with gr.Row(equal_height=True):
+                through = gr.Number(value=None, precision=0, label="Last hidden frame", minimum=0, scale=1,
+                                    elem_id="annotate-through")
+                hide_range = gr.Button("Hidden from this frame through the last", size="sm", scale=2,
+                                       elem_id="annotate-hide-range")
+            delete = gr.Button("Delete point", size="sm", variant="stop", elem_id="annotate-delete")
             choices = model_choices(service)
             model = gr.Dropdown(choices, value="lk" if any(v == "lk" for _, v in choices) else INTERPOLATE,
                                 label="Proposals between keyframes", elem_id="annotate-model")
@@ -145,7 +147,7 @@ def build_annotate(service: TrackingService) -> dict:
     load_outputs = [source, *edit_outputs, slider, info]
 
     @user_errors
-    def on_video(path, model_name, progress=gr.Progress()):  # noqa: B008
+    def annotate_video(path, model_name, progress=gr.Progress()):  # noqa: B008
         if not path:
             return (None, None, None, gr.update(choices=[], value=None), _summary(None), None, "",
                     gr.update(value=0, maximum=1, interactive=False), "No video loaded.")
@@ -155,21 +157,21 @@ def build_annotate(service: TrackingService) -> dict:
                       f"loaded {os.path.basename(path)}: add a point, then click on the frame to place it")
 
     @user_errors
-    def on_resume(path, model_name, progress=gr.Progress()):  # noqa: B008
+    def annotate_resume(path, model_name, progress=gr.Progress()):  # noqa: B008
         if not path:
             return tuple(gr.update() for _ in load_outputs)
         src, ann, notices = job.open_annotation(service, path, model=model_name)
         return loaded(src, ann, notices, f"continuing {source_label(src)}: {len(ann.points)} points")
 
     @user_errors
-    def on_add(src, ann, t, point_name):
+    def annotate_add(src, ann, t, point_name):
         _need(src, ann)
         index = ann.add_point(point_name or "")
         return (*view(src, ann, t, index, f"added {ann.names[index]} (point {index}): click on the frame to place it"),
                 "")
 
     @user_errors
-    def on_click(src, ann, t, cur, evt: gr.SelectData):
+    def annotate_click(src, ann, t, cur, evt: gr.SelectData):
         _need(src, ann)
         index = _current(ann, cur)
         x, y = click_to_pixel(evt.index)
@@ -177,21 +179,27 @@ def build_annotate(service: TrackingService) -> dict:
         return view(src, ann, t, index, edit.message)
 
     @user_errors
-    def on_hide(src, ann, t, cur, last):
+    def annotate_hide(src, ann, t, cur, last=None):
         _need(src, ann)
         index = _current(ann, cur)
-        edit = job.hide(service, src, ann, index, int(t), None if last in (None, "") else int(last))
+        edit = job.hide(service, src, ann, index, int(t), None if last is None else int(last))
         return view(src, ann, t, index, edit.message)
 
     @user_errors
-    def on_clear(src, ann, t, cur):
+    def annotate_hide_range(src, ann, t, cur, last):
+        if last in (None, ""):
+            raise InputError("enter the last hidden frame first")
+        return annotate_hide(src, ann, t, cur, int(last))
+
+    @user_errors
+    def annotate_clear(src, ann, t, cur):
         _need(src, ann)
         index = _current(ann, cur)
         edit = job.clear(service, src, ann, index, int(t))
         return view(src, ann, t, index, edit.message)
 
     @user_errors
-    def on_delete(src, ann, t, cur):
+    def annotate_delete(src, ann, t, cur):
         _need(src, ann)
         index = _current(ann, cur)
         gone = ann.names[index]
@@ -200,7 +208,7 @@ def build_annotate(service: TrackingService) -> dict:
         return view(src, ann, t, nxt, f"deleted {gone}")
 
     @user_errors
-    def on_retrack(src, ann, t, cur, model_name, progress=gr.Progress()):  # noqa: B008
+    def annotate_retrack(src, ann, t, cur, model_name, progress=gr.Progress()):  # noqa: B008
         _need(src, ann)
         edits = job.set_model(service, src, ann, model_name)
         tracked = sum(len(e.tracked) for e in edits)
@@ -208,7 +216,7 @@ def build_annotate(service: TrackingService) -> dict:
                                       f"({tracked} keyframes tracked)")
 
     @user_errors
-    def on_model(ann, model_name):
+    def annotate_model(ann, model_name):
         if ann is None:
             return ann, gr.update()
         ann.model = job.check_model(model_name)
@@ -216,13 +224,13 @@ def build_annotate(service: TrackingService) -> dict:
                      "made so far")
 
     @user_errors
-    def on_frame(src, ann, t, cur):
+    def annotate_frame(src, ann, t, cur):
         if not src or ann is None:
             return None
         return job.frame_image(service, src, ann, int(t), None if cur in (None, "") else int(cur))
 
     @user_errors
-    def on_save(src, ann, video_name):
+    def annotate_save(src, ann, video_name):
         _need(src, ann)
         out = job.save(service, src, ann, video_name)
         return ([str(out["pkl"]), str(out["npz"])],
@@ -232,30 +240,33 @@ def build_annotate(service: TrackingService) -> dict:
 
     ui = {"api_visibility": "undocumented"}
     heavy = {"concurrency_id": "gpu", "concurrency_limit": GPU_CONCURRENCY, "show_progress_on": [status]}
-    video.change(on_video, inputs=[video, model], outputs=load_outputs, concurrency_id="decode",
+    video.change(annotate_video, inputs=[video, model], outputs=load_outputs, concurrency_id="decode",
                  concurrency_limit=4, **ui)
-    resume.change(on_resume, inputs=[resume, model], outputs=load_outputs, concurrency_id="decode",
+    resume.change(annotate_resume, inputs=[resume, model], outputs=load_outputs, concurrency_id="decode",
                   concurrency_limit=4, **ui)
-    add.click(on_add, inputs=[source, state, slider, name], outputs=[*edit_outputs, name], queue=False, **ui)
-    frame.select(on_click, inputs=[source, state, slider, current], outputs=edit_outputs, **heavy, **ui)
-    hide.click(on_hide, inputs=[source, state, slider, current, through], outputs=edit_outputs, **heavy, **ui)
-    clear.click(on_clear, inputs=[source, state, slider, current], outputs=edit_outputs, **heavy, **ui)
-    delete.click(on_delete, inputs=[source, state, slider, current], outputs=edit_outputs, queue=False, **ui)
-    retrack.click(on_retrack, inputs=[source, state, slider, current, model], outputs=edit_outputs, **heavy, **ui)
-    model.input(on_model, inputs=[state, model], outputs=[state, status], queue=False, **ui)
-    slider.change(on_frame, inputs=[source, state, slider, current], outputs=[frame], queue=False,
+    add.click(annotate_add, inputs=[source, state, slider, name], outputs=[*edit_outputs, name], queue=False, **ui)
+    frame.select(annotate_click, inputs=[source, state, slider, current], outputs=edit_outputs, **heavy, **ui)
+    hide.click(annotate_hide, inputs=[source, state, slider, current], outputs=edit_outputs, **heavy, **ui)
+    hide_range.click(annotate_hide_range, inputs=[source, state, slider, current, through], outputs=edit_outputs, **heavy,
+                     **ui)
+    clear.click(annotate_clear, inputs=[source, state, slider, current], outputs=edit_outputs, **heavy, **ui)
+    delete.click(annotate_delete, inputs=[source, state, slider, current], outputs=edit_outputs, queue=False, **ui)
+    retrack.click(annotate_retrack, inputs=[source, state, slider, current, model], outputs=edit_outputs, **heavy, **ui)
+    model.input(annotate_model, inputs=[state, model], outputs=[state, status], queue=False, **ui)
+    slider.change(annotate_frame, inputs=[source, state, slider, current], outputs=[frame], queue=False,
                   show_progress="hidden", **ui)
-    current.input(on_frame, inputs=[source, state, slider, current], outputs=[frame], queue=False,
+    current.input(annotate_frame, inputs=[source, state, slider, current], outputs=[frame], queue=False,
                   show_progress="hidden", **ui)
-    save.click(on_save, inputs=[source, state, dataset_name], outputs=[files, status], concurrency_id="decode",
+    save.click(annotate_save, inputs=[source, state, dataset_name], outputs=[files, status], concurrency_id="decode",
                concurrency_limit=4, **ui)
     return {
         "video": video, "resume": resume, "name": name, "add": add, "current": current, "hide": hide,
-        "through": through, "clear": clear, "delete": delete, "model": model, "retrack": retrack, "frame": frame,
+        "through": through, "hide_range": hide_range, "clear": clear, "delete": delete, "model": model, "retrack": retrack, "frame": frame,
         "slider": slider, "status": status, "points": points_md, "timeline": timeline, "save": save, "files": files,
         "state": state, "source": source,
-        "handlers": {"video": on_video, "resume": on_resume, "add": on_add, "click": on_click, "hide": on_hide,
-                     "clear": on_clear, "delete": on_delete, "retrack": on_retrack, "save": on_save},
+        "handlers": {"video": annotate_video, "resume": annotate_resume, "add": annotate_add, "click": annotate_click, "hide": annotate_hide,
+                     "hide_range": annotate_hide_range,
+                     "clear": annotate_clear, "delete": annotate_delete, "retrack": annotate_retrack, "save": annotate_save},
     }
 
 

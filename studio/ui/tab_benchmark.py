@@ -51,7 +51,8 @@ Score point trackers on **TAP-Vid** data with the reference protocol (videos res
 RGB-Stacking/Kinetics list layout, or the pickle-free `.npz`; several files are read as one dataset) or try the \
 bundled sample. Pickles are read with a restricted loader: a file that would run code is refused. \
 Files made in the Annotate tab or with `python -m studio gt export` score here directly; when their points are \
-named COCO-17 keypoints, pose metrics are added (PCK@0.1/0.2 box-normalised, OKS, jitter against the ground truth). \
+named COCO-17 keypoints, pose metrics are added (`PCK@0.1`, `PCK@0.2` box-normalised, OKS, jitter against the \
+ground truth) and the viewer draws their skeleton. \
 The numbers equal `python -m studio bench DATASET --model NAME --query-mode MODE`.
 """
 
