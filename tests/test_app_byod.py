@@ -69,6 +69,21 @@ def test_track_tab_opens_a_camera_of_an_hdf5_log(tmp_path):
     assert np.abs(load_tracks(latest["tracks"]).tracks - gt)[gv].max() < 1.0
     # The Render tab's "use latest" gets a playable mp4 of that camera.
     assert handler_named(demo, "use_latest_track")(latest)[0].endswith("robot_camera1.mp4")
+    # Write the keypoints into a copy of the log; then camera 0 into the same copy.
+    write_back = handler_named(demo, "on_h5_write")
+    out, copy = write_back(latest, None)
+    assert out.endswith("robot_keypoints.h5") and copy["log"] == str(log)
+    source0, *_ = handler_named(demo, "on_h5_load")(str(log), 0, progress=None)
+    _, _, _, _, latest0, _ = handler_named(demo, "on_track")(source0, [[0, 20.0, 20.0]], "lk", 8, progress=None)
+    out2, copy2 = write_back(latest0, copy)
+    assert out2 == out and copy2 == copy
+    from studio.io.h5log import read_keypoints
+
+    names, kps = read_keypoints(out)
+    assert kps.shape == (STEPS, 2, 1, 3) and np.isfinite(kps).all() and names == ["point0"]
+    np.testing.assert_array_equal(kps[:, 1, :, :2], load_tracks(latest["tracks"]).tracks)
+    with pytest.raises(gr.Error, match="track a camera of an HDF5 log first"):
+        write_back({"video": str(PAN), "tracks": latest["tracks"]}, None)
     bad = tmp_path / "bad.h5"
     bad.write_bytes(b"\x89HDF nonsense")
     with pytest.raises(gr.Error, match="bad.h5 is not a readable HDF5 file"):

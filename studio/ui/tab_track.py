@@ -162,6 +162,11 @@ def build_track(service: TrackingService) -> TrackTab:
                 with gr.Row():
                     h5_camera = gr.Dropdown([], label="Camera", scale=2, elem_id="track-h5-camera")
                     h5_load = gr.Button("Track this camera", size="sm", scale=1, elem_id="track-h5-load")
+                h5_write = gr.Button("Write the tracks into a copy of the log (obs/keypoints)", size="sm",
+                                     elem_id="track-h5-write")
+                h5_out = gr.File(label="Log with keypoints (each camera you track and write is filled in)",
+                                 interactive=False, elem_id="track-h5-out")
+                h5_copy = gr.State(None)
         with gr.Column(scale=1):
             frame = gr.Image(
                 label="Click to add points on this frame",
@@ -271,6 +276,23 @@ def build_track(service: TrackingService) -> TrackTab:
         if camera in (None, ""):
             raise InputError("choose a camera")
         return load_source(camera_source(path, int(camera)), progress_adapter(progress))
+
+    @user_errors
+    def on_h5_write(latest, copy):
+        """Write the last tracks (made on a log camera) into this session's copy of that log."""
+        from studio.io.h5log import add_keypoints
+        from studio.io.sources import split_source
+        from studio.io.trackfile import load_tracks
+
+        log, kind, camera = split_source((latest or {}).get("video") or "")
+        if kind != "camera":
+            raise InputError("track a camera of an HDF5 log first (Track this camera, then Track)")
+        # One copy per log and session: writing another camera fills it in.
+        if not copy or copy.get("log") != log or not os.path.isfile(copy.get("path", "")):
+            copy = {"log": log, "path": str(service.new_output_dir() / f"{Path(log).stem}_keypoints{Path(log).suffix}")}
+        out, notes = add_keypoints(log, load_tracks(latest["tracks"]), int(camera), copy["path"])
+        gr.Info("; ".join(notes))
+        return str(out), copy
 
     @user_errors
     def on_point_file(path, t, points, file_path, image):
@@ -406,6 +428,8 @@ def build_track(service: TrackingService) -> TrackTab:
     h5_file.change(on_h5_file, inputs=[h5_file], outputs=[h5_camera], queue=False, **ui)
     h5_load.click(on_h5_load, inputs=[h5_file, h5_camera], outputs=load_outputs, concurrency_id="decode",
                   concurrency_limit=4, **ui)
+    h5_write.click(on_h5_write, inputs=[latest, h5_copy], outputs=[h5_out, h5_copy], concurrency_id="decode",
+                   concurrency_limit=4, **ui)
     add_file_points.click(on_point_file, inputs=[source_path, slider, queries, point_file, coco_image],
                           outputs=point_outputs, queue=False, **ui)
     track_button.click(
