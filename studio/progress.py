@@ -12,6 +12,14 @@ MIN_SECONDS = 1.0
 """No time-left estimate before a phase has run this long (the first steps say little)."""
 
 
+class Cancelled(Exception):
+    """Raised from a progress call when nobody waits for the result any more (the app's client is gone).
+
+    Long computations report progress often, so raising there stops the work where it
+    is; whoever catches it writes no output.
+    """
+
+
 def no_progress(fraction: float, desc: str = "") -> None:
     """A ``ProgressFn`` that ignores its calls."""
 

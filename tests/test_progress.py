@@ -101,8 +101,23 @@ def test_every_gradio_handler_with_a_bar_reports_through_progress_adapter():
     """Each ``gr.Progress()`` handler passes it on through ``progress_adapter`` (and so shows the time left)."""
     import inspect
 
-    from studio.ui import tab_benchmark, tab_dense, tab_render, tab_track
+    from studio.ui import tab_annotate, tab_benchmark, tab_dense, tab_render, tab_track
 
-    for module in (tab_benchmark, tab_dense, tab_render, tab_track):
+    for module in (tab_annotate, tab_benchmark, tab_dense, tab_render, tab_track):
         src = inspect.getsource(module)
         assert src.count("gr.Progress()") <= src.count("progress_adapter(progress)"), module.__name__
+
+
+def test_annotate_proposals_report_progress_per_keyframe(tmp_path):
+    from studio.service import annotate_job as job
+
+    svc = TrackingService(limits=Limits(max_frames=300), output_root=tmp_path)
+    ann = job.start(svc, str(ORBIT), "interpolate")
+    for name, keys in (("a", [(0, 100.0, 100.0), (30, 120.0, 110.0)]), ("b", [(10, 200.0, 150.0)])):
+        i = ann.add_point(name)
+        for t, x, y in keys:
+            job.place(svc, str(ORBIT), ann, i, t, *svc.source_to_working(str(ORBIT), np.array([[t, x, y]]))[0, 1:])
+    seen = []
+    job.set_model(svc, str(ORBIT), ann, "lk", progress=lambda f, d: seen.append((f, d)))
+    assert [round(f, 3) for f, _ in seen] == [0.333, 0.667, 1.0, 1.0]
+    assert seen[0][1] == "proposing: keyframe 1 of up to 3" and seen[-1] == (1.0, "done")

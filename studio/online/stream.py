@@ -38,6 +38,8 @@ def stream_track(
     max_side: int | None = None,
     max_frames: int | None = None,
     tracker: OnlineTracker | None = None,
+    names: list[str] | None = None,
+    labels: bool = False,
     progress: ProgressFn | None = None,
 ) -> TrackRun:
     """Track points through the whole video at ``path`` without holding it in memory.
@@ -52,6 +54,8 @@ def stream_track(
       max_side: shrink frames so the longer side is at most this (tracks stay in source pixels).
       max_frames: stop after this many frames (None: the whole video).
       tracker: an ``OnlineTracker`` to use (built from ``model`` when None).
+      names: optional N point names, kept with the tracks (COCO-17 keypoints get their skeleton drawn);
+      labels: write each point's name beside it in ``render``.
       progress: optional ``ProgressFn`` (fraction of the frames the file lists).
 
     Returns:
@@ -87,7 +91,9 @@ def stream_track(
     online.start(work_q, size)
 
     started = time.perf_counter()
-    painter = _Painter(online, render, source.fps, tail) if render else None
+    if names is not None and len(names) != len(queries):
+        raise InputError(f"names must hold one name per point ({len(queries)}), got {len(names)}")
+    painter = _Painter(online, render, source.fps, tail, names, labels) if render else None
     try:
         for t, frame in enumerate(itertools.chain([first], frames)):
             online.step(frame[None])
@@ -110,15 +116,17 @@ def stream_track(
     if scale:
         tracks = rescale_pixels(tracks, size, source.source_size)
     result = TrackResult(tracks=np.asarray(tracks, np.float32), visible=np.asarray(visible, bool), queries=queries,
-                         fps=source.fps, size=tuple(source.source_size), model=online.name)
+                         fps=source.fps, size=tuple(source.source_size), model=online.name,
+                         names=None if names is None else list(names))
     return TrackRun(result=result, seconds=seconds, notices=list(source.notices))
 
 
 class _Painter:
     """Draws and writes frames once their tracks are final; holds only the frames not yet final."""
 
-    def __init__(self, online: OnlineTracker, path, fps: float, tail: int):
+    def __init__(self, online: OnlineTracker, path, fps: float, tail: int, names=None, labels: bool = False):
         self.online = online
+        self.names, self.labels = names, labels
         self.tail = max(int(tail), 0)
         self.writer = VideoWriter(path, fps)
         self.pending: deque[np.ndarray] = deque()
@@ -142,6 +150,7 @@ class _Painter:
         context = min(self.tail, self.drawn)
         tracks, visible = self.online.final(self.drawn - context, settled)
         chunk = np.stack([self.pending.popleft() for _ in range(k)])
-        for image in draw_points(chunk, tracks, visible, tail=self.tail, first=context):
+        for image in draw_points(chunk, tracks, visible, tail=self.tail, first=context, names=self.names,
+                                 labels=self.labels):
             self.writer.write(image)
         self.drawn = settled

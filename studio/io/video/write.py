@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import math
 import os
-import uuid
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import av.error
 import numpy as np
 
+from studio.io.atomic import temporary_name
 from studio.io.video.base import DEFAULT_FPS, ThrottledProgress, VideoError, base_name
+from studio.limits import MAX_FPS
 from studio.progress import ProgressFn
 from studio.results import InputError, check_video
 
@@ -32,8 +34,8 @@ def write_video(path, frames: np.ndarray, fps: float, crf: int = 20, progress: P
     Args:
       path: where to write; must end in ``.mp4``, ``.m4v`` or ``.mov``.
       frames: [T, H, W, 3] np.uint8 RGB in [0, 255], T >= 1.
-      fps: frames per second; stored as a fraction with denominator <= 1001
-        (29.97 -> 2997/100, 30000/1001 stays exact). Non-positive -> 25.
+      fps: frames per second, at most ``studio.limits.MAX_FPS``; stored as a fraction with
+        denominator <= 1001 (29.97 -> 2997/100, 30000/1001 stays exact). Non-positive -> 25.
       crf: x264 constant rate factor in [0, 51]; lower is better and bigger.
       progress: optional ``progress(fraction in [0, 1], description)``.
 
@@ -41,7 +43,7 @@ def write_video(path, frames: np.ndarray, fps: float, crf: int = 20, progress: P
       ``path`` as a string.
 
     Raises:
-      InputError: bad frames, crf or path extension.
+      InputError: bad frames, crf, fps or path extension.
       VideoError: the file could not be written.
     """
     frames = check_video(frames)
@@ -90,6 +92,8 @@ class VideoWriter:
             raise InputError(f"fps must be a number, got {fps!r}") from None
         if not math.isfinite(fps) or fps <= 0:
             fps = DEFAULT_FPS
+        if fps > MAX_FPS:
+            raise InputError(f"fps must be at most {MAX_FPS:g} frames per second, got {fps:g}")
         self.rate = Fraction(fps).limit_denominator(1001)
         self.crf = int(crf)
         self.preset = str(preset)
@@ -99,7 +103,7 @@ class VideoWriter:
         self._out = self._stream = None
         self._size = None
         # Hidden name in the same folder: os.replace is then atomic, and a crash leaves no half video under ``path``.
-        self._tmp = os.path.join(self.folder, f".{self.name}.{uuid.uuid4().hex[:8]}.part")
+        self._tmp = str(temporary_name(Path(self.path)))
 
     def __enter__(self) -> "VideoWriter":
         return self
