@@ -220,6 +220,21 @@ def test_live_models_are_the_online_ones_and_offline_ones_are_refused(tmp_path):
         open_live_session(service, "no_such_model")
 
 
+def test_live_limits_come_from_the_environment(tmp_path, monkeypatch):
+    from studio.limits import Limits
+    from studio.service import TrackingService
+    from studio.service.live_job import open_live_session
+
+    monkeypatch.setenv("STUDIO_LIVE_MAX_SIDE", "320")
+    monkeypatch.setenv("STUDIO_LIVE_MAX_FRAMES", "3")
+    monkeypatch.setenv("STUDIO_LIVE_MAX_POINTS", "7")
+    live = open_live_session(TrackingService(limits=Limits.from_env(), output_root=tmp_path))
+    assert (live.max_side, live.max_frames, live.max_points) == (320, 3, 7)
+    monkeypatch.setenv("STUDIO_LIVE_MAX_SIDE", "8")
+    with pytest.raises(ValueError, match="STUDIO_LIVE_MAX_SIDE must be >= 16"):
+        Limits.from_env()
+
+
 def test_tracked_frames_travel_as_jpeg_data_urls(clip):
     import gradio as gr
 

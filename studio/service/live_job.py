@@ -16,20 +16,16 @@ from studio.live import LiveSession
 from studio.online import NotOnline, online_names, open_online
 from studio.registry import NOT_USABLE, tracker_info, weight_status, where_to_get
 from studio.results import InputError
-from studio.service.limits import env_int
 
 LIVE_DEFAULT_MODEL = "lk"
 """Weight-free, causal and fast enough for a CPU webcam stream."""
 
 
-def live_limits() -> dict:
-    """``LiveSession`` limits from ``STUDIO_LIVE_MAX_SIDE`` (640), ``STUDIO_LIVE_MAX_FRAMES`` (9000,
-    10 min at 15 frames/s) and ``STUDIO_LIVE_MAX_POINTS`` (1000)."""
-    return {
-        "max_side": env_int("STUDIO_LIVE_MAX_SIDE", 640, low=16),
-        "max_frames": env_int("STUDIO_LIVE_MAX_FRAMES", 9000),
-        "max_points": env_int("STUDIO_LIVE_MAX_POINTS", 1000),
-    }
+def live_limits(limits) -> dict:
+    """``LiveSession`` keyword limits from ``studio.limits.Limits`` (``live_max_side``, ``live_max_frames``,
+    ``live_max_points``: ``STUDIO_LIVE_MAX_SIDE`` 640, ``STUDIO_LIVE_MAX_FRAMES`` 9000 = 10 min at 15
+    frames/s, ``STUDIO_LIVE_MAX_POINTS`` 1000)."""
+    return {"max_side": limits.live_max_side, "max_frames": limits.live_max_frames, "max_points": limits.live_max_points}
 
 
 def live_model_choices() -> list[tuple[str, str]]:
@@ -62,7 +58,7 @@ def open_live_session(service, model: str | None = None) -> LiveSession:
         tracker = open_online(name, device=service.device)
     except NotOnline as exc:  # an offline model: the message names the online ones
         raise InputError(str(exc)) from exc
-    return LiveSession(tracker, service.new_output_dir(), model=name, **live_limits())
+    return LiveSession(tracker, service.new_output_dir(), model=name, **live_limits(service.limits))
 
 
 def parse_points_json(text: str) -> np.ndarray:
