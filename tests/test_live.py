@@ -235,6 +235,26 @@ def test_live_limits_come_from_the_environment(tmp_path, monkeypatch):
         Limits.from_env()
 
 
+def test_points_json_is_checked_before_and_after_parsing():
+    from studio.service.live_job import parse_points_json
+
+    np.testing.assert_array_equal(parse_points_json("[[1, 2.5], [3, 4]]"), [[1, 2.5], [3, 4]])
+    assert parse_points_json("  ").shape == (0, 2)
+    for bad, message in [
+        ("[[1, 2]", "valid JSON"),
+        ("[[1, 2, 3]]", "pairs"),
+        ('[["1", 2]]', "pairs"),
+        ("[[true, 2]]", "pairs"),
+        ('{"x": 1}', "pairs"),
+        ("[" * 100000 + "]" * 100000, "too long"),
+        ("[[1, 2]]" + " " * 60000, "too long"),
+    ]:
+        with pytest.raises(InputError, match=message):
+            parse_points_json(bad, max_points=1000)
+    with pytest.raises(InputError, match="nested too deeply"):
+        parse_points_json("[" * 5000 + "]" * 5000, max_points=1000)
+
+
 def test_tracked_frames_travel_as_jpeg_data_urls(clip):
     import gradio as gr
 

@@ -61,8 +61,10 @@ def open_live_session(service, model: str | None = None) -> LiveSession:
     return LiveSession(tracker, service.new_output_dir(), model=name, **live_limits(service.limits))
 
 
-def parse_points_json(text: str) -> np.ndarray:
+def parse_points_json(text: str, max_points: int = 1000) -> np.ndarray:
     """Points for a live frame from JSON text ``[[x, y], ...]`` (pixels of that frame); empty text = none.
+
+    Text longer than room for ``max_points`` points is refused before it is parsed.
 
     Returns:
       float32 [M, 2] ``(x, y)``; checked against the frame by ``LiveSession.add_points``.
@@ -72,8 +74,12 @@ def parse_points_json(text: str) -> np.ndarray:
     """
     if not isinstance(text, str) or not text.strip():
         return np.zeros((0, 2), np.float32)
+    if len(text) > 48 * max_points + 1024:
+        raise InputError(f"points text is too long: at most {max_points} points in a live session")
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise InputError("points JSON is nested too deeply; write them like [[120, 80], [200, 90]]") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"points are not valid JSON ({exc.msg}); write them like [[120, 80], [200, 90]] as (x, y)") from None
     ok = isinstance(data, list) and all(

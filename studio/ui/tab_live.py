@@ -288,7 +288,7 @@ def build_api(service: TrackingService) -> None:
         """
         if frame is None:
             raise InputError("no frame given")
-        add = parse_points_json(points_json_text)
+        add = parse_points_json(points_json_text, service.limits.live_max_points)
         if box.session is None or box.session.stopped:
             box.close()
             box.session = open_live_session(service, (model or "").strip() or LIVE_DEFAULT_MODEL)
