@@ -18,6 +18,7 @@ Usage:
   python bench/bench_live.py                       # lk, 8x8 grid, 20 s
   python bench/bench_live.py --grid 8 --seconds 30 --size 480x640 --model lk
   python bench/bench_live.py --no-browser          # the server-side stages only
+  python bench/bench_live.py --clip ../shared/media/paragliding.mp4   # a real clip as the camera (no accuracy)
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
 
-from live_driver import camera_clip, free_port, latency_figures, launch_browser, live_status, open_live_tab, wait_status  # noqa: E402
+from live_driver import camera_clip, camera_from_video, free_port, latency_figures, launch_browser, live_status, open_live_tab, wait_status  # noqa: E402
 
 
 def main(argv=None) -> dict:
@@ -48,6 +49,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--json", help="also write the figures here")
     ap.add_argument("--server-frames", type=int, default=200, help="frames for the server-only timing (0 = skip)")
     ap.add_argument("--no-browser", action="store_true", help="server-only timing")
+    ap.add_argument("--clip", help="a real video as the camera (resized to --size, looped; no ground truth)")
     args = ap.parse_args(argv)
     h, w = (int(v) for v in args.size.lower().split("x"))
     figures = {"load_average_1min": os.getloadavg()[0]}
@@ -65,14 +67,19 @@ def main(argv=None) -> dict:
     from studio.ui.app import build_demo, launch_kwargs
 
     work = tempfile.mkdtemp(prefix="bench-live-")
-    cam = camera_clip(os.path.join(work, "camera.y4m"), size=(h, w))
+    if args.clip:
+        cam = None
+        y4m = camera_from_video(args.clip, os.path.join(work, "camera.y4m"), size=(h, w))
+    else:
+        cam = camera_clip(os.path.join(work, "camera.y4m"), size=(h, w))
+        y4m = cam.path
     demo = build_demo(TrackingService(output_root=os.path.join(work, "out")))
     _, url, _ = demo.launch(
         prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True, **launch_kwargs()
     )
     try:
         with sync_playwright() as p:
-            browser = launch_browser(p, cam.path)
+            browser = launch_browser(p, y4m)
             page = open_live_tab(browser, url, stamp=True)
             if args.model != "lk":
                 page.locator("#live-model input").fill(args.model)
@@ -98,8 +105,10 @@ def main(argv=None) -> dict:
     npz = glob.glob(os.path.join(work, "out", "*", f"live_{args.model}.npz"))
     result = load_tracks(npz[0])
     video = read_video(glob.glob(os.path.join(work, "out", "*", "live.mp4"))[0], max_frames=None)
-    match = cam.match(video.frames)
-    figures.update(accuracy(cam, result, match))
+    if cam is not None:
+        figures.update(accuracy(cam, result, cam.match(video.frames)))
+    else:
+        figures["camera_clip"] = os.path.basename(args.clip)
     figures.update({"model": args.model, "points": int(result.num_points), "size": f"{w}x{h}",
                     "frames_recorded": int(video.num_frames), "recorded_fps": float(video.fps)})
     print(json.dumps(figures, indent=1))

@@ -111,6 +111,20 @@ def camera_clip(path, size=(480, 640), frames: int = 30, fps: float = 30.0) -> C
     return CameraClip(clip, str(path))
 
 
+def camera_from_video(path, out_y4m, size=(480, 640), max_frames: int = 90) -> str:
+    """Write a looping fake-camera ``.y4m`` of a real clip (its first ``max_frames`` frames, forwards then
+    backwards, resized to ``size``); no ground truth."""
+    import cv2
+
+    from studio.io.video import read_video
+
+    frames = read_video(path, max_frames=max_frames).frames
+    h, w = size
+    frames = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in frames])
+    order = np.concatenate([np.arange(len(frames)), np.arange(len(frames) - 2, 0, -1)])
+    return write_y4m(out_y4m, frames[order], 30.0)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
