@@ -75,6 +75,42 @@ def check_queries(queries: np.ndarray, video_shape: tuple[int, ...]) -> np.ndarr
     return q.astype(np.float32)
 
 
+def check_stream_queries(queries: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Validate queries for a stream of frames of ``size = (H, W)`` whose length is not known yet.
+
+    Args:
+      queries: [N, 3] ``(t, x, y)``; ``t`` a non-negative integer frame index (it may lie
+        ahead of the frames seen so far), ``x, y`` pixels.
+      size: ``(H, W)`` of the stream's frames.
+
+    Returns:
+      float32 [N, 3] copy.
+
+    Raises:
+      InputError: as ``check_queries``, with no upper bound on ``t``.
+    """
+    q = np.asarray(queries, dtype=np.float32)
+    if q.ndim != 2 or q.shape[1] != 3 or len(q) == 0:
+        raise InputError(f"queries must have shape [N, 3] as (t, x, y) with N >= 1, got {list(q.shape)}")
+    check_queries(np.column_stack([np.zeros(len(q)), q[:, 1:]]), (1, int(size[0]), int(size[1])))
+    if not np.isfinite(q[:, 0]).all() or (q[:, 0] < 0).any() or (q[:, 0] != np.round(q[:, 0])).any():
+        raise InputError("query frames must be non-negative integers")
+    return q.copy()
+
+
+def check_stream_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Validate the next frames of a stream: uint8 [F, H, W, 3] with F >= 1 and ``(H, W) = size``.
+
+    Returns:
+      The frames as an array. Raises ``InputError`` otherwise.
+    """
+    frames = np.asarray(frames)
+    h, w = int(size[0]), int(size[1])
+    if frames.ndim != 4 or frames.shape[1:] != (h, w, 3) or frames.dtype != np.uint8 or not len(frames):
+        raise InputError(f"frames must be uint8 [F, {h}, {w}, 3] with F >= 1, got {frames.dtype} {list(frames.shape)}")
+    return frames
+
+
 @dataclass
 class TrackResult:
     """Point tracks in input-video pixels.
