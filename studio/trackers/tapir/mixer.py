@@ -2,13 +2,15 @@
 
 Each block convolves every channel along the track's frames (depthwise, kernel 3) and then
 runs a channel MLP, both with residuals. The offline model's time kernel is centred
-(frames t-1, t, t+1); the online model's is causal (t-2, t-1, t), so it can also run one
-frame at a time from a small per-block state (``MixerState``).
+(frames t-1, t, t+1); the online model's is causal (t-2, t-1, t) and runs one frame at a
+time from a small per-block state (``MixerState``).
 
-Everything stays channels-last ``[tracks, frames, channels]``: the time kernels are a few
-shifted multiply-adds instead of 1-D convolutions over transposed copies, and the four
-filters that each input channel fans out to are summed back with a reshape. Parameter
-names are those of the official files (``torch_pips_mixer.*``).
+Everything stays channels-last ``[tracks, frames, channels]``. The time kernels are three
+fused multiply-adds on frame-shifted views rather than 1-D convolutions over transposed
+copies (the first one fans each of the 512 channels out to 4 filters, computed as a broadcast
+over a ``[..., 512, 4]`` view; the 4 are summed back with a reshape). Whole sequences go
+through in slices of tracks (``rows_per_slice`` track-frames), which keeps the 2048-wide
+activations in cache. Parameter names are those of the official files (``torch_pips_mixer.*``).
 """
 
 from __future__ import annotations
@@ -28,16 +30,16 @@ def time_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torc
     """Per-channel convolution over frames t-1, t, t+1 with zero padding at both ends.
 
     Args:
-      x: [B, T, C] channels-last sequence.
-      weight: [C, 3] taps for frames t-1, t, t+1.
-      bias: [C].
+      x: [B, T, ...] channels-last sequence.
+      weight: [..., 3] taps for frames t-1, t, t+1 (broadcast against x's channel axes).
+      bias: [...].
 
     Returns:
-      [B, T, C].
+      [B, T, ...].
     """
-    y = torch.addcmul(bias, x, weight[:, 1])
-    y[:, 1:] += x[:, :-1] * weight[:, 0]
-    y[:, :-1] += x[:, 1:] * weight[:, 2]
+    y = torch.addcmul(bias, x, weight[..., 1])
+    y[:, 1:].addcmul_(x[:, :-1], weight[..., 0])
+    y[:, :-1].addcmul_(x[:, 1:], weight[..., 2])
     return y
 
 
@@ -98,23 +100,18 @@ class MixerBlock(nn.Module):
         self.layer_norm_1 = nn.LayerNorm(dim, bias=False)
         self.conv_channels_mixer = ChannelMLP(dim)
 
-    def _fan_out(self, h: torch.Tensor) -> torch.Tensor:
-        # Output channel 4c + j of the first kernel reads input channel c.
-        b, t, c = h.shape
-        return h.unsqueeze(-1).expand(b, t, c, FAN_OUT).reshape(b, t, c * FAN_OUT)
-
-    def _sum_fan(self, y: torch.Tensor) -> torch.Tensor:
-        b, t, _ = y.shape
-        return y.view(b, t, -1, FAN_OUT).sum(-1)
-
     def _channels(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.conv_channels_mixer(self.layer_norm_1(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Whole sequences through the centred (offline) kernels: x [B, T, 512] -> [B, T, 512]."""
-        y = time_conv(self._fan_out(self.layer_norm(x)), self.mlp1_up.weight[:, 0], self.mlp1_up.bias)
-        y = time_conv(F.gelu(y, approximate="tanh"), self.mlp1_up_1.weight[:, 0], self.mlp1_up_1.bias)
-        return self._channels(x + self._sum_fan(y))
+        b, t, c = x.shape
+        # Output channel 4c + j of the first kernel reads input channel c: a [.., 512, 4] broadcast.
+        fan = self.layer_norm(x)[..., None]
+        y = time_conv(fan, self.mlp1_up.weight.view(c, FAN_OUT, KERNEL), self.mlp1_up.bias.view(c, FAN_OUT))
+        y = F.gelu(y, approximate="tanh").view(b, t, c * FAN_OUT)
+        y = time_conv(y, self.mlp1_up_1.weight[:, 0], self.mlp1_up_1.bias)
+        return self._channels(x + y.view(b, t, c, FAN_OUT).sum(-1))
 
     def step(self, x: torch.Tensor, inputs: torch.Tensor, hidden: torch.Tensor):
         """One new frame of a causal stream: kernels over frames t-2, t-1, t.
@@ -128,16 +125,20 @@ class MixerBlock(nn.Module):
         """
         h = torch.cat([inputs, self.layer_norm(x)], dim=1)
         w1, w2 = self.mlp1_up.weight[:, 0], self.mlp1_up_1.weight[:, 0]
-        g = self._fan_out(h)
+        g = h.repeat_interleave(FAN_OUT, dim=-1)  # channel 4c + j reads channel c
         y = self.mlp1_up.bias + g[:, 0] * w1[:, 0] + g[:, 1] * w1[:, 1] + g[:, 2] * w1[:, 2]
         g2 = torch.cat([hidden, F.gelu(y, approximate="tanh")[:, None]], dim=1)
         y2 = self.mlp1_up_1.bias + g2[:, 0] * w2[:, 0] + g2[:, 1] * w2[:, 1] + g2[:, 2] * w2[:, 2]
-        out = self._channels(x + self._sum_fan(y2[:, None]))
+        out = self._channels(x + y2.view(x.shape[0], 1, -1, FAN_OUT).sum(-1))
         return out, h[:, 1:], g2[:, 1:]
 
 
 class PipsMixer(nn.Module):
     """Linear in -> 12 ``MixerBlock``s -> layer norm -> linear out (per track and frame)."""
+
+    rows_per_slice = 1024
+    """Track-frames per slice of ``forward``: large enough for efficient matrix products, small
+    enough for the 2048-wide activations to stay in cache."""
 
     def __init__(self, input_dim: int, output_dim: int, num_blocks: int = 12, causal: bool = False):
         super().__init__()
@@ -151,10 +152,14 @@ class PipsMixer(nn.Module):
         """Whole tracks at once (offline model): x [B, T, input_dim] -> [B, T, output_dim]."""
         if self.causal:
             raise ValueError("the causal mixer runs frame by frame: use step()")
-        x = self.linear(x)
-        for block in self.blocks:
-            x = block(x)
-        return self.linear_1(self.layer_norm(x))
+        step = max(1, self.rows_per_slice // max(x.shape[1], 1))
+        outs = []
+        for i in range(0, x.shape[0], step):
+            y = self.linear(x[i : i + step])
+            for block in self.blocks:
+                y = block(y)
+            outs.append(self.linear_1(self.layer_norm(y)))
+        return torch.cat(outs)
 
     def step(self, x: torch.Tensor, state: MixerState) -> tuple[torch.Tensor, MixerState]:
         """One frame of a causal stream.
