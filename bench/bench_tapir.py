@@ -9,7 +9,8 @@ Both sides get identical inputs and weights: frames of ``examples/hopper_orbit.m
 queries in one call (queries on random frames); the online model runs frame by frame with
 all queries on frame 0, as upstream's causal demo does. Each measurement runs in a fresh
 process, so "peak" is that process's peak resident memory (CPU; on CUDA the peak allocated)
-and "work" is the peak minus the memory once the model is built.
+and "work" is the peak minus the memory once the model is built. "cpu" is the process's
+CPU time, which a machine shared with other jobs inflates less than the wall-clock time.
 
 ``--upstream`` points to a checkout of google-deepmind/tapnet outside this project; its
 PyTorch modules need ``einshape`` and ``dm-tree``, which this project does not install, so
@@ -32,10 +33,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # tapir_weights: the shared seeded weights
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from tapir_weights import official_state_dict  # noqa: E402
+import numpy as np
+import torch
+from tapir_weights import official_state_dict
 
 DEFAULT_MODELS = "tapir,bootstapir,bootstapir_online"
 
@@ -90,7 +90,7 @@ def run_ours(name: str, frames: np.ndarray, queries: np.ndarray, device: torch.d
     base = start_measuring(device)
     video = torch.from_numpy(frames).to(device).float() / 255 * 2 - 1
     q = torch.from_numpy(queries[:, [0, 2, 1]].copy()).to(device)  # -> (t, x, y)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with torch.inference_mode():
         if VARIANTS[name].causal:
             state = model.start_stream(len(q), video.shape[1:3], device)
@@ -103,8 +103,8 @@ def run_ours(name: str, frames: np.ndarray, queries: np.ndarray, device: torch.d
             tracks, occ, expd = est.tracks, est.occlusion, est.expected_dist
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    seconds = time.perf_counter() - start
-    return {"seconds": seconds, "peak": peak_mb(device), "base": base,
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return {"seconds": seconds, "cpu": cpu, "peak": peak_mb(device), "base": base,
             "tracks": tracks.cpu().numpy(), "occlusion": occ.cpu().numpy(), "expected_dist": expd.cpu().numpy()}
 
 
@@ -121,7 +121,7 @@ def run_upstream(name: str, frames: np.ndarray, queries: np.ndarray, device: tor
     video = torch.from_numpy(frames).to(device).float() / 255 * 2 - 1
     q = torch.from_numpy(queries).to(device)
     torch.manual_seed(0)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with torch.no_grad():
         if config.get("use_casual_conv"):
             first = video[None, :1]
@@ -141,9 +141,9 @@ def run_upstream(name: str, frames: np.ndarray, queries: np.ndarray, device: tor
             tracks, occ, expd = out["tracks"][0], out["occlusion"][0], out["expected_dist"][0]
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     # Back to our (x, y) tracks [N, T, 2] for the comparison; upstream already returns (x, y).
-    return {"seconds": seconds, "peak": peak_mb(device), "base": base,
+    return {"seconds": seconds, "cpu": cpu, "peak": peak_mb(device), "base": base,
             "tracks": tracks.cpu().numpy(), "occlusion": occ.cpu().numpy(), "expected_dist": expd.cpu().numpy()}
 
 
@@ -187,6 +187,11 @@ def measure(side: str, python: str, name: str, data_path: str, args: argparse.Na
         return dict(np.load(out))
 
 
+def describe(r: dict, frames: int) -> str:
+    return (f"{r['seconds'] / frames:6.3f} s/frame (cpu {r['cpu'] / frames:6.3f}), peak {r['peak']:6.0f} MB "
+            f"(work {r['peak'] - r['base']:5.0f} MB)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default=DEFAULT_MODELS)
@@ -215,18 +220,16 @@ def main() -> None:
                 data_path = os.path.join(tmp, "inputs.npz")
                 np.savez(data_path, **inputs(args.frames, n, online=name.endswith("online")))
                 ours = measure("ours", sys.executable, name, data_path, args)
-                line = (f"{name:18s} {n:5d} points: ours {ours['seconds'] / args.frames:6.3f} s/frame, "
-                        f"peak {ours['peak']:6.0f} MB (work {ours['peak'] - ours['base']:5.0f} MB)")
+                print(f"{name:18s} {n:5d} points  ours     {describe(ours, args.frames)}", flush=True)
                 if args.upstream:
                     up = measure("upstream", args.upstream_python, name, data_path, args)
                     conf = [(1 - 1 / (1 + np.exp(-r["occlusion"]))) * (1 - 1 / (1 + np.exp(-r["expected_dist"])))
                             for r in (ours, up)]
-                    line += (f" | upstream {up['seconds'] / args.frames:6.3f} s/frame, peak {up['peak']:6.0f} MB "
-                             f"(work {up['peak'] - up['base']:5.0f} MB) | ours/upstream "
-                             f"{ours['seconds'] / up['seconds']:.2f}x; max |tracks diff| "
-                             f"{np.abs(ours['tracks'] - up['tracks']).max():.1e} px, visibility agrees "
-                             f"{np.mean((conf[0] > 0.5) == (conf[1] > 0.5)):.2%}")
-                print(line, flush=True)
+                    print(f"{'':31s}upstream {describe(up, args.frames)}", flush=True)
+                    print(f"{'':31s}ours/upstream {ours['seconds'] / up['seconds']:.2f}x wall, "
+                          f"{ours['cpu'] / up['cpu']:.2f}x cpu; tracks differ by at most "
+                          f"{np.abs(ours['tracks'] - up['tracks']).max():.1e} px, visibility agrees on "
+                          f"{np.mean((conf[0] > 0.5) == (conf[1] > 0.5)):.2%}", flush=True)
 
 
 if __name__ == "__main__":

@@ -354,23 +354,41 @@ def test_offline_and_online_entry_points_are_kept_apart(online, tiny_tapir):
 # as DOT's initializer
 
 
-def test_every_family_member_is_a_dense_initializer_choice():
+def test_every_family_member_is_an_initializer_choice_in_the_cli_and_the_dense_tab():
     import argparse
 
     from studio.cli_dense import add_dense_parser
+    from studio.service import TrackingService
 
     parser = add_dense_parser(argparse.ArgumentParser().add_subparsers())
     choices = next(a.choices for a in parser._actions if a.dest == "initializer")
     assert set(NAMES) <= set(choices)
+    # The Dense tab's "Initial tracks from" menu and the Track tab's model menu.
+    assert set(NAMES) <= {name for _, name in TrackingService().model_choices()}
 
 
-@pytest.mark.parametrize("name", ["tapir", "bootstapir_online"])
-def test_dense_tracking_with_a_tapir_initializer(name):
-    from studio.registry import create_tracker as create
+def test_cli_dense_with_a_cached_tapir_initializer(empty_hub_cache, tmp_path):
+    from studio.cli import main
+    from studio.dense import DenseResult
+    from studio.video import write_video
 
+    payload = tmp_path / "weights.pt"
+    torch.save(weights("tapir"), payload)
+    put_in_cache(empty_hub_cache, HUB_REPO, VARIANTS["tapir"].filename, payload, HUB_REVISION)
+    video = tmp_path / "clip.mp4"
+    write_video(video, clip(num_frames=4, size=(48, 64), seed=5), 10)
+    out = tmp_path / "dense.npz"
+    code = main(["dense", str(video), "--initializer", "tapir", "--num-tracks", "32", "--out", str(out)])
+    assert code == 0
+    result = DenseResult.load(out)
+    assert result.tracks.shape == (4, 48, 64, 2) and np.isfinite(result.tracks).all()
+
+
+def test_dense_tracking_with_the_online_initializer():
+    # Its points are unknown before their query frames; the dense pipeline uses what is visible.
     video = clip(num_frames=4, size=(48, 64), seed=4)
-    dense = create("dot_dis")
-    dense.initializer = tracker(name)
+    dense = create_tracker("dot_dis")
+    dense.initializer = tracker("bootstapir_online")
     dense.num_tracks = 48
     result = dense.track_dense(video, 0)
     assert result.tracks.shape == (4, 48, 64, 2) and np.isfinite(result.tracks).all()

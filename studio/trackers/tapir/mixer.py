@@ -62,6 +62,10 @@ class MixerState:
 
         return cls(z(HIDDEN), z(HIDDEN * FAN_OUT))
 
+    def row_floats(self) -> int:
+        """Floats held per track."""
+        return sum(s[0].numel() for s in self.inputs + self.hidden)
+
     def select(self, rows: torch.Tensor) -> MixerState:
         """The state of a subset of tracks (``rows``: indices or a bool mask)."""
         return MixerState([s[rows] for s in self.inputs], [s[rows] for s in self.hidden])

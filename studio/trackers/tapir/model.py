@@ -198,7 +198,7 @@ class TapirNet(nn.Module):
         num_iters: int = 4,
         initial_resolution: tuple[int, int] = (256, 256),
         encoder_chunk: int = 10,
-        work_floats: int = 1 << 26,
+        work_floats: int = 1 << 24,
     ):
         super().__init__()
         self.pyramid_level = pyramid_level
@@ -436,8 +436,9 @@ class TapirNet(nn.Module):
         t, xy = queries[:, 0].round().long(), queries[:, 1:]
         feats = [self.query_features(m, t, xy, size) for m in maps]
         n, t_len = queries.shape[0], video.shape[0]
-        # Mixer activations take about 10 x 2048 floats per (query, frame).
-        chunk = max(1, min(n, self.work_floats // (t_len * 20480)))
+        # Per (query, frame) a chunk holds the mixer's input, features and output (about 1,000
+        # floats); score maps and mixer activations are chunked further inside.
+        chunk = max(1, min(n, self.work_floats // (t_len * 1024)))
         h0, w0 = self.initial_resolution
         to_initial = xy_scale(xy, w0 / size[1], h0 / size[0])
         to_video = xy_scale(xy, size[1] / w0, size[0] / h0)
@@ -503,9 +504,21 @@ class TapirNet(nn.Module):
             state.started |= new
         n = state.started.shape[0]
         out = Estimate(frame.new_zeros(n, 1, 2), frame.new_zeros(n, 1), frame.new_zeros(n, 1))
-        idx = state.started.nonzero()[:, 0]
-        if idx.numel() == 0:
-            return out
+        started = state.started.nonzero()[:, 0]
+        # A point's history is large (about 1 MB: 12 blocks x 4 steps x 2 frames x 2,560 floats),
+        # so points go through in chunks and only a chunk's history is copied at a time.
+        h, w = maps[0].lowres.shape[1:3]
+        per_point = sum(m.row_floats() for m in state.mixers) + h * w * 40
+        chunk = max(1, self.work_floats // per_point)
+        for i in range(0, started.numel(), chunk):
+            self._stream_points(maps, state, started[i : i + chunk], out)
+        h0, w0 = self.initial_resolution
+        out.tracks *= xy_scale(out.tracks, size[1] / w0, size[0] / h0)
+        return out
+
+    def _stream_points(self, maps: list[FeatureMaps], state: StreamState, idx: torch.Tensor, out: Estimate) -> None:
+        """One frame for the started points ``idx``: their estimate into ``out`` (initial-resolution
+        pixels), their mixer history updated in ``state``."""
         active = [QueryFeatures(f.hires[idx], f.lowres[idx]) for f in state.features]
         est = self.initial_estimate(active[0].lowres, maps[0].lowres)
         mixers = [m.select(idx) for m in state.mixers]
@@ -517,11 +530,9 @@ class TapirNet(nn.Module):
         last = self.refine(est, list(zip(maps[1:], active[1:])), mix)[-1]
         for mine, theirs in zip(state.mixers, mixers):
             mine.update(idx, theirs)
-        h0, w0 = self.initial_resolution
-        out.tracks[idx] = last.tracks * xy_scale(last.tracks, size[1] / w0, size[0] / h0)
+        out.tracks[idx] = last.tracks
         out.occlusion[idx] = last.occlusion
         out.expected_dist[idx] = last.expected_dist
-        return out
 
 
 def xy_scale(like: torch.Tensor, sx: float, sy: float) -> torch.Tensor:
