@@ -165,8 +165,8 @@ def worker(args: argparse.Namespace) -> None:
 
 def inputs(num_frames: int, num_points: int, online: bool, seed: int = 0) -> dict:
     """256x256 frames of the example clip (looped when needed) and (t, y, x) raster queries."""
+    from studio.io.video import read_video
     from studio.trackers.tapir.adapter import resize_video
-    from studio.video import read_video
 
     clip = read_video(ROOT / "examples" / "hopper_orbit.mp4").frames
     clip = np.concatenate([clip, clip[::-1]] * (num_frames // (2 * len(clip)) + 1))[:num_frames]

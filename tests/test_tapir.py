@@ -152,7 +152,7 @@ def golden():
 
 @pytest.fixture(scope="module")
 def hopper() -> np.ndarray:
-    from studio.video import read_video
+    from studio.io.video import read_video
 
     return read_video(ROOT / "examples" / "hopper_orbit.mp4").frames
 
@@ -213,7 +213,7 @@ def test_pixels_to_raster_and_back():
     assert q.tolist()[0][0] == 3.0  # the frame index is untouched; x stays before y
 
 
-def test_working_resolution_option_and_refinement_sizes():
+def test_working_resolution_option_and_refinement_sizes(tmp_path):
     # The sizes upstream's generate_default_resolutions gives (recorded from its code).
     expected = {
         (256, 256): [(256, 256)],
@@ -228,9 +228,18 @@ def test_working_resolution_option_and_refinement_sizes():
     t = tracker("tapir", initial=(256, 256))
     t.resolution = (512, 512)
     assert t.refinement_resolutions == [(256, 256), (512, 512)]
-    for bad in [(250, 256), (256, 260), (128, 128), "big", (512,)]:
+    for given, size in [(320, (320, 320)), ("384x512", (384, 512)), ("480", (480, 480)), ([264, 256], (264, 256))]:
+        t.resolution = given
+        assert t.resolution == size
+    for bad in [(250, 256), (256, 260), 128, "big", "512x", (512,), None]:
         with pytest.raises(ValueError, match="resolution"):
             t.resolution = bad
+    # As a registry option (the command line's --option resolution=512), on a file of the right layout.
+    path = tmp_path / "panning.pt"
+    torch.save({k: torch.zeros(1).expand(s) for k, s in KEYS["tapir"]["keys"].items()}, path)
+    assert create_tracker("tapir", device="cpu", checkpoint=path, resolution=512).resolution == (512, 512)
+    with pytest.raises(ValueError, match="does not take the options"):
+        create_tracker("tapir", device="cpu", checkpoint=path, upsample=2)
 
 
 @pytest.fixture(scope="module")
@@ -357,7 +366,7 @@ def test_offline_and_online_entry_points_are_kept_apart(online, tiny_tapir):
 def test_every_family_member_is_an_initializer_choice_in_the_cli_and_the_dense_tab():
     import argparse
 
-    from studio.cli_dense import add_dense_parser
+    from studio.cli.dense import add_dense_parser
     from studio.service import TrackingService
 
     parser = add_dense_parser(argparse.ArgumentParser().add_subparsers())
@@ -367,18 +376,18 @@ def test_every_family_member_is_an_initializer_choice_in_the_cli_and_the_dense_t
     assert set(NAMES) <= {name for _, name in TrackingService().model_choices()}
 
 
-def test_cli_dense_with_a_cached_tapir_initializer(empty_hub_cache, tmp_path):
+def test_cli_dense_with_a_tapir_initializer_from_a_local_file(tmp_path):
     from studio.cli import main
     from studio.dense import DenseResult
-    from studio.video import write_video
+    from studio.io.video import write_video
 
-    payload = tmp_path / "weights.pt"
-    torch.save(weights("tapir"), payload)
-    put_in_cache(empty_hub_cache, HUB_REPO, VARIANTS["tapir"].filename, payload, HUB_REVISION)
+    weights_file = tmp_path / "tapir_checkpoint_panning.pt"
+    torch.save(weights("tapir"), weights_file)
     video = tmp_path / "clip.mp4"
     write_video(video, clip(num_frames=4, size=(48, 64), seed=5), 10)
     out = tmp_path / "dense.npz"
-    code = main(["dense", str(video), "--initializer", "tapir", "--num-tracks", "32", "--out", str(out)])
+    code = main(["dense", str(video), "--initializer", "tapir", "--initializer-checkpoint", str(weights_file),
+                 "--num-tracks", "32", "--out", str(out)])
     assert code == 0
     result = DenseResult.load(out)
     assert result.tracks.shape == (4, 48, 64, 2) and np.isfinite(result.tracks).all()

@@ -30,10 +30,10 @@ _VISIBILITY = ("(1 - sigmoid(occlusion)) * (1 - sigmoid(expected_dist)) > 0.5; t
                "the confidence")
 
 
-def _build(name: str, device, checkpoint):
+def _build(name: str, device, checkpoint, **options):
     from studio.trackers.tapir.adapter import build_tracker
 
-    return build_tracker(name, device, checkpoint)
+    return build_tracker(name, device, checkpoint, **options)
 
 
 def _notes(v: Variant) -> str:
@@ -44,8 +44,8 @@ def _notes(v: Variant) -> str:
     else:
         parts.append("whole clip in one pass, each point tracked before and after its query frame; features "
                      "about 3.3 MB per frame at 256x256, other work in bounded chunks")
-    parts.append("clip resized to 256x256 (aspect not kept) and tracks mapped back; resolution=(H, W) (multiples "
-                 "of 8) adds refinement at higher resolutions")
+    parts.append("clip resized to 256x256 (aspect not kept) and tracks mapped back; option resolution=512 (or "
+                 "(H, W), multiples of 8) adds refinement at higher resolutions")
     if v.extra_convs:
         parts.append("the extra convolutions make the encoder about 3.5x TAPIR's cost per frame")
     if not v.verified_revision:

@@ -66,11 +66,18 @@ def build_tracker(name: str, device, checkpoint: str | Path | None, **options) -
 
 
 def check_resolution(resolution, minimum: tuple[int, int] = MODEL_RESOLUTION) -> tuple[int, int]:
-    """A working resolution ``(H, W)``: whole multiples of 8, at least the training size ``minimum``."""
+    """A working resolution: ``(H, W)``, one number for a square, or ``"HxW"``; whole multiples of 8,
+    at least the training size ``minimum``. Returns ``(H, W)``."""
+    value = resolution
+    if isinstance(value, str):  # "512" or "384x512", as the command line's --option gives it
+        parts = value.lower().split("x")
+        value = parts * 2 if len(parts) == 1 else parts
+    elif isinstance(value, (int, np.integer)):
+        value = (value, value)
     try:
-        h, w = (int(v) for v in resolution)
+        h, w = (int(v) for v in value)
     except (TypeError, ValueError):
-        raise ValueError(f"resolution must be (height, width), got {resolution!r}") from None
+        raise ValueError(f"resolution must be (height, width), one number or 'HxW', got {resolution!r}") from None
     if h % 8 or w % 8 or h < minimum[0] or w < minimum[1]:
         raise ValueError(f"resolution must be multiples of 8 and at least {tuple(minimum)}, got {(h, w)}")
     return h, w
