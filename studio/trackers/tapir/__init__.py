@@ -48,6 +48,8 @@ def _notes(v: Variant) -> str:
                  "(H, W), multiples of 8) adds refinement at higher resolutions")
     if v.extra_convs:
         parts.append("the extra convolutions make the encoder about 3.5x TAPIR's cost per frame")
+        parts.append("bootstapir_checkpoint_v2.pt and causal_bootstapir_checkpoint.pt have the same keys and shapes, "
+                     "so a strict check cannot tell them apart: give each entry its own file")
     if not v.verified_revision:
         parts.append(f"revision {HUB_REVISION[:7]} is confirmed for bootstapir_checkpoint_v2.pt; that it also "
                      "holds this file is inferred, not confirmed")
