@@ -97,11 +97,13 @@ class TapirTracker(PointTracker):
       model: the network (weights loaded).
       variant: its ``Variant``.
       device: where it runs.
-      resolution: working resolution ``(H, W)`` the clip is resized to. The default (None) is
-        the network's initial resolution, 256 x 256 for the released models: the training size and what the official demos use. Larger sizes (multiples of 8)
-        add refinement passes at log-spaced sizes up to it (``refinement_resolutions``) and
-        average them, which upstream recommends for accuracy (512 x 512 for BootsTAPIR);
-        memory and time grow with the area.
+      resolution: working resolution the clip is resized to: ``(H, W)``, one number for a
+        square or ``"HxW"`` (``check_resolution``). The default (None) is the network's initial
+        resolution, 256 x 256 for the released models: the training size and what the official
+        demos use. Larger sizes (multiples of 8) add refinement passes at log-spaced sizes up to
+        it (``refinement_resolutions``) and average them, which upstream recommends for accuracy
+        (512 x 512 for BootsTAPIR); memory and time grow with the area (every frame is encoded at
+        every refinement size).
       threshold: visibility threshold on the confidence (default 0.5, the official rule).
     """
 
