@@ -402,3 +402,26 @@ def test_dense_tracking_with_the_online_initializer():
     result = dense.track_dense(video, 0)
     assert result.tracks.shape == (4, 48, 64, 2) and np.isfinite(result.tracks).all()
     assert result.visible[0].all()
+
+
+def test_dense_tab_request_with_bootstapir_kept_in_the_checkpoint_folder(checkpoint_folder, tmp_path):
+    # The Dense tab's compute (run_dense) names the initializer; the service builds it from the file a
+    # user keeps in the checkpoint folder, strictly, at the released 256 x 256 resolution.
+    from studio.io.video import write_video
+    from studio.service import Limits, TrackingService
+    from studio.service.dense_job import configured_tracker, run_dense
+
+    checkpoint_folder.mkdir(parents=True, exist_ok=True)
+    torch.save(weights("bootstapir"), checkpoint_folder / VARIANTS["bootstapir"].filename)
+    assert weight_status("bootstapir") == "local file"
+    video = tmp_path / "clip.mp4"
+    write_video(video, clip(num_frames=3, size=(48, 64), seed=6), 10)
+    service = TrackingService(limits=Limits(), output_root=tmp_path / "out")
+    out = run_dense(service, str(video), None, initializer="bootstapir", num_tracks=32, max_side=64)
+    init = service.tracker("bootstapir")
+    assert isinstance(init, TapirTracker) and init.variant.name == "bootstapir" and init.resolution == (256, 256)
+    state = init.model.state_dict()
+    assert all(torch.equal(state[k].cpu(), v) for k, v in weights("bootstapir").items())  # the kept file's weights
+    assert configured_tracker(service, "dot_dis", "bootstapir", 32, 64).initializer is init
+    assert out.result.tracks.shape == (3, 48, 64, 2) and np.isfinite(out.result.tracks).all()
+    assert out.result.visible[0].all() and out.rendered.is_file()
