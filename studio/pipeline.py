@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -99,6 +100,26 @@ def track_video(
         model=model,
     )
     return TrackRun(result=result, seconds=seconds, notices=list(video.notices))
+
+
+def save_outputs(
+    video: Video,
+    result: TrackResult,
+    tracks_path: str | Path | None = None,
+    render_path: str | Path | None = None,
+    tail: int = 8,
+) -> tuple[Path | None, Path | None]:
+    """Write the tracks (``.npz``/``.csv``/``.json``) and/or the video with them drawn (``.mp4``).
+
+    Returns:
+      ``(tracks file, rendered video)``, None for each one not asked for.
+    """
+    from studio.io.trackfile import save_tracks
+    from studio.io.video import write_video
+
+    saved = save_tracks(result, tracks_path) if tracks_path else None
+    rendered = write_video(render_path, render_tracks(video, result, tail=tail), video.fps) if render_path else None
+    return saved, (Path(rendered) if rendered else None)
 
 
 def render_tracks(video: Video, result: TrackResult, tail: int = 8) -> np.ndarray:

@@ -22,9 +22,9 @@ def test_space_front_matter_lists_the_registry_hub_files_at_their_pinned_revisio
     preload = re.findall(r"^  - (.+)$", front.split("\npreload_from_hub:", 1)[1].split("\ntags:", 1)[0], re.M)
     pinned = {}
     for name in list_trackers():
-        file = tracker_info(name).checkpoint
-        if isinstance(file, HubFile):  # files published elsewhere (UserFile) are not the hub's to pre-cache
-            pinned[(file.repo_id, file.filename)] = file.revision
+        for file in tracker_info(name).files:  # the checkpoint and any extra files (e.g. a backbone)
+            if isinstance(file, HubFile):  # files published elsewhere (UserFile) are not the hub's to pre-cache
+                pinned[(file.repo_id, file.filename)] = file.revision
     assert {repo for repo, _ in pinned} <= set(models)
     assert preload
     for line in preload:
