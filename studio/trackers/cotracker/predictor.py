@@ -302,8 +302,8 @@ class CoTrackerOnline(CoTrackerOffline):
 
         Query frames may lie in the future; those points join when their frame arrives.
         """
-        q = check_stream_queries(queries, size)
         h, w = int(size[0]), int(size[1])
+        q = check_stream_queries(queries, (h, w))
         self._stream = {"queries": q, "size": (h, w), "frames": 0}
         with torch.inference_mode():
             self._stream["run"] = self._new_run(self.model_queries(q, (h, w)))
@@ -326,6 +326,16 @@ class CoTrackerOnline(CoTrackerOffline):
             s["run"].push(self.resize(frames))
         s["frames"] += frames.shape[0]
         return self._stream_result()[:2]
+
+    @property
+    def settled_frames(self) -> int:
+        """Frames of the running stream whose results no longer change: those before the next
+        window's first frame (a window rewrites the second half of the previous one)."""
+        s = getattr(self, "_stream", None)
+        if s is None:
+            return 0
+        run = s["run"]
+        return s["frames"] if run.finished else min(int(run.state.ind), s["frames"])
 
     def finish(self) -> tuple[np.ndarray, np.ndarray]:
         """Process what is left of the stream; returns tracks and visible for every frame given."""
@@ -376,6 +386,7 @@ class _OnlineRun:
         self.pending: list[torch.Tensor] = []  # resized frames after the cached ones
         self.received = 0
         self.windows_done = 0
+        self.finished = False
 
     def _cached(self) -> int:
         return 0 if self.cache is None else self.cache[0].shape[0]
@@ -394,6 +405,7 @@ class _OnlineRun:
     def finish(self) -> None:
         """Process the remaining windows (the official loop runs windows while ``ind < T - step``)."""
         total = self.received
+        self.finished = True
         if total == 0:
             return
         while self.state.ind < max(total - self.step, 1) and self._cached() + self._pending() > 0:
