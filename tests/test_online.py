@@ -132,6 +132,24 @@ def test_track_on_frame_by_frame_equals_track():
     assert np.array_equal(ft, whole.tracks) and np.array_equal(fv, whole.visible)
 
 
+def test_bootstapir_online_frame_by_frame_equals_track():
+    from test_tapir import clip, tracker
+
+    video = clip(num_frames=5, seed=4)
+    queries = np.array([[0, 4.0, 5.0], [2, 30.5, 20.25]], np.float32)
+    model = tracker("bootstapir_online")
+    whole = model.track(video, queries)
+    tracks, visible, settled, (ft, fv) = feed_one_by_one(OnlineTracker("bootstapir_online", model), video, queries)
+    assert settled == [1, 2, 3, 4, 5]
+    assert np.array_equal(tracks, ft) and np.array_equal(visible, fv)
+    np.testing.assert_allclose(ft, whole.tracks, atol=1e-5)
+    assert np.array_equal(fv, whole.visible)
+    session = OnlineTracker("bootstapir_online", model)
+    session.start(queries, video.shape[1:3])
+    with pytest.raises(NotOnline):  # its per-point network state is fixed at start
+        session.add_queries(np.array([[3, 10.0, 10.0]], np.float32))
+
+
 def test_bad_input_is_refused_and_the_session_goes_on(clips):
     clip = clips("translate")
     tracker = open_online("lk")

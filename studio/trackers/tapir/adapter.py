@@ -229,6 +229,12 @@ class TapirOnline(TapirTracker):
             stream.push(frames)
         return stream.result()[:2]
 
+    @property
+    def settled_frames(self) -> int:
+        """Frames of the running stream whose results no longer change (every frame given: causal)."""
+        stream = getattr(self, "_stream", None)
+        return 0 if stream is None else len(stream.tracks)
+
     def finish(self) -> tuple[np.ndarray, np.ndarray]:
         """Tracks and visibility for every frame given (nothing is pending in this model)."""
         if getattr(self, "_stream", None) is None:
