@@ -78,22 +78,35 @@ def test_tab_run_equals_evaluate_and_cli(tab, cli_outputs, mode):
     out = tab["handlers"]["run"]([str(SAMPLE)], ["lk"], mode, "256", 0, "auto")
     status, table, note, published, delta, aj, downloads, state = out[:8]
     ref = evaluate("lk", SAMPLE, mode)
-    # The table shows the CLI's strings for every video and the mean.
+    # The table shows the CLI's strings for every video and the mean; the mean row comes first,
+    # so it shows without scrolling.
     _, cli_rows = table_rows(ref)
-    assert [row[1:-1] for row in table.values.tolist()] == cli_rows
-    assert list(table["model"]) == ["lk"] * 6 and table["video"].tolist()[:5] == VIDEOS
+    shown = [row[1:-1] for row in table.values.tolist()]
+    assert shown == [cli_rows[-1]] + cli_rows[:-1]
+    assert list(table["model"]) == ["lk"] * 6 and table["video"].tolist()[1:] == VIDEOS
+    assert table["video"].tolist()[0] == "mean (5 videos)"
     m = ref.mean()
     assert f"AJ {m['average_jaccard']:.1f}, δavg {m['average_pts_within_thresh']:.1f}" in status
-    # Downloads: the CLI's --csv byte for byte, and its --json results.
+    # Downloads: the CLI's --csv (the same cells but for the timings), and its --json results.
     csv_path, json_path = (Path(p) for p in downloads)
     cli_doc, cli_csv = cli_outputs[mode]
-    assert csv_path.read_text() == cli_csv
+    rows = list(csv.DictReader(io.StringIO(csv_path.read_text())))
+    cli_rows_csv = list(csv.DictReader(io.StringIO(cli_csv)))
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+    assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in cli_rows_csv]
     doc = json.loads(json_path.read_text())
     assert doc["results"] == cli_doc["results"] or _same_but_seconds(doc["results"], cli_doc["results"])
     assert doc["query_mode"] == mode and doc["resolution"] == [256, 256]
-    rows = list(csv.DictReader(io.StringIO(csv_path.read_text())))
     assert rows[-1]["video"] == "mean"
     assert float(rows[-1]["average_jaccard"]) == pytest.approx(m["average_jaccard"], abs=1e-4)
+    # The CSV carries the seconds the table shows: per video, and the mean per video in the mean row.
+    by_video = {r["video"]: float(r["seconds"]) for r in rows}
+    secs = dict(zip(table["video"].tolist(), table["sec"].tolist()))
+    for v in doc["results"][0]["videos"]:
+        assert by_video[v["name"]] == pytest.approx(v["seconds"], abs=1e-3)
+        assert float(secs[v["name"]]) == pytest.approx(by_video[v["name"]], abs=0.006)
+    assert by_video["mean"] == pytest.approx(np.mean([by_video[v] for v in VIDEOS]), abs=1e-3)
+    assert float(secs["mean (5 videos)"]) == pytest.approx(by_video["mean"], abs=0.006)
     # Plots and the sample's "no published benchmark" note.
     assert isinstance(delta, Figure) and isinstance(aj, Figure)
     assert len(delta.axes[0].lines) == 1 and len(aj.axes[0].patches) == 5
@@ -117,7 +130,8 @@ def _same_but_seconds(a, b) -> bool:
 def test_full_resolution_and_video_cap(tab):
     out = tab["handlers"]["run"]([str(SAMPLE)], ["lk"], "first", "full", 2, "auto")
     ref = evaluate("lk", SAMPLE, "first", resolution=None, max_videos=2)
-    assert [row[1:-1] for row in out[1].values.tolist()] == table_rows(ref)[1]
+    cli_rows = table_rows(ref)[1]
+    assert [row[1:-1] for row in out[1].values.tolist()] == [cli_rows[-1]] + cli_rows[:-1]
     assert json.loads(Path(out[6][1]).read_text())["resolution"] == "full"
     assert "tracked at full resolution" in out[0]
 

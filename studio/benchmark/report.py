@@ -75,31 +75,46 @@ def format_table(result) -> str:
 def results_table(results: Sequence) -> tuple[list[str], list[list[str]]]:
     """All models in one table for the app: ``(headers, rows)``.
 
-    Rows are model x video, then each model's mean row (video ``mean (N videos)``),
-    with the same numbers and rounding as ``table_rows`` (the CLI), plus tracking seconds.
+    Each model's mean row (video ``mean (N videos)``) comes first, so every model's
+    headline numbers show without scrolling, then one row per model and video; the
+    numbers and rounding are ``table_rows``'s (the CLI's), plus tracking seconds
+    (``mean_seconds`` in the mean row, as in the CSV).
     """
     headers = ["model", "video", "queries", *UI_HEADERS, "sec"]
-    rows: list[list[str]] = []
+    means: list[list[str]] = []
+    videos: list[list[str]] = []
     for r in results:
         _, body = table_rows(r)
-        secs = [f"{v.seconds:.2f}" for v in r.videos] + [f"{sum(v.seconds for v in r.videos):.2f}"]
-        rows += [[r.model, *row, s] for row, s in zip(body, secs)]
-    return headers, rows
+        secs = [f"{v.seconds:.2f}" for v in r.videos] + [f"{mean_seconds(r):.2f}"]
+        rows = [[r.model, *row, s] for row, s in zip(body, secs)]
+        means.append(rows[-1])
+        videos += rows[:-1]
+    return headers, means + videos
+
+
+def mean_seconds(result) -> float:
+    """Mean tracking seconds per video of a ``BenchmarkResult`` (0 when it has no videos)."""
+    return sum(v.seconds for v in result.videos) / len(result.videos) if result.videos else 0.0
 
 
 def write_csv(path: str | Path, results: Sequence) -> Path:
-    """One row per (model, video) and a ``mean`` row per model; metrics x 100."""
+    """One row per (model, video) and a ``mean`` row per model; metrics x 100, then ``seconds``.
+
+    ``seconds`` is the tracking time of the video (decoding and scoring excluded); in the
+    ``mean`` row, the mean per video. The app's table shows the same figure.
+    """
     p = Path(path)
     with open(p, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["model", "dataset", "query_mode", "video", "num_queries", "num_frames", *METRIC_KEYS])
+        w.writerow(["model", "dataset", "query_mode", "video", "num_queries", "num_frames", *METRIC_KEYS,
+                    "seconds"])
         for r in results:
             for v in r.videos:
                 w.writerow([r.model, r.dataset, r.query_mode, v.name, v.num_queries, v.num_frames,
-                            *(f"{v.metrics[k] * 100:.4f}" for k in METRIC_KEYS)])
+                            *(f"{v.metrics[k] * 100:.4f}" for k in METRIC_KEYS), f"{v.seconds:.4f}"])
             mean = r.mean()
             w.writerow([r.model, r.dataset, r.query_mode, "mean", sum(v.num_queries for v in r.videos), "",
-                        *(f"{mean[k]:.4f}" for k in METRIC_KEYS)])
+                        *(f"{mean[k]:.4f}" for k in METRIC_KEYS), f"{mean_seconds(r):.4f}"])
     return p
 
 
