@@ -109,7 +109,8 @@ def test_dense_endpoint_with_a_mask(client, tmp_path):
 
     r = DenseResult.load(npz)
     assert r.tracks.shape == (8, 272, 480, 2) and r.mask.sum() == 120 * 180 and r.model == "dot_dis"
-    assert read_video(rendered).size == (544, 960)  # the spaghetti view is 2x
+    h, w = read_video(rendered).size  # the spaghetti view: DOT's 2x canvas, cropped to the drawing
+    assert h < 544 and w < 960
     assert "21600 pixels tracked from frame 0 through 8 frames" in status
     with pytest.raises(Exception, match="not an image"):
         client.predict(video=handle_file(str(clip)), mask=handle_file(str(clip)), api_name="/dense")

@@ -132,6 +132,8 @@ class RenderOptions:
       spaghetti_every: interval of the frames kept by ``spaghetti_every`` (DOT: 10).
       spaghetti_dropout: share in [0, 1) of sparse tracks left out at random (DOT: 0).
       spaghetti_background: RGB of the empty spaghetti canvas (DOT: white).
+      spaghetti_crop: crop the spaghetti canvas to the part the drawing covers
+        (``studio.render.spaghetti.spaghetti_window``); False keeps DOT's whole canvas.
       seed: random seed for the dropout.
     """
 
@@ -151,6 +153,7 @@ class RenderOptions:
     spaghetti_every: int = 10
     spaghetti_dropout: float = 0.0
     spaghetti_background: tuple[int, int, int] = (255, 255, 255)
+    spaghetti_crop: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:
