@@ -76,7 +76,11 @@ def tab(service):
 @pytest.mark.parametrize("mode", ["first", "strided"])
 def test_tab_run_equals_evaluate_and_cli(tab, cli_outputs, mode):
     out = tab["handlers"]["run"]([str(SAMPLE)], ["lk"], mode, "256", 0, "auto")
-    status, table, note, published, delta, aj, downloads, state = out[:8]
+    status, table_update, note, published, delta, aj, downloads, state = out[:8]
+    table = table_update["value"]
+    # Columns sized to their contents: the whole table fits a page (no sideways scroll, no cut headers).
+    widths = [int(w.removesuffix("px")) for w in table_update["column_widths"]]
+    assert len(widths) == table.shape[1] and sum(widths) < 1150 and widths[1] >= 28 + 8.5 * len("hopper-perspective")
     ref = evaluate("lk", SAMPLE, mode)
     # The table shows the CLI's strings for every video and the mean; the mean row comes first,
     # so it shows without scrolling.
@@ -91,9 +95,7 @@ def test_tab_run_equals_evaluate_and_cli(tab, cli_outputs, mode):
     csv_path, json_path = (Path(p) for p in downloads)
     cli_doc, cli_csv = cli_outputs[mode]
     rows = list(csv.DictReader(io.StringIO(csv_path.read_text())))
-    cli_rows_csv = list(csv.DictReader(io.StringIO(cli_csv)))
-    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
-    assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in cli_rows_csv]
+    assert _csv_but_seconds(csv_path.read_text()) == _csv_but_seconds(cli_csv)
     doc = json.loads(json_path.read_text())
     assert doc["results"] == cli_doc["results"] or _same_but_seconds(doc["results"], cli_doc["results"])
     assert doc["query_mode"] == mode and doc["resolution"] == [256, 256]
@@ -115,6 +117,11 @@ def test_tab_run_equals_evaluate_and_cli(tab, cli_outputs, mode):
     assert state["models"] == ["lk"] and state["videos"]["lk"] == VIDEOS
 
 
+def _csv_but_seconds(text: str) -> list[dict]:
+    """A results CSV's rows without the (timing-dependent) seconds column."""
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(io.StringIO(text))]
+
+
 def _same_but_seconds(a, b) -> bool:
     def strip(results):
         out = []
@@ -131,7 +138,7 @@ def test_full_resolution_and_video_cap(tab):
     out = tab["handlers"]["run"]([str(SAMPLE)], ["lk"], "first", "full", 2, "auto")
     ref = evaluate("lk", SAMPLE, "first", resolution=None, max_videos=2)
     cli_rows = table_rows(ref)[1]
-    assert [row[1:-1] for row in out[1].values.tolist()] == [cli_rows[-1]] + cli_rows[:-1]
+    assert [row[1:-1] for row in out[1]["value"].values.tolist()] == [cli_rows[-1]] + cli_rows[:-1]
     assert json.loads(Path(out[6][1]).read_text())["resolution"] == "full"
     assert "tracked at full resolution" in out[0]
 
@@ -207,6 +214,7 @@ def test_hostile_and_malformed_uploads_are_refused(tab, tmp_path):
 def test_models_without_weights_are_named_and_skipped(tab):
     out = tab["handlers"]["run"]([str(SAMPLE)], ["cotracker3_offline", "lk"], "first", "256", 1, "davis")
     status, table, note, published = out[:4]
+    table = table["value"]
     assert "cotracker3_offline: not run" in status and "scaled_offline.pth" in status
     assert set(table["model"]) == {"lk"}
     # Published numbers are shown for the skipped model too, with their source.
@@ -267,7 +275,7 @@ def test_bench_endpoint_matches_cli_and_survives_bad_uploads(client, cli_outputs
     doc, csv_path, json_path, status = client.predict(use_sample=True, models="lk", query_mode="strided",
                                                       api_name="/bench")
     cli_doc, cli_csv = cli_outputs["strided"]
-    assert Path(csv_path).read_text() == cli_csv
+    assert _csv_but_seconds(Path(csv_path).read_text()) == _csv_but_seconds(cli_csv)
     assert _same_but_seconds(doc["results"], cli_doc["results"])
     assert json.loads(Path(json_path).read_text()) == doc
     assert "lk: AJ 89.4" in status
@@ -308,15 +316,18 @@ def test_browser_sample_run_then_hostile_upload_then_run_again(app_url, tmp_path
             page.set_default_timeout(60_000)
             page.goto(app_url)
             page.get_by_role("tab", name="Benchmark").click()
+            # The sample button loads the sample and runs it: no second click needed.
             page.click("#bench-sample")
             page.locator("#bench-files").get_by_text("tapvid_sample", exact=True).wait_for()
-            page.click("#bench-run")
             page.wait_for_function(
                 "document.querySelector('#bench-status textarea').value.includes('lk: AJ 88.8, δavg 94.3, OA 97.9')"
             )
             page.locator("#bench-view-still img").wait_for()
             table = page.locator("#bench-table").inner_text()
             assert "mean (5 videos)" in table and "88.8" in table
+            # The mean row is the first row: visible without scrolling the table.
+            first_row = page.locator("#bench-table [data-testid='cell-0-1']").inner_text()
+            assert first_row.startswith("mean")
             assert ".csv" in page.locator("#bench-downloads").inner_text()
 
             page.locator("#bench-files input[type=file]").set_input_files(str(evil))
@@ -324,11 +335,13 @@ def test_browser_sample_run_then_hostile_upload_then_run_again(app_url, tmp_path
             page.click("#bench-run")
             page.get_by_text("refused to load").first.wait_for()
             assert not marker.exists()
+            # The failed run left no old result beside its error.
+            assert "88.8" not in page.locator("#bench-table").inner_text()
+            assert ".csv" not in page.locator("#bench-downloads").inner_text()
+            assert page.locator("#bench-view-still img").count() == 0
 
-            page.click("#bench-sample")
-            page.locator("#bench-files").get_by_text("tapvid_sample", exact=True).wait_for()
             page.locator("#bench-mode").get_by_text("strided").click()
-            page.click("#bench-run")
+            page.click("#bench-sample")
             page.wait_for_function(
                 "document.querySelector('#bench-status textarea').value.includes('query mode strided')"
             )

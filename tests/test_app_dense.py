@@ -100,8 +100,12 @@ def test_tab_paints_tracks_switches_views_and_feeds_the_render_tab(tmp_path, cli
     c, path = clip
     service = TrackingService(output_root=tmp_path)
     demo = build_demo(service)
-    src, slider, editor, latest = handler_named(demo, "on_dense_video")(path, progress=None)
+    src, slider, editor_update, latest, info, *cleared = handler_named(demo, "on_dense_video")(path, progress=None)
+    editor = editor_update["value"]
     assert src == path and editor["background"].shape == (120, 160, 3) and latest is None
+    assert "10 frames of 160×120" in info and cleared[:2] == [None, None]  # no old result stays
+    # a translucent brush sized for this frame: a twentieth of its shorter side
+    assert editor_update["brush"].default_size == 6 and editor_update["brush"].colors == [("#ff3030", 0.45)]
     layer = np.zeros((120, 160, 4), np.uint8)
     layer[40:80, 50:110] = (255, 48, 48, 255)
     value = {"background": editor["background"], "layers": [layer], "composite": None}

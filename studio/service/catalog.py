@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+from studio.hub import hub_endpoint, offline
 from studio.registry import list_trackers, query_trackers, tracker_info, weight_status
 from studio.results import InputError
 
@@ -93,14 +94,45 @@ def default_model() -> str:
     return min(usable, key=lambda n: (STATUS_ORDER.index(status[n]), preference(n), names.index(n)))
 
 
+UNAVAILABLE_HERE = "unavailable here"
+"""Marks a menu entry whose weights cannot be had on this machine (the app's CSS greys those out and makes
+them unclickable; the label says why)."""
+
+
+def unavailable_reason(name: str) -> str | None:
+    """Why model ``name`` cannot run here, in one sentence, or None when it can (built-in, cached, downloadable)."""
+    if weight_status(name) != "unavailable":
+        return None
+    ck = tracker_info(name).checkpoint
+    why = "HF_HUB_OFFLINE is set" if offline() else f"the Hugging Face hub ({hub_endpoint()}) cannot be reached"
+    return (f"its weights ({ck.repo_id} {ck.filename}) are not in the local Hugging Face cache and {why}; "
+            "pre-cache them (see the Models tab) to use it")
+
+
+def choice_label(name: str, status: str | None = None) -> str:
+    """A menu label: ``name · title · status``, or for a model whose weights cannot be had,
+    ``name · title — unavailable here (not cached, offline)``."""
+    e = tracker_info(name)
+    status = status or weight_status(name)
+    if status != "unavailable":
+        return f"{name} · {e.title} · {status}"
+    short = "not cached, offline" if offline() else "not cached, hub unreachable"
+    return f"{name} · {e.title} — {UNAVAILABLE_HERE} ({short})"
+
+
+def labelled(names: list[str]) -> list[tuple[str, str]]:
+    """``(label, name)`` pairs: usable models first, in the given order, then the unavailable ones."""
+    status = {n: weight_status(n) for n in names}
+    usable = [n for n in names if status[n] != "unavailable"]
+    rest = [n for n in names if status[n] == "unavailable"]
+    return [(choice_label(n, status[n]), n) for n in usable + rest]
+
+
 def model_choices(dense: bool = False) -> list[tuple[str, str]]:
-    """``(label, name)`` pairs for a dropdown; the label shows weight status.
+    """``(label, name)`` pairs for a dropdown; the label shows weight status, and models whose weights
+    cannot be had here come last, marked ``unavailable here`` with the reason.
 
     Args:
       dense: also list the dense models, which track queries too (after the point trackers).
     """
-    out = []
-    for name in query_trackers() if dense else list_trackers("point"):
-        e = tracker_info(name)
-        out.append((f"{name} · {e.title} · {weight_status(name)}", name))
-    return out
+    return labelled(query_trackers() if dense else list_trackers("point"))

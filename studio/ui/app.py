@@ -57,7 +57,11 @@ Track any point through a video with the tracker of your choice, look at the res
 CSS = """
 #track-frame img { cursor: crosshair; }
 #track-status textarea { font-family: ui-monospace, monospace; font-size: 0.9em; }
+/* Models whose weights cannot be had here: greyed out and not clickable; the label says why. */
+[role="option"][aria-label*="unavailable here"] { opacity: 0.45; pointer-events: none; font-style: italic; }
 """
+"""Page CSS (Gradio 6 takes it in ``launch``). Menu entries marked by ``studio.service.catalog.UNAVAILABLE_HERE``
+cannot be chosen with the mouse."""
 
 QUEUE_SIZE = int(os.environ.get("STUDIO_QUEUE_SIZE", "32") or 32)
 """Requests that may wait in the queue; more are refused with "queue full" instead of piling up."""
