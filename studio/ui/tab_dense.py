@@ -198,7 +198,7 @@ def build_dense(service: TrackingService, context: dict | None = None) -> DenseT
         return region_text(editor_value, service.load_video(path).size if path else None)
 
     @user_errors
-    def on_note(path, model_name, init_name, n_tracks, side):
+    def on_dense_note(path, model_name, init_name, n_tracks, side):
         """Why the dense model (or its initializer) cannot run here, or the estimated time; the run button
         is disabled when it cannot run."""
         workload = (service.workload(path, dense=True, num_tracks=int(n_tracks), work_side=int(side),
@@ -257,7 +257,7 @@ def build_dense(service: TrackingService, context: dict | None = None) -> DenseT
     editor.change(on_paint, inputs=[source_path, editor], outputs=[region], queue=False, show_progress="hidden",
                   **LAST_WINS, **ui)
     for trigger in (source_path, model, initializer, num_tracks, max_side):
-        trigger.change(on_note, inputs=[source_path, model, initializer, num_tracks, max_side],
+        trigger.change(on_dense_note, inputs=[source_path, model, initializer, num_tracks, max_side],
                        outputs=[note, run_button], queue=False, show_progress="hidden", **LAST_WINS, **ui)
     run_button.click(clear_result, outputs=[rendered, files, status], queue=False, show_progress="hidden",
                      **ui).then(
