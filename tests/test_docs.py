@@ -48,7 +48,7 @@ def _hub_files() -> dict[str, dict[str, set[str]]]:
     out: dict[str, dict[str, set[str]]] = {}
     for name in list_trackers():
         ck = tracker_info(name).checkpoint
-        if ck is not None:
+        if getattr(ck, "repo_id", None):  # files people bring themselves are not on the hub
             out.setdefault(ck.repo_id, {}).setdefault(ck.filename, set()).add(ck.revision)
     return out
 

@@ -50,6 +50,11 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
         "--query-mode", required=True, choices=QUERY_MODES,
         help="'first': each track's first visible point; 'strided': every visible point on frames 0, 5, 10, ...",
     )
+    b.add_argument(
+        "--checkpoint", action="append", metavar="[NAME=]PATH",
+        help="a model's checkpoint file (instead of the checkpoint folder or the hub download); NAME=PATH when "
+        "several models are scored; repeatable",
+    )
     b.add_argument("--json", dest="json_out", help="write all results to this .json file")
     b.add_argument("--csv", dest="csv_out", help="write one row per model and video (and the mean) to this .csv file")
     b.add_argument(
@@ -65,17 +70,21 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
 def cmd_bench(args: argparse.Namespace) -> int:
     from studio.benchmark.datasets import open_dataset
     from studio.benchmark.runner import evaluate
+    from studio.cli.model_args import parse_checkpoints
+    from studio.registry import create_tracker
 
     for out in (args.json_out, args.csv_out):
         if out and not Path(out).resolve().parent.is_dir():
             raise OSError(f"cannot write {out}: folder {Path(out).resolve().parent} does not exist")
+    checkpoints = parse_checkpoints(args.checkpoint, args.model)
     dataset = open_dataset(args.dataset)
     resolution = None if args.full_resolution else (256, 256)
     results = []
     for model in dict.fromkeys(args.model):  # each model once, in the order given
         bar, progress = tqdm_progress(f"{model}")
         try:
-            result = evaluate(model, dataset, args.query_mode, resolution, args.max_videos, progress)
+            tracker = create_tracker(model, checkpoint=checkpoints[model]) if model in checkpoints else model
+            result = evaluate(tracker, dataset, args.query_mode, resolution, args.max_videos, progress)
         finally:
             bar.close()
         results.append(result)

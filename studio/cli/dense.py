@@ -40,6 +40,8 @@ def cmd_dense(args: argparse.Namespace) -> int:
         raise InputError(f"mode {args.mode} needs --mask IMAGE")
     if args.initializer and tracker_info(args.initializer).kind != "point":
         raise InputError(f"--initializer must be a point tracker, '{args.initializer}' is not")
+    if args.initializer_checkpoint and not args.initializer:
+        raise InputError("--initializer-checkpoint needs --initializer NAME")
     if args.num_tracks < 1:
         raise InputError(f"--num-tracks must be at least 1, got {args.num_tracks}")
     video = read_video(args.video, max_frames=args.max_frames)
@@ -57,7 +59,9 @@ def cmd_dense(args: argparse.Namespace) -> int:
     tracker.max_side = args.max_side
     tracker.seed = args.seed
     if args.initializer:
-        tracker.initializer = args.initializer
+        tracker.initializer = (create_tracker(args.initializer, device=tracker.device,
+                                              checkpoint=args.initializer_checkpoint)
+                               if args.initializer_checkpoint else args.initializer)
     if args.reinit is not None:
         return _reinit(args, tracker, video)
     bar, progress = tqdm_progress(f"dense tracking with {args.tracker}")
@@ -121,10 +125,14 @@ def add_dense_parser(subparsers) -> argparse.ArgumentParser:
     d.add_argument("--mask", help="mask image (PNG): pixels at least half on (or half opaque) are tracked")
     d.add_argument("--tracker", default="dot_dis", choices=list_trackers("dense"),
                    help="dense model (default dot_dis, weight-free; dot needs RAFT weights)")
-    d.add_argument("--checkpoint", help="local refiner checkpoint instead of the hub download")
+    d.add_argument("--checkpoint", metavar="PATH",
+                   help="the dense model's checkpoint file (dot: the refiner's) instead of the checkpoint folder "
+                   "or the hub download")
     d.add_argument("--initializer", default=None, choices=list_trackers("point"), metavar="NAME",
                    help="point tracker for the initial tracks (default lk); one of: "
                    + ", ".join(list_trackers("point")))
+    d.add_argument("--initializer-checkpoint", metavar="PATH",
+                   help="the initializer's checkpoint file (with --initializer)")
     d.add_argument("--num-tracks", type=int, default=2048, help="initial tracks (default 2048)")
     d.add_argument("--query-frame", type=int, default=0, help="frame whose pixels are tracked (default 0)")
     d.add_argument("--max-side", type=int, default=512,

@@ -14,6 +14,7 @@ from studio.registry import query_trackers
 
 
 def cmd_track(args: argparse.Namespace) -> int:
+    from studio.cli.model_args import parse_options
     from studio.io.trackfile import save_tracks
     from studio.io.video import read_video, write_video
     from studio.pipeline import grid_for, render_tracks, track_video
@@ -24,7 +25,7 @@ def cmd_track(args: argparse.Namespace) -> int:
     for notice in video.notices:
         print(f"note: {notice}", file=sys.stderr)
     queries = parse_points(args.points) if args.points else grid_for(video, args.grid, args.grid_frame)
-    tracker = create_tracker(args.model, checkpoint=args.checkpoint)
+    tracker = create_tracker(args.model, checkpoint=args.checkpoint, **parse_options(args.option))
     bar, progress = tqdm_progress(f"tracking with {args.model}")
     try:
         run = track_video(video, queries, args.model, tracker=tracker, progress=progress)
@@ -50,7 +51,10 @@ def add_track_parser(subparsers) -> argparse.ArgumentParser:
     t.add_argument("--model", default="lk", choices=query_trackers(), metavar="NAME",
                    help="point tracker, or a dense model sampled at the queries (default lk): "
                    + ", ".join(query_trackers()))
-    t.add_argument("--checkpoint", help="local checkpoint file instead of the hub download")
+    t.add_argument("--checkpoint", metavar="PATH",
+                   help="the model's checkpoint file (instead of the checkpoint folder or the hub download)")
+    t.add_argument("--option", action="append", metavar="KEY=VALUE",
+                   help="model option, repeatable (e.g. upsample=2 for gmrw, threshold=0.8 for CoTracker)")
     t.add_argument("--out", help="write tracks to .npz, .csv or .json")
     t.add_argument("--video", dest="render", help="write the input with the tracks drawn to this .mp4")
     t.add_argument("--tail", type=int, default=8, help="tail length in frames for --video (default 8)")

@@ -1,7 +1,8 @@
 """The registry's models as this machine offers them: the Models table, the default model, dropdown choices.
 
-A model's weight status (``studio.registry.weight_status``: built-in, cached,
-downloadable, unavailable) decides the default and is shown next to every name.
+A model's weight status (``studio.registry.weight_status``: built-in, local file,
+cached, downloadable, unavailable, needs a file) decides the default and is shown
+next to every name.
 """
 
 from __future__ import annotations
@@ -9,11 +10,19 @@ from __future__ import annotations
 import os
 
 from studio.hub import hub_endpoint, offline
-from studio.registry import list_trackers, query_trackers, tracker_info, weight_status
+from studio.registry import NOT_USABLE, list_trackers, query_trackers, tracker_info, weight_status, where_to_get
 from studio.results import InputError
 
-STATUS_ORDER = ("cached", "built-in", "downloadable", "unavailable")
+STATUS_ORDER = ("local file", "cached", "built-in", "downloadable", "unavailable", "needs a file")
 """Weight states, best first, for choosing the default model."""
+
+
+def checkpoint_uploads_allowed() -> bool:
+    """Whether the Models tab may keep uploaded checkpoints (``STUDIO_CHECKPOINT_UPLOAD``, default on).
+
+    A kept file serves every visitor of the server, so a public deployment may switch it off.
+    """
+    return os.environ.get("STUDIO_CHECKPOINT_UPLOAD", "1").strip().lower() not in {"0", "false", "no", "off"}
 
 PREFERRED_MODELS = (
     "cotracker3_offline",
@@ -38,7 +47,8 @@ def models_table() -> list[dict]:
 
     Returns:
       dicts with ``name, kind, title, online, input_resolution, license, paper,
-      checkpoint, checkpoint_url, repo_id, filename, revision, status, notes``;
+      checkpoint, checkpoint_url, repo_id, filename, revision, status, where_to_get, notes``
+      (``repo_id`` and ``revision`` empty for files published outside the hub);
       strings and booleans only, JSON-ready.
     """
     rows = []
@@ -56,10 +66,11 @@ def models_table() -> list[dict]:
                 "paper": e.paper,
                 "checkpoint": str(e.checkpoint) if e.checkpoint else "none (weight-free)",
                 "checkpoint_url": e.checkpoint.url if e.checkpoint else "",
-                "repo_id": e.checkpoint.repo_id if e.checkpoint else "",
+                "repo_id": getattr(e.checkpoint, "repo_id", ""),
                 "filename": e.checkpoint.filename if e.checkpoint else "",
-                "revision": e.checkpoint.revision if e.checkpoint else "",
+                "revision": getattr(e.checkpoint, "revision", ""),
                 "status": weight_status(name),
+                "where_to_get": where_to_get(name),
                 "notes": e.notes,
             }
         )
@@ -72,14 +83,14 @@ def default_model() -> str:
     Order: ``STUDIO_DEFAULT_MODEL`` if set and usable; else by weight status
     (cached neural model, then a weight-free one, then a downloadable one), then
     by ``PREFERRED_MODELS``, then registry order. A model whose weights are
-    ``"unavailable"`` is never the default.
+    ``"unavailable"`` or ``"needs a file"`` is never the default.
     """
     names = list_trackers("point")
     if not names:
         raise InputError("no point tracker is registered")
     status = {n: weight_status(n) for n in names}
     wanted = os.environ.get("STUDIO_DEFAULT_MODEL", "").strip()
-    if wanted in status and status[wanted] != "unavailable":
+    if wanted in status and status[wanted] not in NOT_USABLE:
         return wanted
 
     def preference(name: str) -> int:
@@ -88,7 +99,7 @@ def default_model() -> str:
                 return rank
         return len(PREFERRED_MODELS)
 
-    usable = [n for n in names if status[n] != "unavailable"]
+    usable = [n for n in names if status[n] not in NOT_USABLE]
     if not usable:
         return names[0]  # nothing works; the first one's error will say why
     return min(usable, key=lambda n: (STATUS_ORDER.index(status[n]), preference(n), names.index(n)))
@@ -100,31 +111,39 @@ them unclickable; the label says why)."""
 
 
 def unavailable_reason(name: str) -> str | None:
-    """Why model ``name`` cannot run here, in one sentence, or None when it can (built-in, cached, downloadable)."""
-    if weight_status(name) != "unavailable":
+    """Why model ``name`` cannot run here and how to change that, or None when it can run
+    (built-in, local file, cached, downloadable)."""
+    status = weight_status(name)
+    if status not in NOT_USABLE:
         return None
     ck = tracker_info(name).checkpoint
-    why = "HF_HUB_OFFLINE is set" if offline() else f"the Hugging Face hub ({hub_endpoint()}) cannot be reached"
-    return (f"its weights ({ck.repo_id} {ck.filename}) are not in the local Hugging Face cache and {why}; "
-            "pre-cache them (see the Models tab) to use it")
+    if status == "needs a file":
+        why = f"it needs {ck.filename}, which is published outside the Hugging Face hub and is not here"
+    else:
+        hub = "HF_HUB_OFFLINE is set" if offline() else f"the Hugging Face hub ({hub_endpoint()}) cannot be reached"
+        why = f"its weights ({ck.repo_id} {ck.filename}) are not in the local Hugging Face cache and {hub}"
+    return f"{why}. {where_to_get(name)}"
 
 
 def choice_label(name: str, status: str | None = None) -> str:
-    """A menu label: ``name · title · status``, or for a model whose weights cannot be had,
-    ``name · title — unavailable here (not cached, offline)``."""
+    """A menu label: ``name · title · status``, or for a model that cannot run here,
+    ``name · title — unavailable here (not cached, offline)`` (or ``(needs its checkpoint file)``)."""
     e = tracker_info(name)
     status = status or weight_status(name)
-    if status != "unavailable":
+    if status not in NOT_USABLE:
         return f"{name} · {e.title} · {status}"
-    short = "not cached, offline" if offline() else "not cached, hub unreachable"
+    if status == "needs a file":
+        short = "needs its checkpoint file"
+    else:
+        short = "not cached, offline" if offline() else "not cached, hub unreachable"
     return f"{name} · {e.title} — {UNAVAILABLE_HERE} ({short})"
 
 
 def labelled(names: list[str]) -> list[tuple[str, str]]:
-    """``(label, name)`` pairs: usable models first, in the given order, then the unavailable ones."""
+    """``(label, name)`` pairs: usable models first, in the given order, then those that cannot run here."""
     status = {n: weight_status(n) for n in names}
-    usable = [n for n in names if status[n] != "unavailable"]
-    rest = [n for n in names if status[n] == "unavailable"]
+    usable = [n for n in names if status[n] not in NOT_USABLE]
+    rest = [n for n in names if status[n] in NOT_USABLE]
     return [(choice_label(n, status[n]), n) for n in usable + rest]
 
 

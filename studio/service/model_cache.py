@@ -80,6 +80,13 @@ class ModelCache:
             self._free(evicted)
         return model
 
+    def forget(self, names: list[str]) -> None:
+        """Drop these models if loaded (their weights changed); their next ``get`` builds them again."""
+        with self._lock:
+            evicted = [(n, self._models.pop(n)) for n in names if n in self._models]
+        if evicted:
+            self._free(evicted)
+
     def names(self) -> list[str]:
         """Names of the cached models, least recently used first."""
         with self._lock:

@@ -24,7 +24,7 @@ from studio.io.video import Video
 from studio.pipeline import grid_for, to_source, to_working
 from studio.progress import ProgressFn
 from studio.queries import mask_grid_queries, mask_to_size
-from studio.registry import create_tracker
+from studio.registry import add_checkpoint, create_tracker, names_using
 from studio.results import InputError, check_queries
 from studio.service import catalog
 from studio.service.estimate import Estimate, Estimator, Workload
@@ -93,6 +93,32 @@ class TrackingService:
     def loaded_models(self) -> list[str]:
         """Names of the cached models, least recently used first."""
         return self.models.names()
+
+    def add_checkpoint(self, name: str, path: str | os.PathLike | None) -> str:
+        """Check ``path`` strictly as model ``name``'s checkpoint and keep it in the checkpoint folder.
+
+        Models loaded from the file it replaces are dropped from the cache, so their next
+        use loads the new one.
+
+        Returns:
+          One sentence for the user: where the file was kept and which models use it.
+
+        Raises:
+          InputError: uploads are switched off (``STUDIO_CHECKPOINT_UPLOAD=0``), no file was
+            given, or the model takes no weights.
+          KeyError, CheckpointMismatch: from ``studio.registry.add_checkpoint``.
+        """
+        if not catalog.checkpoint_uploads_allowed():
+            raise InputError("Checkpoint uploads are switched off on this server (STUDIO_CHECKPOINT_UPLOAD=0).")
+        if not path or not os.path.isfile(path):
+            raise InputError("no checkpoint file: choose the file to upload first")
+        try:
+            kept = add_checkpoint(name, path)
+        except ValueError as exc:  # a weight-free model
+            raise InputError(str(exc)) from None
+        users = names_using(kept.name)
+        self.models.forget(users)
+        return f"{kept.name} passed the strict check and is kept in {kept.parent}; used by {', '.join(users)}."
 
     def preload(self, name: str | None = None) -> str:
         """Build ``name`` (default: ``default_model()``) now, e.g. at Space start-up.
