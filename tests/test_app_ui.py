@@ -210,3 +210,33 @@ def test_dense_tab_offers_the_track_tabs_video_and_counts_the_painted_region(dem
     layer[100:120, 200:300, 3] = 115  # a translucent stroke still counts
     text = on_paint(str(PAN), {"background": None, "layers": [layer], "composite": None})
     assert "2000 pixels painted" in text and "1.5% of the frame" in text
+
+
+def test_a_kept_checkpoint_wakes_the_model_up_in_every_menu(tmp_path, checkpoint_folder, empty_hub_cache):
+    """gmrw needs a file: greyed out (unclickable) in the menus until one is kept in the Models tab; then every
+    tab's menu lists it as usable without reloading the page."""
+    from test_gmrw import official_file
+
+    service = TrackingService(output_root=tmp_path)
+    demo = build_demo(service)
+    deps, elem, name, chain = _graph(demo)
+    menu_ids = {"track-model", "dense-initializer", "bench-models"}
+
+    def labels():
+        (keep,) = [d for d in deps.values() if any(elem(t) == "checkpoint-keep" for t, _ in d["targets"])]
+        (refresh,) = [s for s in chain(keep) if {elem(o) for o in s["outputs"]} >= menu_ids]
+        updates = demo.fns[refresh["id"]].fn()
+        out = {}
+        for o, u in zip(refresh["outputs"], updates):
+            out[elem(o)] = dict((v, k) for k, v in u["choices"])
+        return out
+
+    before = labels()
+    for menu in menu_ids:
+        assert "unavailable here (needs its checkpoint file)" in before[menu]["gmrw"], menu
+    checkpoint_folder.mkdir(parents=True, exist_ok=True)
+    official_file(tmp_path / "kubric_73k.pth")
+    service.add_checkpoint("gmrw", str(tmp_path / "kubric_73k.pth"))
+    after = labels()
+    for menu in menu_ids:
+        assert after[menu]["gmrw"].endswith("local file") and "unavailable" not in after[menu]["gmrw"], menu

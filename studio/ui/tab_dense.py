@@ -83,6 +83,8 @@ class DenseTab:
     rendered: gr.Video
     files: gr.File
     status: gr.Textbox
+    model: gr.Dropdown | None = None
+    initializer: gr.Dropdown | None = None
 
 
 def painted_mask(editor_value) -> np.ndarray | None:
@@ -275,7 +277,7 @@ def build_dense(service: TrackingService, context: dict | None = None) -> DenseT
                           show_progress_on=[status], concurrency_id="render", concurrency_limit=2, **LAST_WINS,
                           **ui)
     return DenseTab(latest=latest, video=video, run_button=run_button, rendered=rendered, files=files,
-                    status=status)
+                    status=status, model=model, initializer=initializer)
 
 
 def build_api(service: TrackingService) -> None:
