@@ -93,6 +93,10 @@ def click_image_pixel(page, selector: str, x: int, y: int) -> tuple[float, float
       (within about half a display pixel of ``(x, y)``).
     """
     img = page.locator(selector)
+    # A new frame's <img> has no size until its picture has loaded (a loaded machine makes that visible).
+    page.wait_for_function(
+        "sel => { const i = document.querySelector(sel); return i && i.complete && i.naturalWidth > 0; }", arg=selector
+    )
     box = img.bounding_box()
     natural_w, natural_h = img.evaluate("e => [e.naturalWidth, e.naturalHeight]")
     # The frontend shows the image scaled down to fit (never up) and centred in its box.
