@@ -240,3 +240,17 @@ def test_a_kept_checkpoint_wakes_the_model_up_in_every_menu(tmp_path, checkpoint
     after = labels()
     for menu in menu_ids:
         assert after[menu]["gmrw"].endswith("local file") and "unavailable" not in after[menu]["gmrw"], menu
+
+
+def test_readme_names_the_use_latest_buttons_the_app_has(demo):
+    """The README's *Use latest ... result* buttons are the app's: none missing, none invented."""
+    import re
+
+    shown = {c["props"]["value"] for c in demo.config["components"]
+             if c.get("type") == "button" and str(c.get("props", {}).get("value", "")).startswith("Use latest")}
+    text = re.sub(r"\s+", " ", (ROOT / "README.md").read_text())
+    # "*Use latest Track result* and *Use latest Dense result*", or a shortened "(or *Dense result*)"
+    named = set(re.findall(r"\*(Use latest \w+ result)\*", text))
+    named |= {f"Use latest {w} result" for w in re.findall(r"\(or \*(\w+) result\*\)", text)}
+    assert shown, "the app has no Use latest button"
+    assert named == shown, (sorted(named), sorted(shown))

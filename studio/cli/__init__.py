@@ -37,6 +37,9 @@ def run(args: argparse.Namespace) -> int:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {msg}", file=sys.stderr)
         return 2
+    except MemoryError:
+        print("error: this needs more memory than the machine has; try a shorter or smaller input", file=sys.stderr)
+        return 2
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,6 @@ from studio.service.dense_job import (
     DEFAULT_MODEL,
     DEFAULT_NUM_TRACKS,
     MAX_NUM_TRACKS,
-    DENSE_MAX_FRAMES,
     dense_models,
     run_dense,
 )
@@ -204,7 +203,7 @@ def build_dense(service: TrackingService, context: dict | None = None) -> DenseT
         """Why the dense model (or its initializer) cannot run here, or the estimated time; the run button
         is disabled when it cannot run."""
         workload = (service.workload(path, dense=True, num_tracks=int(n_tracks), work_side=int(side),
-                                     max_frames=DENSE_MAX_FRAMES) if path else None)
+                                     max_frames=service.limits.dense_max_frames) if path else None)
         text, runnable = model_note(service, model_name, workload)
         init_text, init_ok = model_note(service, init_name) if model_name else ("", True)
         if not init_ok:
@@ -320,7 +319,7 @@ def build_api(service: TrackingService) -> None:
         """
         if not video:
             raise InputError("no video file given")
-        mask_image = _read_mask(mask) if mask else None
+        mask_image = _read_mask(mask, service.limits) if mask else None
         out = run_dense(service, str(video), mask_image, query_frame=int(query_frame or 0),
                         model=(model or "").strip() or DEFAULT_MODEL, initializer=(initializer or "").strip() or "lk",
                         num_tracks=int(num_tracks or DEFAULT_NUM_TRACKS), mode=(mode or "").strip() or None,
