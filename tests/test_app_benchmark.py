@@ -303,6 +303,9 @@ def test_bench_endpoint_matches_cli_and_survives_bad_uploads(client, cli_outputs
 # ------------------------------------------------------------------------ in a real browser
 
 CHROMIUM = os.environ.get("STUDIO_CHROMIUM", "/usr/bin/chromium")
+RUN_MS = 20 * 60_000
+"""A benchmark run is waited for by its status line, however long a loaded machine takes; this only stops
+a wait on an app that hangs."""
 
 
 @pytest.mark.browser
@@ -322,7 +325,8 @@ def test_browser_sample_run_then_hostile_upload_then_run_again(app_url, tmp_path
             page.click("#bench-sample")
             page.locator("#bench-files").get_by_text("tapvid_sample", exact=True).wait_for()
             page.wait_for_function(
-                "document.querySelector('#bench-status textarea').value.includes('lk: AJ 88.8, δavg 94.3, OA 97.9')"
+                "document.querySelector('#bench-status textarea').value.includes('lk: AJ 88.8, δavg 94.3, OA 97.9')",
+                timeout=RUN_MS,
             )
             page.locator("#bench-view-still img").wait_for()
             table = page.locator("#bench-table").inner_text()
@@ -335,7 +339,7 @@ def test_browser_sample_run_then_hostile_upload_then_run_again(app_url, tmp_path
             page.locator("#bench-files input[type=file]").set_input_files(str(evil))
             page.locator("#bench-files").get_by_text("evil", exact=True).wait_for()
             page.click("#bench-run")
-            page.get_by_text("refused to load").first.wait_for()
+            page.get_by_text("refused to load").first.wait_for(timeout=RUN_MS)
             assert not marker.exists()
             # The failed run left no old result beside its error.
             assert "88.8" not in page.locator("#bench-table").inner_text()
@@ -345,7 +349,8 @@ def test_browser_sample_run_then_hostile_upload_then_run_again(app_url, tmp_path
             page.locator("#bench-mode").get_by_text("strided").click()
             page.click("#bench-sample")
             page.wait_for_function(
-                "document.querySelector('#bench-status textarea').value.includes('query mode strided')"
+                "document.querySelector('#bench-status textarea').value.includes('query mode strided')",
+                timeout=RUN_MS,
             )
         finally:
             browser.close()

@@ -145,6 +145,12 @@ def wait_done(page, selector: str, text: str) -> str:
     return box.input_value() if box.count() else page.locator(selector).inner_text()
 
 
+def uploaded(page, selector: str, stem: str) -> None:
+    """Wait until the File component ``selector`` shows ``stem`` as its value: the upload has reached the
+    server and a click now sends the file (a click during the upload would send nothing)."""
+    page.locator(f"{selector} table.file-preview").filter(has_text=stem).first.wait_for(timeout=HANG_MS)
+
+
 def wait_error(page, words: str) -> None:
     """Wait for the app's error message containing ``words`` (and no longer than a hang)."""
     page.locator("[data-testid=toast-body].error").filter(has_text=words).first.wait_for(timeout=HANG_MS)
@@ -289,13 +295,13 @@ def test_models_tab_refuses_a_wrong_checkpoint_and_keeps_a_good_one(page, tmp_pa
     upload = page.locator("#checkpoint-file input[type=file]")
     result = page.locator("#checkpoint-result")
     upload.set_input_files(str(wrong))
-    page.wait_for_timeout(1500)  # the upload reaches the server before the click
+    uploaded(page, "#checkpoint-file", "wrong")
     page.click("#checkpoint-keep")
     result.get_by_text("Refused, nothing kept").wait_for()
     assert "missing: backbone.conv1.weight" in result.inner_text()
     assert not checkpoint_folder.exists() or not any(checkpoint_folder.iterdir())
     upload.set_input_files(str(good))
-    page.wait_for_timeout(1500)
+    uploaded(page, "#checkpoint-file", "download")
     page.click("#checkpoint-keep")
     result.get_by_text("passed the strict check").wait_for()
     assert [p.name for p in checkpoint_folder.iterdir()] == ["kubric_73k.pth"]
