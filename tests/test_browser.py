@@ -290,6 +290,8 @@ def test_models_tab_refuses_a_wrong_checkpoint_and_keeps_a_good_one(page, tmp_pa
     wrong, good = tmp_path / "wrong.pth", tmp_path / "download.pth"
     raft_file("raft_cvo", wrong)
     gmrw_file(good)
+    # Before: the Track tab's menu shows gmrw greyed out, with the reason, and the mouse cannot choose it.
+    assert _menu_option(page, "gmrw") == ("needs its checkpoint file", "none")
     page.get_by_role("tab", name="Models").click()
     assert "status here: needs a file" in page.locator("#checkpoint-where").inner_text()
     upload = page.locator("#checkpoint-file input[type=file]")
@@ -306,3 +308,20 @@ def test_models_tab_refuses_a_wrong_checkpoint_and_keeps_a_good_one(page, tmp_pa
     result.get_by_text("passed the strict check").wait_for()
     assert [p.name for p in checkpoint_folder.iterdir()] == ["kubric_73k.pth"]
     assert "status here: local file" in page.locator("#checkpoint-where").inner_text()
+    # After: the same menu offers it as usable, and a click chooses it (no page reload).
+    page.get_by_role("tab", name="Track points").click()
+    assert _menu_option(page, "gmrw") == ("local file", "auto")
+    page.locator("[role=option][aria-label^='gmrw ·']").first.click()
+    assert page.locator("#track-model input").input_value().startswith("gmrw ·")
+
+
+def _menu_option(page, name: str) -> tuple[str, str]:
+    """Open the Track tab's model menu (it stays open) and read entry ``name``: the end of its label (its
+    status or why it cannot run) and its computed ``pointer-events`` ('none': the mouse cannot choose it)."""
+    page.locator("#track-model input").click()
+    option = page.locator(f"[role=option][aria-label^='{name} ·']").first
+    option.wait_for()
+    label = option.get_attribute("aria-label")
+    events = option.evaluate("e => getComputedStyle(e).pointerEvents")
+    reason = label.rsplit("(", 1)[1].rstrip(")") if label.endswith(")") else label.rsplit(" · ", 1)[1]
+    return reason, events
