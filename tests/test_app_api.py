@@ -213,15 +213,21 @@ def test_tabs_are_composed_from_the_list_and_missing_modules_are_skipped(monkeyp
     assert keys[0] == "track" and "models" in keys and "not_written_yet" not in keys
 
 
-def test_click_handlers_on_a_shrunk_video_store_source_pixels(tmp_path):
+def test_click_handlers_on_a_shrunk_video_store_source_pixels(tmp_path, monkeypatch):
     """Click -> query in source pixels; undo / clear frame / clear all edit the light query list."""
     service = TrackingService(limits=Limits(max_side=240), output_root=tmp_path)  # 480x272 shown at 240x136
     demo = build_demo(service)
     on_video, on_click = handler_named(demo, "on_video"), handler_named(demo, "on_click")
+    toasts = []
+    monkeypatch.setattr(gr, "Warning", lambda *a, **k: toasts.append(a))
     path, points, _, frame, info, *_ = on_video(str(PAN), progress=None)
     assert path == str(PAN) and points == [] and frame.shape == (136, 240, 3)
     # The resize is said on the info line, quietly (no warning toast).
     assert "shown and tracked at 240×136" in info and "resized 480×272 → 240×136" in info
+    assert toasts == [] and "<small>" in info
+    # The Dense tab says it the same quiet way.
+    dense_info = handler_named(demo, "on_dense_video")(str(PAN), progress=None)[4]
+    assert "resized 480×272 → 240×136" in dense_info and toasts == []
 
     def click(t, x, y, pts, chosen=None):
         evt = gr.SelectData(None, {"index": [x, y], "value": None, "selected": True})
