@@ -39,6 +39,7 @@ class RenderTracks:
       size: ``(H, W)`` the pixels refer to; ``(0, 0)`` if the file does not say.
       fps: frame rate stored with the tracks, 0 if unknown.
       queries: optional sparse [N, 3] ``(t, x, y)``.
+      names: optional sparse N point names (labels, pose skeletons).
     """
 
     tracks: np.ndarray
@@ -46,6 +47,7 @@ class RenderTracks:
     size: tuple[int, int] = (0, 0)
     fps: float = 0.0
     queries: np.ndarray | None = None
+    names: list[str] | None = None
 
     @property
     def dense(self) -> bool:
@@ -79,7 +81,7 @@ def _read_sparse(path: Path) -> RenderTracks:
     from studio.io.trackfile import load_tracks
 
     r = load_tracks(path, Limits.from_env())
-    return RenderTracks(r.tracks, r.visible, tuple(r.size), r.fps, r.queries)
+    return RenderTracks(r.tracks, r.visible, tuple(r.size), r.fps, r.queries, r.names)
 
 
 def check_dense_shape(shape: tuple[int, ...], name: str, limits: Limits) -> None:
@@ -198,4 +200,4 @@ def fit_tracks(rt: RenderTracks, size: tuple[int, int], num_frames: int) -> tupl
         if queries is not None:
             queries = queries.copy()
             queries[:, 1:] = rescale_pixels(queries[:, 1:], src, size)
-    return RenderTracks(tracks, visible, size, rt.fps, queries), notices
+    return RenderTracks(tracks, visible, size, rt.fps, queries, rt.names), notices

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +162,8 @@ def run_track(
     formats: tuple[str, ...] = ("npz", "csv", "json"),
     progress: ProgressFn | None = None,
     notices: list[str] | None = None,
+    names: list[str] | None = None,
+    labels: bool = False,
 ) -> TrackOutput:
     """Track ``queries`` through the video at ``path``, render them and save the tracks.
 
@@ -174,6 +176,9 @@ def run_track(
       formats: track files to write, any of ``"npz"``, ``"csv"``, ``"json"``.
       progress: optional ``ProgressFn`` over the whole request.
       notices: what the caller already changed on the input (e.g. a resized mask), for the status line.
+      names: optional N point names (from a labelme / COCO file), saved with the tracks;
+        COCO-17 keypoint names get their skeleton drawn.
+      labels: write each point's name beside it in the rendered video.
 
     Returns:
       ``TrackOutput`` with the run, the rendered MP4 and the track files, all in a
@@ -194,12 +199,14 @@ def run_track(
     run = _track_on_device(id(service), os.path.abspath(path), q, model, track_progress)
     if hasattr(service, "estimates"):  # later estimates follow this machine's speed
         service.estimates.observe(model, service.workload(path, q), run.seconds)
+    if names is not None:
+        run = replace(run, result=replace(run.result, names=list(names)))
 
     out_dir = service.new_output_dir()
     stem = safe_stem(path)
     if progress is not None:
         progress(0.8, "drawing the tracks")
-    frames = render_tracks(video, run.result, tail=int(tail))
+    frames = render_tracks(video, run.result, tail=int(tail), labels=bool(labels))
     rendered = Path(
         write_video(out_dir / f"{stem}_tracked.mp4", frames, video.fps, progress=_scaled(progress, 0.85, 0.97))
     )

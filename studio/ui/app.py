@@ -53,6 +53,7 @@ TABS = [
     TabSpec("track", "Track points"),
     TabSpec("dense", "Dense"),
     TabSpec("render", "Render"),
+    TabSpec("annotate", "Annotate"),
     TabSpec("benchmark", "Benchmark"),
     TabSpec("models", "Models"),
 ]
@@ -64,7 +65,8 @@ Track any point through a video with the tracker of your choice, look at the res
 """
 
 CSS = """
-#track-frame img { cursor: crosshair; }
+#track-frame img, #annotate-frame img { cursor: crosshair; }
+#annotate-status textarea { font-family: ui-monospace, monospace; font-size: 0.9em; }
 #track-status textarea { font-family: ui-monospace, monospace; font-size: 0.9em; }
 /* Models whose weights cannot be had here: greyed out and not clickable; the label says why. */
 [role="option"][aria-label*="unavailable here"] { opacity: 0.45; pointer-events: none; font-style: italic; }

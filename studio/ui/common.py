@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from studio.hub import CheckpointMismatch, WeightsUnavailable
+from studio.io.sources import source_label
 from studio.progress import Cancelled, ProgressFn
 from studio.render.points import point_colors
 from studio.results import InputError, TrackResult
@@ -165,7 +165,7 @@ def video_facts(service: Any, path: str) -> str:
     quiet line (a notice is information, not a warning toast)."""
     video = service.load_video(path)
     h, w = video.source_size
-    text = f"**{os.path.basename(path)}**: {video.num_frames} frames of {w}×{h} at {video.fps:g} fps"
+    text = f"**{source_label(path)}**: {video.num_frames} frames of {w}×{h} at {video.fps:g} fps"
     if video.size != (h, w):
         text += f" (shown and tracked at {video.size[1]}×{video.size[0]}; tracks are saved in {w}×{h} pixels)"
     if video.notices:

@@ -30,6 +30,12 @@ def queries(points: list | None) -> np.ndarray:
     return np.asarray(rows, np.float32).reshape(-1, 3)
 
 
+def names(points: list | None) -> list[str] | None:
+    """Each point's name (``""`` for an unnamed one), or None when no point has a name."""
+    every = [name_of(p) for p in points or []]
+    return every if any(every) else None
+
+
 def name_of(point: list) -> str:
     """The point's name, or ``""``."""
     return str(point[3]) if len(point) > 3 and point[3] is not None else ""

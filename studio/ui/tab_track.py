@@ -20,6 +20,7 @@ import gradio as gr
 import numpy as np
 
 from studio.io.guards import read_image
+from studio.io.sources import camera_source
 from studio.limits import Limits
 from studio.render.markers import draw_markers
 from studio.render.points import point_colors
@@ -48,7 +49,9 @@ INTRO = """\
 **3.** Pick a model and press **Track**. Filled discs are visible points, rings are occluded ones; \
 download the tracks as npz, CSV or JSON (pixels of your video, integer = pixel centre, queries `(t, x, y)`). \
 The point list under the frame shows every point; select a row to move the point with a click or delete it, \
-edit a cell to name or place it exactly.
+edit a cell to name or place it exactly. \
+Points marked in **labelme** or **COCO keypoint** files can be added with their names (*Named points from a \
+file*); robot logs in **HDF5** open camera by camera (*HDF5 robot log*).
 """
 
 
@@ -59,7 +62,8 @@ class TrackTab:
     Attributes:
       video: the input video (a file path).
       source_path: ``gr.State``: path of the loaded video, or None.
-      queries: ``gr.State``: the point list, ``[[t, x, y(, name)], ...]`` source pixels (``studio.ui.points``).
+      queries: ``gr.State``: the point list, ``[[t, x, y(, name)], ...]`` source pixels (``studio.ui.points``);
+        names are typed in the list or come with points from a labelme / COCO file.
       latest: ``gr.State``: the last result, ``{"tracks": npz path, "video": source
         path, "rendered": mp4 path, "model": name, "files": {fmt: path}}`` or None.
         A Render tab can re-draw the tracks from it.
@@ -146,6 +150,17 @@ def build_track(service: TrackingService) -> TrackTab:
         with gr.Column(scale=1):
             video = video_input("track-video", height=320)
             video_info = gr.Markdown("No video loaded.", elem_id="track-video-info")
+            with gr.Accordion("HDF5 robot log (step_<i>/obs/image, one video per camera)", open=False):
+                h5_file = gr.File(label="Robot log (.h5 / .hdf5)", file_types=[".h5", ".hdf5", ".hdf"],
+                                  type="filepath", height=90, elem_id="track-h5")
+                with gr.Row():
+                    h5_camera = gr.Dropdown([], label="Camera", scale=2, elem_id="track-h5-camera")
+                    h5_load = gr.Button("Track this camera", size="sm", scale=1, elem_id="track-h5-load")
+                h5_write = gr.Button("Write the tracks into a copy of the log (obs/keypoints)", size="sm",
+                                     elem_id="track-h5-write")
+                h5_out = gr.File(label="Log with keypoints (each camera you track and write is filled in)",
+                                 interactive=False, elem_id="track-h5-out")
+                h5_copy = gr.State(None)
         with gr.Column(scale=1):
             frame = gr.Image(
                 label="Click to add points on this frame",
@@ -187,6 +202,18 @@ def build_track(service: TrackingService) -> TrackTab:
                     sources=["upload"],
                     height=160,
                 )
+            with gr.Accordion("Named points from a file (labelme or COCO keypoints)", open=False):
+                point_file = gr.File(
+                    label="labelme .json (point shapes) or COCO keypoint .json",
+                    file_types=[".json"],
+                    type="filepath",
+                    height=90,
+                    elem_id="track-point-file",
+                )
+                with gr.Row():
+                    coco_image = gr.Textbox(label="COCO: image id or file name (empty = the first)", scale=2)
+                    add_file_points = gr.Button("Add these points on this frame", size="sm", scale=1,
+                                                elem_id="track-point-file-add")
     with gr.Row(equal_height=True):
         choices = service.model_choices(dense=True)
         model = gr.Dropdown(
@@ -197,6 +224,7 @@ def build_track(service: TrackingService) -> TrackTab:
             elem_id="track-model",
         )
         tail = gr.Slider(0, 30, value=8, step=1, label="Tail length (frames)", scale=2)
+        labels = gr.Checkbox(value=False, label="Label points with their names", scale=1, elem_id="track-labels")
         track_button = gr.Button("Track", variant="primary", scale=1, elem_id="track-button")
     note = gr.Markdown("", elem_id="track-model-note")
     status = gr.Textbox(label="Status", interactive=False, elem_id="track-status")
@@ -218,6 +246,23 @@ def build_track(service: TrackingService) -> TrackTab:
         buttons = gr.update(interactive=chosen is not None)
         return points, image, plist.summary(points, chosen), plist.table(points), chosen, buttons, buttons
 
+    def load_source(path, progress=None):
+        """A video file or a log camera, loaded: its first frame, an empty point list and no old result."""
+        cleared = (None, None, None, "", None)
+        video = service.load_video(path, progress=progress)
+        last = max(video.num_frames - 1, 1)  # a slider needs maximum > minimum
+        return (
+            path,
+            [],
+            gr.update(value=0, maximum=last, interactive=video.num_frames > 1),
+            service.frame(path, 0),
+            video_facts(service, path),  # the decode notices too, as a quiet line
+            plist.summary([]),
+            [],
+            None,
+            *cleared,
+        )
+
     @user_errors
     def on_video(path, progress=gr.Progress()):
         cleared = (None, None, None, "", None)
@@ -233,19 +278,60 @@ def build_track(service: TrackingService) -> TrackTab:
                 None,
                 *cleared,
             )
-        video = service.load_video(path, progress=progress_adapter(progress))
-        last = max(video.num_frames - 1, 1)  # a slider needs maximum > minimum
-        return (
-            path,
-            [],
-            gr.update(value=0, maximum=last, interactive=video.num_frames > 1),
-            service.frame(path, 0),
-            video_facts(service, path),  # the decode notices too, as a quiet line
-            plist.summary([]),
-            [],
-            None,
-            *cleared,
-        )
+        return load_source(path, progress_adapter(progress))
+
+    @user_errors
+    def on_h5_file(path):
+        from studio.io.h5log import read_layout
+
+        if not path:
+            return gr.update(choices=[], value=None)
+        layout = read_layout(path)
+        h, w = layout.size
+        gr.Info(f"{os.path.basename(path)}: {layout.num_steps} steps, {layout.cameras} camera(s) of {w}×{h}")
+        return gr.update(choices=[(f"camera {c}", c) for c in range(layout.cameras)], value=0)
+
+    @user_errors
+    def on_h5_load(path, camera, progress=gr.Progress()):
+        if not path:
+            raise InputError("upload an HDF5 robot log first")
+        if camera in (None, ""):
+            raise InputError("choose a camera")
+        return load_source(camera_source(path, int(camera)), progress_adapter(progress))
+
+    @user_errors
+    def on_h5_write(latest, copy):
+        """Write the last tracks (made on a log camera) into this session's copy of that log."""
+        from studio.io.h5log import add_keypoints
+        from studio.io.sources import split_source
+        from studio.io.trackfile import load_tracks
+
+        log, kind, camera = split_source((latest or {}).get("video") or "")
+        if kind != "camera":
+            raise InputError("track a camera of an HDF5 log first (Track this camera, then Track)")
+        # One copy per log and session: writing another camera fills it in.
+        if not copy or copy.get("log") != log or not os.path.isfile(copy.get("path", "")):
+            copy = {"log": log, "path": str(service.new_output_dir() / f"{Path(log).stem}_keypoints{Path(log).suffix}")}
+        out, notes = add_keypoints(log, load_tracks(latest["tracks"]), int(camera), copy["path"])
+        gr.Info("; ".join(notes))
+        return str(out), copy
+
+    @user_errors
+    def on_point_file(path, t, points, file_path, image):
+        from studio.io.named_points import named_queries
+
+        _need_video(path)
+        if not file_path:
+            raise InputError("upload a labelme or COCO keypoint .json first")
+        video = service.load_video(path)
+        names, q, notices = named_queries(file_path, int(t), tuple(video.source_size), video.num_frames,
+                                          image=(image or "").strip() or None)
+        for notice in notices:
+            gr.Info(notice)
+        points = list(points or []) + [plist.make_point(int(t), x, y, name) for (_, x, y), name in zip(q, names)]
+        if len(points) > service.limits.max_points:
+            raise InputError(f"{len(points)} points is more than the {service.limits.max_points} allowed per video")
+        return point_view(path, t, points, None)
 
     def _need_video(path) -> None:
         if not path:
@@ -350,16 +436,19 @@ def build_track(service: TrackingService) -> TrackTab:
         return None, None, None, f"tracking with {model_name or 'the default model'}…"
 
     @user_errors
-    def on_track(path, points, model_name, tail_frames, progress=gr.Progress()):
+    def on_track(path, points, model_name, tail_frames, label_points=False, progress=gr.Progress()):
         _need_video(path)
         if not points:
             raise InputError("no query points: click on the frame to add points, or add a grid")
+        q, names = plist.queries(points), plist.names(points)
         out = service.track(
             path,
-            plist.queries(points),
+            q,
             model=model_name or None,
             tail=int(tail_frames),
             progress=progress_adapter(progress),
+            names=names,
+            labels=bool(label_points),
         )
         latest_value = {
             "tracks": str(out.files["npz"]),
@@ -382,11 +471,12 @@ def build_track(service: TrackingService) -> TrackTab:
 
     ui = {"api_visibility": "undocumented"}
     point_outputs = [queries, frame, points_md, point_table, selected, delete_point, deselect]
+    load_outputs = [source_path, queries, slider, frame, video_info, points_md, point_table, selected,
+                    rendered, plot, files, status, latest]
     video.change(
         on_video,
         inputs=[video],
-        outputs=[source_path, queries, slider, frame, video_info, points_md, point_table, selected,
-                 rendered, plot, files, status, latest],
+        outputs=load_outputs,
         concurrency_id="decode",
         concurrency_limit=4,
         **ui,
@@ -425,12 +515,19 @@ def build_track(service: TrackingService) -> TrackTab:
     for trigger in (model, source_path, queries):
         trigger.change(on_note, inputs=[source_path, queries, model], outputs=[note, track_button], queue=False,
                        show_progress="hidden", **LAST_WINS, **ui)
+    h5_file.change(on_h5_file, inputs=[h5_file], outputs=[h5_camera], queue=False, **ui)
+    h5_load.click(on_h5_load, inputs=[h5_file, h5_camera], outputs=load_outputs, concurrency_id="decode",
+                  concurrency_limit=4, **ui)
+    h5_write.click(on_h5_write, inputs=[latest, h5_copy], outputs=[h5_out, h5_copy], concurrency_id="decode",
+                   concurrency_limit=4, **ui)
+    add_file_points.click(on_point_file, inputs=[source_path, slider, queries, point_file, coco_image],
+                          outputs=point_outputs, queue=False, **ui)
     track_button.click(
         clear_result, inputs=[model], outputs=[rendered, plot, files, status], queue=False, show_progress="hidden",
         **ui,
     ).then(
         on_track,
-        inputs=[source_path, queries, model, tail],
+        inputs=[source_path, queries, model, tail, labels],
         outputs=[rendered, plot, files, status, latest, model],
         # Progress and errors show on the status line, not as "Error" badges on every output.
         show_progress_on=[status],
@@ -459,7 +556,9 @@ def build_api(service: TrackingService) -> None:
 
     Inputs: ``video`` (file), ``queries_json`` (``[[t, x, y], ...]`` source pixels),
     ``grid_size`` (> 0: an N x N grid instead of queries), ``grid_frame``, ``model``
-    (registry name, empty = default), ``mask`` (optional PNG: grid only inside it).
+    (registry name, empty = default), ``mask`` (optional PNG: grid only inside it),
+    ``points_file`` (optional labelme / COCO keypoint JSON: named points on ``grid_frame``),
+    ``labels`` (names written in the rendered video).
     Outputs: rendered MP4, tracks npz, tracks JSON, status line.
     """
     with gr.Group(visible=False):
@@ -469,6 +568,8 @@ def build_api(service: TrackingService) -> None:
         grid_frame = gr.Number(label="grid_frame", value=0, precision=0)
         model = gr.Textbox(label="model", value="")
         mask = gr.File(label="mask")
+        points_file = gr.File(label="points_file")
+        labels = gr.Checkbox(label="labels", value=False)
         out_video = gr.File(label="rendered_video")
         out_npz = gr.File(label="tracks_npz")
         out_json = gr.File(label="tracks_json")
@@ -476,7 +577,8 @@ def build_api(service: TrackingService) -> None:
         trigger = gr.Button("track", visible=False)
 
     @user_errors
-    def track(video, queries_json="", grid_size=0, grid_frame=0, model="", mask=None, progress=gr.Progress()):
+    def track(video, queries_json="", grid_size=0, grid_frame=0, model="", mask=None, points_file=None, labels=False,
+              progress=gr.Progress()):
         """Track points through a video.
 
         Args:
@@ -486,6 +588,9 @@ def build_api(service: TrackingService) -> None:
             grid_frame: frame index of the grid.
             model: registry name of a point tracker; empty for the default.
             mask: optional PNG mask of grid_frame; the grid keeps only points inside it.
+            points_file: optional labelme or COCO keypoint .json: its named points, placed on grid_frame,
+                are tracked instead of queries_json (names are saved with the tracks).
+            labels: write each point's name beside it in the rendered video.
 
         Returns:
             rendered MP4, tracks .npz, tracks .json and a status line.
@@ -497,7 +602,14 @@ def build_api(service: TrackingService) -> None:
         model_name = check_track_model((model or "").strip() or service.default_model())
         n = int(grid_size or 0)
         notices: list[str] = []
-        if n > 0:
+        names = None
+        if points_file and n <= 0:
+            from studio.io.named_points import named_queries
+
+            loaded = service.load_video(path)
+            names, q, notices = named_queries(str(points_file), int(grid_frame or 0), tuple(loaded.source_size),
+                                              loaded.num_frames)
+        elif n > 0:
             mask_image = _read_mask(mask, service.limits) if mask else None
             q, notices = service.grid(path, n, int(grid_frame or 0), mask=mask_image)
             if len(q) == 0:
@@ -514,12 +626,14 @@ def build_api(service: TrackingService) -> None:
             formats=("npz", "json", "csv"),
             progress=progress_adapter(progress),
             notices=notices,
+            names=names,
+            labels=bool(labels),
         )
         return str(out.rendered), str(out.files["npz"]), str(out.files["json"]), out.status()
 
     trigger.click(
         track,
-        inputs=[video, queries_json, grid_size, grid_frame, model, mask],
+        inputs=[video, queries_json, grid_size, grid_frame, model, mask, points_file, labels],
         outputs=[out_video, out_npz, out_json, out_status],
         api_name="track",
         concurrency_id="gpu",
