@@ -201,6 +201,10 @@ def test_dense_tab_offers_the_track_tabs_video_and_counts_the_painted_region(dem
     assert offer(None)["visible"] is False
     shown = offer(str(PAN))
     assert shown["visible"] is True and "hopper_pan.mp4" in shown["value"]
+    # A camera of an HDF5 log (Track tab) is no file for the video box here: not offered.
+    from studio.io.sources import camera_source
+
+    assert offer(camera_source("/data/robot.h5", 1))["visible"] is False
     (use,) = [d for d in deps.values() if any(elem(t) == "dense-use-track-video" for t, _ in d["targets"])]
     assert [elem(o) for o in use["outputs"]] == ["dense-video"]
     assert demo.fns[use["id"]].fn(str(PAN)) == str(PAN)  # the same file, no upload

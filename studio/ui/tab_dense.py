@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import gradio as gr
 import numpy as np
 
+from studio.io.sources import split_source
 from studio.results import InputError
 from studio.service import TrackingService
 from studio.service.catalog import labelled
@@ -247,8 +248,11 @@ def build_dense(service: TrackingService, context: dict | None = None) -> DenseT
     if track_tab is not None and hasattr(track_tab, "source_path"):
         # The video already loaded in the Track tab is one click away here.
         def offer_track_video(path):
-            name = os.path.basename(path) if path else ""
-            return gr.update(visible=bool(path), value=f"Use {name} from the Track tab")
+            """Offer the Track tab's video file; a camera of an HDF5 log is not a file this tab's video box
+            can take, so it is not offered."""
+            plain = bool(path) and split_source(path)[1] is None
+            name = os.path.basename(path) if plain else ""
+            return gr.update(visible=plain, value=f"Use {name} from the Track tab")
 
         track_tab.source_path.change(offer_track_video, inputs=[track_tab.source_path], outputs=[use_track_video],
                                      queue=False, show_progress="hidden", **ui)
