@@ -102,3 +102,12 @@ def test_short_description_names_only_registry_families():
     assert named, description
     for family in named:
         assert family.lower() in known, f"the card names {family}, which the registry does not have"
+
+
+def test_front_matter_sdk_and_app_file_are_the_projects():
+    """The Space builds with the Gradio the requirements pin and starts the app file that exists."""
+    fm = _front_matter()
+    req = (ROOT / "requirements.txt").read_text()
+    pinned = re.search(r"^gradio==([\w.]+)\s*$", req, flags=re.M)
+    assert fm["sdk"] == "gradio" and pinned and str(fm["sdk_version"]) == pinned.group(1)
+    assert (ROOT / fm["app_file"]).is_file()
