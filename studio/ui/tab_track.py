@@ -26,7 +26,7 @@ from studio.render.markers import draw_markers
 from studio.render.points import point_colors
 from studio.results import InputError
 from studio.service import TrackingService
-from studio.service.track_job import check_track_model
+from studio.service.track_job import check_track_model, streams_whole
 from studio.ui import points as plist
 from studio.ui.common import (
     LAST_WINS,
@@ -129,6 +129,20 @@ def draw_frame(service: TrackingService, path: str, t: int, points: list, select
     labels = [plist.label_of(points, int(i)) for i in on]
     where = np.nonzero(on == selected)[0] if selected is not None else []
     return draw_markers(frame, work[:, 1:], colors, labels, highlight=int(where[0]) if len(where) else None)
+
+
+def track_video_facts(service: TrackingService, path: str) -> str:
+    """``video_facts`` (a quiet line for decode notices), plus what happens to a video over the frame cap:
+    an online model streams all of it, an offline one tracks the first frames."""
+    text = video_facts(service, path)
+    video = service.load_video(path)
+    if streams_whole(path, video, service.limits.max_frames):
+        from studio.online import online_names
+
+        text += (f"\n\nLonger than {service.limits.max_frames} frames: an online model ({', '.join(online_names())}) "
+                 f"tracks the whole video frame by frame (place points on the first {video.num_frames}); an "
+                 f"offline one tracks the first {video.num_frames} frames.")
+    return text
 
 
 def build_track(service: TrackingService) -> TrackTab:
@@ -256,7 +270,7 @@ def build_track(service: TrackingService) -> TrackTab:
             [],
             gr.update(value=0, maximum=last, interactive=video.num_frames > 1),
             service.frame(path, 0),
-            video_facts(service, path),  # the decode notices too, as a quiet line
+            track_video_facts(service, path),  # the decode notices too, as a quiet line
             plist.summary([]),
             [],
             None,
