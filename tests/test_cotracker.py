@@ -23,7 +23,7 @@ import pytest
 import torch
 from hubcache import put_in_cache
 
-from studio.hub import CheckpointMismatch, WeightsUnavailable
+from studio.hub import CheckpointMismatch
 from studio.registry import create_tracker, list_trackers, tracker_info, weight_status
 from studio.trackers.cotracker.cotracker1 import CoTracker1
 from studio.trackers.cotracker.cotracker2 import CoTracker2
@@ -153,14 +153,6 @@ def test_wrong_file_fails_naming_the_keys(tmp_path):
     official_file("cotracker3_online", online)
     with pytest.raises(CheckpointMismatch, match=r"time_emb: checkpoint \(1, 16, 1110\) vs model \(1, 60, 1110\)"):
         create_tracker("cotracker3_offline", device="cpu", checkpoint=online)
-
-
-def test_missing_weights_offline_name_the_file_and_suggest_lk(empty_hub_cache):
-    assert weight_status("cotracker3_offline") == "unavailable"
-    with pytest.raises(WeightsUnavailable) as err:
-        create_tracker("cotracker3_offline")
-    msg = str(err.value)
-    assert "scaled_offline.pth" in msg and "facebook/cotracker3" in msg and "'lk'" in msg
 
 
 def test_prefix_filter_accepts_raw_and_prefixed_layouts():

@@ -18,7 +18,7 @@ import pytest
 import torch
 from hubcache import put_in_cache
 
-from studio.hub import CheckpointMismatch, WeightsUnavailable
+from studio.hub import CheckpointMismatch
 from studio.registry import create_tracker, list_trackers, tracker_info, weight_status
 from studio.results import InputError
 from studio.trackers.raft import RAFT, RAFTFlow
@@ -150,15 +150,6 @@ def test_damaged_or_wrong_files_fail_naming_the_keys(tmp_path):
     msg = str(err.value)
     assert "update_block.alpha_head" in msg and "unexpected: cnet." in msg and "running_mean" in msg
     assert "update_block.mask.2.weight: checkpoint (576, 256, 1, 1) vs model (144, 256, 1, 1)" in msg
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_missing_weights_offline_name_the_file(name, empty_hub_cache):
-    assert weight_status(name) == "unavailable"
-    with pytest.raises(WeightsUnavailable) as err:
-        create_tracker(name)
-    msg = str(err.value)
-    assert CONFIGS[name].filename in msg and DOT_REPO in msg and "HF_HUB_OFFLINE" in msg
 
 
 # ---------------------------------------------------------------------------------------------

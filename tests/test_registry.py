@@ -101,6 +101,15 @@ def test_missing_weights_offline_fail_with_one_clear_sentence(hub_cache, monkeyp
     assert msg.count(". ") == 0  # one sentence
 
 
+@pytest.mark.parametrize("name", [n for n in list_trackers() if isinstance(tracker_info(n).checkpoint, HubFile)])
+def test_every_hub_model_offline_names_its_own_file(name, empty_hub_cache):
+    assert weight_status(name) == "unavailable"
+    with pytest.raises(WeightsUnavailable) as err:
+        create_tracker(name)
+    msg, file = str(err.value), tracker_info(name).checkpoint
+    assert f"'{name}'" in msg and file.filename in msg and file.repo_id in msg and "HF_HUB_OFFLINE" in msg
+
+
 def test_failed_download_says_what_to_do(hub_cache, monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr("studio.hub.hub_reachable", lambda timeout=3.0: True)
