@@ -17,6 +17,7 @@ from studio.conventions import rescale_pixels
 from studio.queries import grid_queries
 from studio.registry import QUERY_KINDS, create_tracker, tracker_info
 from studio.render import draw_points
+from studio.render.markers import marker_radius
 from studio.results import InputError, TrackResult
 from studio.progress import ProgressFn
 from studio.io.video import Video
@@ -135,8 +136,13 @@ def render_tracks(video: Video, result: TrackResult, tail: int = 8, labels: bool
     """Points with tails drawn on the working frames: uint8 [T, H, W, 3].
 
     Named COCO-17 keypoints get their skeleton; ``labels`` writes each point's name beside it.
+    Markers are sized like the app's click markers (``studio.render.markers.marker_radius``):
+    readable when the video is shown fitted on screen, whatever its size.
     """
     tracks = result.tracks
     if tuple(result.size) != working_size(video) and min(result.size) > 0:
         tracks = rescale_pixels(tracks, tuple(result.size), working_size(video))
-    return draw_points(video.frames, tracks, result.visible, tail=tail, names=result.names, labels=labels)
+    h, w = working_size(video)
+    radius = marker_radius(h, w, result.num_points)
+    return draw_points(video.frames, tracks, result.visible, tail=tail, radius=radius, names=result.names,
+                       labels=labels)

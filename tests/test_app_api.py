@@ -21,6 +21,7 @@ from studio.io.trackfile import load_tracks
 from studio.io.video import read_video
 from studio.service import Limits, TrackingService
 from studio.ui.app import TABS, TabSpec, available_tabs, build_demo, launch_kwargs
+from studio.ui.tab_track import draw_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 PAN = ROOT / "examples" / "hopper_pan.mp4"  # 36 frames, 480x272
@@ -109,7 +110,8 @@ def test_dense_endpoint_with_a_mask(client, tmp_path):
 
     r = DenseResult.load(npz)
     assert r.tracks.shape == (8, 272, 480, 2) and r.mask.sum() == 120 * 180 and r.model == "dot_dis"
-    assert read_video(rendered).size == (544, 960)  # the spaghetti view is 2x
+    h, w = read_video(rendered).size  # the spaghetti view: DOT's 2x canvas, cropped to the drawing
+    assert h < 544 and w < 960
     assert "21600 pixels tracked from frame 0 through 8 frames" in status
     with pytest.raises(Exception, match="not an image"):
         client.predict(video=handle_file(str(clip)), mask=handle_file(str(clip)), api_name="/dense")
@@ -211,36 +213,87 @@ def test_tabs_are_composed_from_the_list_and_missing_modules_are_skipped(monkeyp
     assert keys[0] == "track" and "models" in keys and "not_written_yet" not in keys
 
 
-def test_click_handlers_on_a_shrunk_video_store_source_pixels(tmp_path):
+def test_click_handlers_on_a_shrunk_video_store_source_pixels(tmp_path, monkeypatch):
     """Click -> query in source pixels; undo / clear frame / clear all edit the light query list."""
     service = TrackingService(limits=Limits(max_side=240), output_root=tmp_path)  # 480x272 shown at 240x136
     demo = build_demo(service)
     on_video, on_click = handler_named(demo, "on_video"), handler_named(demo, "on_click")
-    # The notice is shown to the user (a gr.Warning toast; outside a request Gradio warns instead).
-    with pytest.warns(UserWarning, match="resized 480×272 → 240×136"):
-        path, points, _, frame, info, *_ = on_video(str(PAN), progress=None)
+    toasts = []
+    monkeypatch.setattr(gr, "Warning", lambda *a, **k: toasts.append(a))
+    path, points, _, frame, info, *_ = on_video(str(PAN), progress=None)
     assert path == str(PAN) and points == [] and frame.shape == (136, 240, 3)
-    assert "shown and tracked at 240×136" in info
+    # The resize is said on the info line, quietly (no warning toast).
+    assert "shown and tracked at 240×136" in info and "resized 480×272 → 240×136" in info
+    assert toasts == [] and "<small>" in info
+    # The Dense tab says it the same quiet way.
+    dense_info = handler_named(demo, "on_dense_video")(str(PAN), progress=None)[4]
+    assert "resized 480×272 → 240×136" in dense_info and toasts == []
 
-    def click(t, x, y, pts):
+    def click(t, x, y, pts, chosen=None):
         evt = gr.SelectData(None, {"index": [x, y], "value": None, "selected": True})
-        return on_click(path, t, pts, evt)
+        return on_click(path, t, pts, chosen, evt)
 
-    points, image, summary = click(0, 50, 30, [])
+    points, image, summary, table, chosen, *_ = click(0, 50, 30, [])
     # Index 50 means 49.5 in pixel-centre coordinates on the 240-wide frame -> (49.5 + 0.5) * 2 - 0.5 in the source.
-    assert points == [[0, 99.5, 59.5]]
+    assert points == [[0, 99.5, 59.5]] and chosen is None
+    assert table == [[1, "", 0, 99.5, 59.5]]  # the list shows number, name, frame and source coordinates
     assert image.shape == (136, 240, 3) and not np.array_equal(image, frame)
-    points, _, _ = click(4, 10, 10, points)
-    points, _, summary = click(4, 20, 20, points)
+    points, *_ = click(4, 10, 10, points)
+    points, _, summary, *_ = click(4, 20, 20, points)
     assert "3 points" in summary and "frame 4 (2)" in summary
-    points, _, _ = handler_named(demo, "on_undo")(path, 4, points)
+    points, *_ = handler_named(demo, "on_undo")(path, 4, points)
     assert len(points) == 2
-    points, _, _ = handler_named(demo, "on_clear_frame")(path, 4, points)
+    points, *_ = handler_named(demo, "on_clear_frame")(path, 4, points)
     assert points == [[0, 99.5, 59.5]]
-    points, image, summary = handler_named(demo, "on_clear_all")(path, 0, points)
-    assert points == [] and np.array_equal(image, frame) and summary.startswith("No points")
+    points, image, summary, table, *_ = handler_named(demo, "on_clear_all")(path, 0, points)
+    assert points == [] and np.array_equal(image, frame) and summary.startswith("No points") and table == []
     with pytest.raises(gr.Error, match="load a video first"):
-        on_click(None, 0, [], gr.SelectData(None, {"index": [1, 1], "value": None}))
+        on_click(None, 0, [], None, gr.SelectData(None, {"index": [1, 1], "value": None}))
+
+
+def test_point_list_selects_moves_renames_and_deletes_one_point(tmp_path):
+    service = TrackingService(output_root=tmp_path)
+    demo = build_demo(service)
+    path = str(PAN)
+    handler_named(demo, "on_video")(path, progress=None)
+    on_click = handler_named(demo, "on_click")
+
+    def click(t, x, y, pts, chosen=None):
+        return on_click(path, t, pts, chosen, gr.SelectData(None, {"index": [x, y], "value": None}))
+
+    points, *_ = click(0, 100, 100, [])
+    points, *_ = click(0, 200, 120, points)
+    points, *_ = click(5, 300, 200, points)
+    # Select the second point (its row): the frame shows it ringed, the buttons wake up.
+    row = gr.SelectData(None, {"index": [1, 2], "value": 0})
+    chosen, slider, image, summary, delete, deselect = handler_named(demo, "on_select_row")(path, 5, points, row)
+    assert chosen == 1 and slider["value"] == 0 and delete["interactive"] and "Selected: point 2" in summary
+    plain = draw_frame(service, path, 0, points)
+    assert not np.array_equal(image, plain)  # the ring
+    # A click now moves that point (to the current frame), instead of adding one.
+    moved, image, summary, table, chosen, *_ = click(3, 50, 60, points, chosen=1)
+    assert len(moved) == 3 and moved[1] == [3, 49.5, 59.5] and moved[0] == points[0] and chosen is None
+    # Editing cells names a point and places another exactly; a bad cell is refused and the list kept.
+    rows = [list(r) for r in table]
+    rows[0][1] = "  left wing  "
+    rows[2][3], rows[2][4] = 10.25, 20.5
+    edited, image, summary, table, *_ = handler_named(demo, "on_table_edit")(path, 0, moved, None, rows)
+    assert edited[0] == [0, 99.5, 99.5, "left wing"] and edited[2] == [5, 10.25, 20.5]
+    assert table[0][:2] == [1, "left wing"]
+    bad = [list(r) for r in table]
+    bad[1][2] = 99  # the clip has 36 frames
+    with pytest.warns(UserWarning, match="frame must be a whole number 0..35"):
+        kept, *_ = handler_named(demo, "on_table_edit")(path, 0, edited, None, bad)
+    assert kept == edited
+    # Delete the selected point; the others keep their order and names.
+    after, *_ = handler_named(demo, "on_delete")(path, 0, edited, 1)
+    assert after == [edited[0], edited[2]]
+    with pytest.raises(gr.Error, match="select a point"):
+        handler_named(demo, "on_delete")(path, 0, after, None)
+    # The named point is labelled with its name on the frame, the other with its number.
+    named = draw_frame(service, path, 0, after)
+    numbered = draw_frame(service, path, 0, [p[:3] for p in after])
+    assert not np.array_equal(named, numbered)
 
 
 def test_track_handler_fills_the_latest_result_for_other_tabs(tmp_path):

@@ -31,9 +31,11 @@ def test_track_tab_adds_named_points_from_a_file_and_tracks_with_names(tmp_path)
     path = str(PAN)  # 36 frames, 480x272
     handler_named(demo, "on_video")(path, progress=None)
     lm = write(tmp_path, "lm.json", labelme_doc([("eye", (120.5, 80.5)), ("ear", (300.5, 150.5))], size=(272, 480)))
-    points, image, summary = handler_named(demo, "on_point_file")(path, 4, [[0, 10.0, 10.0]], str(lm), "")
+    points, image, summary, table, *_ = handler_named(demo, "on_point_file")(path, 4, [[0, 10.0, 10.0]], str(lm), "")
     assert points == [[0, 10.0, 10.0], [4, 120.0, 80.0, "eye"], [4, 300.0, 150.0, "ear"]]
     assert "3 points" in summary and "frame 4 (2)" in summary and image.shape == (272, 480, 3)
+    # the point list names them, with their frame and coordinates
+    assert table == [[1, "", 0, 10.0, 10.0], [2, "eye", 4, 120.0, 80.0], [3, "ear", 4, 300.0, 150.0]]
     rendered, _, files, status, latest, _ = handler_named(demo, "on_track")(path, points, "lk", 8, True,
                                                                             progress=None)
     saved = load_tracks(latest["tracks"])

@@ -100,8 +100,12 @@ def test_tab_paints_tracks_switches_views_and_feeds_the_render_tab(tmp_path, cli
     c, path = clip
     service = TrackingService(output_root=tmp_path)
     demo = build_demo(service)
-    src, slider, editor, latest = handler_named(demo, "on_dense_video")(path, progress=None)
+    src, slider, editor_update, latest, info, *cleared = handler_named(demo, "on_dense_video")(path, progress=None)
+    editor = editor_update["value"]
     assert src == path and editor["background"].shape == (120, 160, 3) and latest is None
+    assert "10 frames of 160×120" in info and cleared[:2] == [None, None]  # no old result stays
+    # a translucent brush sized for this frame: a twentieth of its shorter side
+    assert editor_update["brush"].default_size == 6 and editor_update["brush"].colors == [("#ff3030", 0.45)]
     layer = np.zeros((120, 160, 4), np.uint8)
     layer[40:80, 50:110] = (255, 48, 48, 255)
     value = {"background": editor["background"], "layers": [layer], "composite": None}
@@ -112,7 +116,8 @@ def test_tab_paints_tracks_switches_views_and_feeds_the_render_tab(tmp_path, cli
     assert "2400 pixels tracked" in status
     loads = dict(service.model_loads)
     rendered2, files2, status2 = handler_named(demo, "on_dense_view")(latest, "spaghetti_first_last_mask")
-    assert rendered2 != rendered and "spaghetti_first_last_mask: 10 frames of 320×240" in status2
+    assert rendered2 != rendered and "spaghetti_first_last_mask: 10 frames of " in status2
+    assert "2400 dense tracks" in status2  # the painted pixels, not the whole 160x120 frame
     assert service.model_loads == loads  # a view switch never re-tracks
     # the Render tab takes the same result with its mask
     assert handler_named(demo, "use_latest_dense")(latest) == (path, latest["tracks"], latest["mask"])

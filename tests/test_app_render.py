@@ -40,7 +40,9 @@ def test_switching_modes_draws_without_tracking_or_decoding_again(tracked):
         assert "36 sparse tracks" in r.status()
     assert service.model_loads == loads and service.video_decodes == decodes
     assert shapes["points"] == shapes["overlay_stripes"] == (36, 272, 480, 3)
-    assert shapes["spaghetti_last_static"] == (36, 544, 960, 3)  # DOT's spaghetti view is 2x
+    # DOT's spaghetti view: a 2x canvas, cropped to the drawing (even sides for H.264)
+    t, h, w, _ = shapes["spaghetti_last_static"]
+    assert t == 36 and h < 544 and w < 960 and h * w < 0.6 * 544 * 960 and h % 2 == w % 2 == 0
 
 
 def test_points_are_drawn_where_the_tracks_are(tracked):
@@ -94,10 +96,18 @@ def test_dense_tracks_with_their_own_mask(tmp_path):
                         fps=np.float32(10), mask=mask)
     r = rerender(service, str(tmp_path / "clip.mp4"), str(tmp_path / "dense.npz"), "overlay_stripes_mask",
                  {"overlay_factor": 1.0})
-    assert r.dense and r.num_tracks == h * w and any("mask stored" in n for n in r.notices)
+    assert r.dense and any("mask stored" in n for n in r.notices)
+    # only the pixels inside the mask were tracked: the status counts those, not the whole frame
+    assert r.num_tracks == 20 * 20 and "400 dense tracks" in r.status()
     # a plain mode on such a file draws its mask variant: the pixels outside were never tracked
     plain = rerender(service, str(tmp_path / "clip.mp4"), str(tmp_path / "dense.npz"), "points", {"tail": 0})
     assert plain.mode == "points_mask" and any("cover only their mask" in n for n in plain.notices)
+    assert plain.num_tracks == 400
+    # a drawing mask of its own keeps the tracked pixels inside it
+    half = np.zeros((h, w), np.uint8)
+    half[:, :20] = 255
+    assert rerender(service, str(tmp_path / "clip.mp4"), str(tmp_path / "dense.npz"), "overlay_mask", {},
+                    mask=half).num_tracks == 20 * 10
     video0 = service.load_video(str(tmp_path / "clip.mp4")).frames[0]
     touched = np.abs(plain.frames[0].astype(int) - video0.astype(int)).sum(axis=2) > 40
     ys_t, xs_t = np.nonzero(touched)

@@ -132,10 +132,15 @@ def test_default_model_never_unavailable_and_lk_before_downloads(service, neural
 
 def test_model_choices_label_weight_status(service, neural_models):
     neural_models.update({"cotracker3_offline_fake": "cached", "zz_other_neural": "unavailable"})
-    labels = {name: label for label, name in service.model_choices()}
+    choices = service.model_choices()
+    labels = {name: label for label, name in choices}
     assert labels["lk"].endswith("built-in")
     assert labels["cotracker3_offline_fake"].endswith("cached")
-    assert labels["zz_other_neural"].endswith("unavailable")
+    # Models that cannot run here come last, marked (the app's CSS greys them out) with the reason.
+    assert "unavailable here (not cached" in labels["zz_other_neural"]
+    order = [name for _, name in choices]
+    usable = [n for n in order if "unavailable here" not in labels[n]]
+    assert order[: len(usable)] == usable and order.index("zz_other_neural") > order.index("cotracker3_offline_fake")
     assert "dis" not in labels  # a flow model is not a point tracker
 
 

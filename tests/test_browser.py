@@ -34,6 +34,10 @@ ROOT = Path(__file__).resolve().parents[1]
 CLIP = ROOT / "examples" / "hopper_orbit.mp4"  # 48 frames, 480x360
 MEDIA = ROOT.parent / "shared" / "media"
 TIMEOUT_MS = 60_000
+"""For quick page steps (a click, a redraw). Runs (tracking, rendering) wait for the app's own signal that
+they are over instead (``wait_done``), however long a loaded machine takes."""
+HANG_MS = 20 * 60_000
+"""Only stops a ``wait_done`` on an app that hangs; a run that merely takes long is waited for."""
 
 
 def free_port() -> int:
@@ -89,6 +93,10 @@ def click_image_pixel(page, selector: str, x: int, y: int) -> tuple[float, float
       (within about half a display pixel of ``(x, y)``).
     """
     img = page.locator(selector)
+    # A new frame's <img> has no size until its picture has loaded (a loaded machine makes that visible).
+    page.wait_for_function(
+        "sel => { const i = document.querySelector(sel); return i && i.complete && i.naturalWidth > 0; }", arg=selector
+    )
     box = img.bounding_box()
     natural_w, natural_h = img.evaluate("e => [e.naturalWidth, e.naturalHeight]")
     # The frontend shows the image scaled down to fit (never up) and centred in its box.
@@ -111,6 +119,41 @@ def wait_text(page, selector: str, text: str) -> None:
         }""",
         arg=[selector, text],
     )
+
+
+def wait_done(page, selector: str, text: str) -> str:
+    """Wait until the run reporting on ``selector`` is over, by the app's own signals: its status line shows
+    ``text`` (success), or an error message appears (then fail with it). No fixed time: a loaded machine
+    only makes this wait longer.
+
+    Returns:
+      The status text.
+    """
+    page.wait_for_function(
+        """([sel, text]) => {
+            const el = document.querySelector(sel);
+            const box = el && el.querySelector('textarea');
+            const done = el && ((el.innerText || '').includes(text) || (box !== null && box.value.includes(text)));
+            return done || document.querySelector('[data-testid=toast-body].error') !== null;
+        }""",
+        arg=[selector, text],
+        timeout=HANG_MS,
+    )
+    error = page.locator("[data-testid=toast-body].error")
+    assert error.count() == 0, f"the app reported an error: {error.first.inner_text()}"
+    box = page.locator(f"{selector} textarea")
+    return box.input_value() if box.count() else page.locator(selector).inner_text()
+
+
+def uploaded(page, selector: str, stem: str) -> None:
+    """Wait until the File component ``selector`` shows ``stem`` as its value: the upload has reached the
+    server and a click now sends the file (a click during the upload would send nothing)."""
+    page.locator(f"{selector} table.file-preview").filter(has_text=stem).first.wait_for(timeout=HANG_MS)
+
+
+def wait_error(page, words: str) -> None:
+    """Wait for the app's error message containing ``words`` (and no longer than a hang)."""
+    page.locator("[data-testid=toast-body].error").filter(has_text=words).first.wait_for(timeout=HANG_MS)
 
 
 CASES = {
@@ -145,9 +188,15 @@ def test_click_points_track_and_download(page, tmp_path, case):
     wait_text(page, "#track-points", "2 points")
     wait_text(page, "#track-points", f"frame {clicks[1][0]} (1)")
 
+    # The point list shows each point's frame and source coordinates.
+    for i, (t, _, _) in enumerate(clicks):
+        cell = lambda col: page.locator(f"#track-point-list [data-testid=cell-{i}-{col}]").inner_text()  # noqa: E731
+        assert int(cell(2)) == t
+        np.testing.assert_allclose([float(cell(3)), float(cell(4))], landed[i], atol=0.51)
+
     page.click("#track-button")
+    wait_done(page, "#track-status", f"lk: 2 points x {frames} frames")
     page.wait_for_selector("#track-out video")
-    wait_text(page, "#track-status", f"lk: 2 points x {frames} frames")
     link = page.locator("#track-files a[download$='.npz']")
     href = link.get_attribute("href")
     target = tmp_path / "tracks.npz"
@@ -166,17 +215,30 @@ def test_click_points_track_and_download(page, tmp_path, case):
         # ... and within half a pixel of where the mouse really was (the frontend rounds to whole pixels).
         np.testing.assert_allclose(saved.tracks[t, i], landed[i], atol=0.5 + 1e-3)
 
+    # A run that fails takes the old result away: its error never shows beside the last video and files.
+    page.click("text=Clear all")
+    wait_text(page, "#track-points", "No points yet")
+    page.click("#track-button")
+    wait_error(page, "no query points")
+    assert page.locator("#track-out video").count() == 0
+    assert page.locator("#track-files a[download$='.npz']").count() == 0
+
 
 def test_dense_paint_a_region_track_download_and_rerender(page, tmp_path):
-    """Dense tab: paint over part of a frame with the mouse, track densely, download the npz, switch the
-    view, then re-draw the same result in the Render tab, all in a real browser."""
+    """Dense tab: take the Track tab's video, paint over part of a frame with the mouse, track densely,
+    download the npz, switch the view twice in quick succession (the last choice wins), then re-draw the same
+    result in the Render tab, all in a real browser. Runs wait for the app's own completion signals, never a
+    fixed time, so a loaded machine only makes the test slower."""
     from studio.dense.result import DenseResult
 
+    page.locator("#track-video input[type=file]").set_input_files(str(CLIP))
+    wait_text(page, "#track-video-info", "48 frames of 480×360")
     page.get_by_role("tab", name="Dense").click()
-    page.locator("#dense-video input[type=file]").set_input_files(str(CLIP))
+    # The Track tab's video is offered here: no second upload.
+    page.click("#dense-use-track-video")
+    wait_text(page, "#dense-video-info", "hopper_orbit.mp4: 48 frames")
     canvas = page.locator("#dense-editor canvas").first
     canvas.wait_for()
-    page.wait_for_timeout(1500)  # the frame is drawn into the editor
     box = canvas.bounding_box()
     # One horizontal stroke across the middle of the frame with the (default) brush.
     y = box["y"] + box["height"] * 0.5
@@ -184,14 +246,15 @@ def test_dense_paint_a_region_track_download_and_rerender(page, tmp_path):
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] * 0.65, y, steps=12)
     page.mouse.up()
-    # The editor hands its layers to the app a moment after the stroke; a click right away
-    # would still see an empty layer (and track the whole frame, as the status would say).
-    page.wait_for_timeout(3000)
+    # The app says how much is painted once the stroke has reached it (a click before that would track
+    # the whole frame).
+    wait_text(page, "#dense-region", "pixels painted")
+    region = page.locator("#dense-region").inner_text()
+    shown = int(region.split("Region: ", 1)[1].split(" pixels", 1)[0])
     page.click("#dense-button")
-    wait_text(page, "#dense-status", "pixels tracked from frame 0 through 48 frames of 480×360")
-    status = page.locator("#dense-status textarea").input_value()
+    status = wait_done(page, "#dense-status", "pixels tracked from frame 0 through 48 frames of 480×360")
     painted = int(status.split(": ", 1)[1].split(" pixels", 1)[0])
-    assert 0 < painted < 480 * 360 // 4  # a brush stroke, not the whole frame
+    assert 0 < painted < 480 * 360 // 4 and painted == shown  # a brush stroke, not the whole frame
 
     link = page.locator("#dense-files a[download$='.npz']")
     target = tmp_path / "dense.npz"
@@ -202,15 +265,20 @@ def test_dense_paint_a_region_track_download_and_rerender(page, tmp_path):
     ys, xs = np.nonzero(r.mask)
     assert 0.25 * 480 < xs.mean() < 0.75 * 480 and 0.3 * 360 < ys.mean() < 0.7 * 360  # where the stroke went
 
+    # Two views chosen one right after the other: the second must win, while the first is still drawing.
     view = page.locator("#dense-view input")
     view.click()
+    page.get_by_role("option", name="overlay_mask", exact=True).click()
+    view.click()
     page.get_by_role("option", name="spaghetti_first_last_mask", exact=True).click()
-    wait_text(page, "#dense-status", "spaghetti_first_last_mask: 48 frames of 960×720")
+    status = wait_done(page, "#dense-status", "spaghetti_first_last_mask: 48 frames of ")
+    assert f"{painted} dense tracks" in status  # the tracked pixels, not the whole frame
+    assert view.input_value() == "spaghetti_first_last_mask"
 
     page.get_by_role("tab", name="Render").click()
     page.get_by_role("button", name="Use latest Dense result").click()
-    wait_text(page, "#render-status", "172800 dense tracks")
-    assert "points_mask" in page.locator("#render-status textarea").input_value()
+    status = wait_done(page, "#render-status", f"{painted} dense tracks")
+    assert "points_mask" in status
 
 
 def test_models_tab_refuses_a_wrong_checkpoint_and_keeps_a_good_one(page, tmp_path, checkpoint_folder):
@@ -222,19 +290,38 @@ def test_models_tab_refuses_a_wrong_checkpoint_and_keeps_a_good_one(page, tmp_pa
     wrong, good = tmp_path / "wrong.pth", tmp_path / "download.pth"
     raft_file("raft_cvo", wrong)
     gmrw_file(good)
+    # Before: the Track tab's menu shows gmrw greyed out, with the reason, and the mouse cannot choose it.
+    assert _menu_option(page, "gmrw") == ("needs its checkpoint file", "none")
     page.get_by_role("tab", name="Models").click()
     assert "status here: needs a file" in page.locator("#checkpoint-where").inner_text()
     upload = page.locator("#checkpoint-file input[type=file]")
     result = page.locator("#checkpoint-result")
     upload.set_input_files(str(wrong))
-    page.wait_for_timeout(1500)  # the upload reaches the server before the click
+    uploaded(page, "#checkpoint-file", "wrong")
     page.click("#checkpoint-keep")
     result.get_by_text("Refused, nothing kept").wait_for()
     assert "missing: backbone.conv1.weight" in result.inner_text()
     assert not checkpoint_folder.exists() or not any(checkpoint_folder.iterdir())
     upload.set_input_files(str(good))
-    page.wait_for_timeout(1500)
+    uploaded(page, "#checkpoint-file", "download")
     page.click("#checkpoint-keep")
     result.get_by_text("passed the strict check").wait_for()
     assert [p.name for p in checkpoint_folder.iterdir()] == ["kubric_73k.pth"]
     assert "status here: local file" in page.locator("#checkpoint-where").inner_text()
+    # After: the same menu offers it as usable, and a click chooses it (no page reload).
+    page.get_by_role("tab", name="Track points").click()
+    assert _menu_option(page, "gmrw") == ("local file", "auto")
+    page.locator("[role=option][aria-label^='gmrw ·']").first.click()
+    assert page.locator("#track-model input").input_value().startswith("gmrw ·")
+
+
+def _menu_option(page, name: str) -> tuple[str, str]:
+    """Open the Track tab's model menu (it stays open) and read entry ``name``: the end of its label (its
+    status or why it cannot run) and its computed ``pointer-events`` ('none': the mouse cannot choose it)."""
+    page.locator("#track-model input").click()
+    option = page.locator(f"[role=option][aria-label^='{name} ·']").first
+    option.wait_for()
+    label = option.get_attribute("aria-label")
+    events = option.evaluate("e => getComputedStyle(e).pointerEvents")
+    reason = label.rsplit("(", 1)[1].rstrip(")") if label.endswith(")") else label.rsplit(" · ", 1)[1]
+    return reason, events

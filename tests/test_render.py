@@ -1,6 +1,7 @@
 """Renderers checked pixel by pixel on small synthetic frames (numpy in, numpy out)."""
 
 import argparse
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from studio.render import (
     render,
     upsample_tracks,
 )
+from studio.render.spaghetti import spaghetti_window
 from studio.results import InputError
 from studio.synthetic import make_clip
 
@@ -204,7 +206,7 @@ def test_static_spaghetti_keeps_the_current_frame_fixed():
     t_len, h, w = video.shape[:3]
     tracks = np.stack([np.stack([np.full(t_len, 3.0), 3.0 + 2 * np.arange(t_len)], -1)], 1).astype(np.float32)
     visible = np.ones((t_len, 1), bool)
-    opts = RenderOptions(colors=np.array([RED]))
+    opts = RenderOptions(colors=np.array([RED]), spaghetti_crop=False)  # DOT's whole canvas
     static = render(video, tracks, visible, "spaghetti_last_static", opts)
     moving = render(video, tracks, visible, "spaghetti_last", opts)
     assert static.shape == (t_len, 2 * h, 2 * w, 3)
@@ -223,13 +225,45 @@ def test_spaghetti_first_keeps_frame_zero_and_draws_trails():
     video, levels = _shaded_clip()
     t_len, h, w = video.shape[:3]
     tracks = np.stack([np.stack([np.full(t_len, 60.0), np.full(t_len, 44.0)], -1)], 1).astype(np.float32)
-    out = render(video, tracks, np.ones((t_len, 1), bool), "spaghetti_first", RenderOptions(colors=np.array([BLUE])))
+    out = render(video, tracks, np.ones((t_len, 1), bool), "spaghetti_first",
+                 RenderOptions(colors=np.array([BLUE]), spaghetti_crop=False))
     cx, cy = np.rint(project_spacetime([[w / 2, h / 2]], 0, t_len, (h, w), 2.0)[0]).astype(int)
     assert all(abs(int(out[t, cy, cx, 0]) - levels[0]) <= 2 for t in range(t_len))
     # The trail: the track's projected positions are drawn in its colour by the end.
     for s in (0.0, 2.5, 5.0):
         px, py = np.rint(project_spacetime(tracks[0], s, t_len, (h, w), 2.0)[0]).astype(int)
         assert out[-1, py, px].tolist() == list(BLUE), s
+
+
+@pytest.mark.parametrize("mode", ["spaghetti_last_static", "spaghetti_first_last", "spaghetti_every",
+                                  "spaghetti_every_last_static", "spaghetti"])
+def test_spaghetti_output_is_cropped_to_what_is_drawn(mode):
+    """The cropped view is exactly the window of DOT's whole canvas that holds the drawing: nothing drawn is
+    cut off, the empty border is gone."""
+    rng = np.random.default_rng(4)
+    t_len, h, w = 12, 60, 80
+    video = rng.integers(0, 200, (t_len, h, w, 3), dtype=np.uint8)
+    start = rng.uniform([5, 5], [w - 5, h - 5], (15, 2))
+    tracks = (start[None] + np.arange(t_len)[:, None, None] * np.array([1.5, -0.8])).astype(np.float32)
+    tracks[:, 0] = [[-20.0 + 3 * t, 30.0] for t in range(t_len)]  # one track starts far left of the frame
+    visible = np.ones((t_len, 15), bool)
+    opts = RenderOptions(spaghetti_length=6, spaghetti_every=4)
+    full = render(video, tracks, visible, mode, replace(opts, spaghetti_crop=False))
+    out = render(video, tracks, visible, mode, opts)
+    spec = parse_mode(mode)
+    y0, x0, hh, ww = spaghetti_window(tracks, (h, w), 2.0, opts.spaghetti_radius, first=spec.first,
+                                      every=4 if spec.every else 0, last=spec.last, static=spec.static)
+    assert full.shape == (t_len, 2 * h, 2 * w, 3) and out.shape == (t_len, hh, ww, 3)
+    assert hh % 2 == 0 and ww % 2 == 0
+    np.testing.assert_array_equal(out, full[:, y0 : y0 + hh, x0 : x0 + ww])
+    outside = np.ones(full.shape[1:3], bool)
+    outside[y0 : y0 + hh, x0 : x0 + ww] = False
+    assert (full[:, outside] == 255).all()  # every drawn pixel is inside the window
+    assert hh * ww < 0.6 * full.shape[1] * full.shape[2]  # most of DOT's canvas was empty
+    # and the window is tight: something is drawn within a few pixels of each of its sides
+    drawn = (out != 255).any(axis=(0, 3))
+    ys, xs = np.nonzero(drawn)
+    assert ys.min() <= 12 and xs.min() <= 12 and ys.max() >= hh - 13 and xs.max() >= ww - 13
 
 
 # --------------------------------------------------------------------------- every mode, dense, files
@@ -255,11 +289,15 @@ def test_every_mode_gives_uint8_frames_of_the_right_size(mode, dense_clip):
     mask = np.zeros((h, w), bool)
     mask[:, : w // 2] = True
     opts = RenderOptions(mask=mask, spaghetti_length=4, spaghetti_grid=8)
-    size = (round(2 * h), round(2 * w)) if mode.startswith("spaghetti") else (h, w)
+    spaghetti = mode.startswith("spaghetti")
     for tracks, vis in ((sparse, sparse_vis), (dense, dense_vis)):
         out = render(video, tracks, vis, mode, opts)
-        assert out.shape == (t_len, *size, 3) and out.dtype == np.uint8
-        assert (out != (video if size == (h, w) else 255)).any()  # something was drawn
+        assert out.dtype == np.uint8 and out.shape[0] == t_len and out.shape[3] == 3
+        if spaghetti:  # cropped from the 2x canvas, with even sides for H.264
+            assert out.shape[1] <= 2 * h and out.shape[2] <= 2 * w and out.shape[1] % 2 == out.shape[2] % 2 == 0
+        else:
+            assert out.shape[1:3] == (h, w)
+        assert (out != (255 if spaghetti else video)).any()  # something was drawn
 
 
 def test_dense_overlay_covers_the_frame_in_column_order(dense_clip):
@@ -281,10 +319,10 @@ def test_dense_overlay_covers_the_frame_in_column_order(dense_clip):
 
 def test_render_then_write_and_read_back(tmp_path, dense_clip):
     video, tracks, vis = dense_clip
-    for mode, shape in (("points", (6, 48, 64, 3)), ("spaghetti_last_static", (6, 96, 128, 3))):
+    for mode in ("points", "spaghetti_last_static"):
         out = render(video, tracks, vis, mode, RenderOptions(spaghetti_length=4))
         back = read_video(write_video(tmp_path / f"{mode}.mp4", out, 12.0, crf=10))
-        assert back.frames.shape == shape and back.fps == 12.0 and back.codec == "h264"
+        assert back.frames.shape == out.shape and back.fps == 12.0 and back.codec == "h264"
         # Same pictures, in order, up to H.264 and 4:2:0 chroma loss on these tiny, busy frames
         # (the plain clip itself comes back ~4-8 levels off on average).
         err = np.abs(back.frames.astype(int) - out.astype(int)).mean(axis=(1, 2, 3))
@@ -333,8 +371,12 @@ def test_cli_renders_a_track_file_at_another_size(tmp_path, dense_clip):
     # Dense tracks through the npz reader hook.
     np.savez(tmp_path / "dense.npz", tracks=dense, visible=vis, fps=12.0)
     assert _cli(["render", str(path), str(tmp_path / "dense.npz"), "--mode", "spaghetti_last",
-                 "--out", str(tmp_path / "d.mp4"), "--spaghetti-length", "4"]) == 0
-    assert read_video(tmp_path / "d.mp4").frames.shape == (6, 96, 128, 3)
+                 "--out", str(tmp_path / "d.mp4"), "--spaghetti-length", "4", "--no-spaghetti-crop"]) == 0
+    assert read_video(tmp_path / "d.mp4").frames.shape == (6, 96, 128, 3)  # DOT's whole 2x canvas
+    assert _cli(["render", str(path), str(tmp_path / "dense.npz"), "--mode", "spaghetti_last",
+                 "--out", str(tmp_path / "c.mp4"), "--spaghetti-length", "4"]) == 0
+    cropped = read_video(tmp_path / "c.mp4").frames.shape
+    assert cropped[0] == 6 and cropped[1] < 96 and cropped[2] < 128  # cropped to the drawing by default
     with pytest.raises(InputError, match="--mask"):
         _cli(["render", str(path), str(tmp_path / "t.npz"), "--mode", "overlay_mask", "--out", str(tmp_path / "m.mp4")])
 
@@ -359,6 +401,7 @@ def test_no_tracks_left_and_single_frame_videos_still_render():
     opts = RenderOptions(mask=mask, spaghetti_length=3)
     for mode in ("points_mask", "overlay_stripes_mask"):
         np.testing.assert_array_equal(render(video, tracks, visible, mode, opts), video)
-    assert render(video, tracks, visible, "spaghetti_last_mask", opts).shape == (3, 80, 120, 3)
+    empty = render(video, tracks, visible, "spaghetti_last_mask", opts)  # only the frames: cropped to them
+    assert empty.shape[0] == 3 and empty.shape[1] < 80 and empty.shape[2] < 120
     for mode in ("points", "overlay", "spaghetti_first_last_static"):
         assert render(video[:1], tracks[:1], visible[:1], mode, opts).shape[0] == 1

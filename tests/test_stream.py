@@ -135,9 +135,9 @@ def test_track_tab_says_online_models_track_a_long_video_whole(tmp_path):
     from test_app_service import ORBIT
 
     from studio.service import Limits, TrackingService
-    from studio.ui.tab_track import _video_facts
+    from studio.ui.tab_track import track_video_facts
 
-    short = _video_facts(TrackingService(limits=Limits(max_frames=300), output_root=tmp_path), str(ORBIT))
-    long = _video_facts(TrackingService(limits=Limits(max_frames=12), output_root=tmp_path), str(ORBIT))
+    short = track_video_facts(TrackingService(limits=Limits(max_frames=300), output_root=tmp_path), str(ORBIT))
+    long = track_video_facts(TrackingService(limits=Limits(max_frames=12), output_root=tmp_path), str(ORBIT))
     assert "online model" not in short
     assert "Longer than 12 frames: an online model (lk, " in long and "first 12 frames" in long

@@ -104,21 +104,35 @@ def format_table(result) -> str:
 def results_table(results: Sequence) -> tuple[list[str], list[list[str]]]:
     """All models in one table for the app: ``(headers, rows)``.
 
-    Rows are model x video, then each model's mean row (video ``mean (N videos)``),
-    with the same numbers and rounding as ``table_rows`` (the CLI), plus tracking seconds.
+    Each model's mean row (video ``mean (N videos)``) comes first, so every model's
+    headline numbers show without scrolling, then one row per model and video; the
+    numbers and rounding are ``table_rows``'s (the CLI's), plus tracking seconds
+    (``mean_seconds`` in the mean row, as in the CSV).
     """
     columns = columns_of(results)
     headers = ["model", "video", "queries", *UI_HEADERS, *(h for h, _ in columns[len(COLUMNS):]), "sec"]
-    rows: list[list[str]] = []
+    means: list[list[str]] = []
+    videos: list[list[str]] = []
     for r in results:
         _, body = table_rows(r, columns)
-        secs = [f"{v.seconds:.2f}" for v in r.videos] + [f"{sum(v.seconds for v in r.videos):.2f}"]
-        rows += [[r.model, *row, s] for row, s in zip(body, secs)]
-    return headers, rows
+        secs = [f"{v.seconds:.2f}" for v in r.videos] + [f"{mean_seconds(r):.2f}"]
+        rows = [[r.model, *row, s] for row, s in zip(body, secs)]
+        means.append(rows[-1])
+        videos += rows[:-1]
+    return headers, means + videos
+
+
+def mean_seconds(result) -> float:
+    """Mean tracking seconds per video of a ``BenchmarkResult`` (0 when it has no videos)."""
+    return sum(v.seconds for v in result.videos) / len(result.videos) if result.videos else 0.0
 
 
 def write_csv(path: str | Path, results: Sequence) -> Path:
-    """One row per (model, video) and a ``mean`` row per model; metrics x 100."""
+    """One row per (model, video) and a ``mean`` row per model; metrics x 100, then ``seconds``.
+
+    ``seconds`` is the tracking time of the video (decoding and scoring excluded); in the
+    ``mean`` row, the mean per video. The app's table shows the same figure.
+    """
     p = Path(path)
     keys = METRIC_KEYS + (POSE_KEYS if any(getattr(r, "has_pose", False) for r in results) else ())
 
@@ -127,14 +141,15 @@ def write_csv(path: str | Path, results: Sequence) -> Path:
 
     with open(p, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["model", "dataset", "query_mode", "video", "num_queries", "num_frames", *keys])
+        w.writerow(["model", "dataset", "query_mode", "video", "num_queries", "num_frames", *keys, "seconds"])
         for r in results:
             for v in r.videos:
                 w.writerow([r.model, r.dataset, r.query_mode, v.name, v.num_queries, v.num_frames,
-                            *(cell(k, _scaled(k, v.metrics[k]) if k in v.metrics else None) for k in keys)])
+                            *(cell(k, _scaled(k, v.metrics[k]) if k in v.metrics else None) for k in keys),
+                            f"{v.seconds:.4f}"])
             mean = r.mean()
             w.writerow([r.model, r.dataset, r.query_mode, "mean", sum(v.num_queries for v in r.videos), "",
-                        *(cell(k, mean.get(k)) for k in keys)])
+                        *(cell(k, mean.get(k)) for k in keys), f"{mean_seconds(r):.4f}"])
     return p
 
 

@@ -62,6 +62,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         spaghetti_scale=args.spaghetti_scale,
         spaghetti_every=args.spaghetti_every,
         spaghetti_dropout=args.spaghetti_dropout,
+        spaghetti_crop=args.spaghetti_crop,
         seed=args.seed,
         names=None if rt.dense else rt.names,
         labels=args.labels,
@@ -111,6 +112,9 @@ def add_render_parser(subparsers) -> argparse.ArgumentParser:
     r.add_argument("--spaghetti-scale", type=float, default=d.spaghetti_scale, help="output size factor")
     r.add_argument("--spaghetti-every", type=int, default=d.spaghetti_every)
     r.add_argument("--spaghetti-dropout", type=float, default=d.spaghetti_dropout)
+    r.add_argument("--spaghetti-crop", action=argparse.BooleanOptionalAction, default=d.spaghetti_crop,
+                   help="crop the spaghetti view to what is drawn (default); --no-spaghetti-crop keeps DOT's "
+                        "whole canvas of scale x the video's size")
     r.add_argument("--seed", type=int, default=d.seed)
     r.add_argument("--camera", type=int, default=None, help="HDF5 robot log as the video: the camera to draw on")
     r.add_argument("--max-frames", type=int, default=None, help="keep only the first N frames")

@@ -23,6 +23,7 @@ from studio.pipeline import TrackRun
 from studio.progress import ProgressFn, no_progress
 from studio.queries import grid_queries
 from studio.render import draw_points
+from studio.render.markers import marker_radius
 from studio.results import InputError, TrackResult, check_queries
 
 
@@ -150,7 +151,9 @@ class _Painter:
         context = min(self.tail, self.drawn)
         tracks, visible = self.online.final(self.drawn - context, settled)
         chunk = np.stack([self.pending.popleft() for _ in range(k)])
-        for image in draw_points(chunk, tracks, visible, tail=self.tail, first=context, names=self.names,
-                                 labels=self.labels):
+        # Markers sized as pipeline.render_tracks sizes them, so a streamed drawing is the whole-clip one.
+        radius = marker_radius(chunk.shape[1], chunk.shape[2], tracks.shape[1])
+        for image in draw_points(chunk, tracks, visible, tail=self.tail, radius=radius, first=context,
+                                 names=self.names, labels=self.labels):
             self.writer.write(image)
         self.drawn = settled

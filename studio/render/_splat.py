@@ -201,9 +201,16 @@ class Canvas:
         elif dx < 0:
             dst[:, cols + dx :] = fill4
 
-    def store(self, out: np.ndarray) -> None:
-        """Write the visible area into ``out`` [H, W, 3] uint8 (C-contiguous)."""
-        done = cv2.cvtColor(self.inner, cv2.COLOR_RGBA2RGB, dst=out)
+    def store(self, out: np.ndarray, origin: tuple[int, int] = (0, 0)) -> None:
+        """Write the visible area into ``out`` [H', W', 3] uint8 (C-contiguous).
+
+        Args:
+          out: the destination; its size is the part of the visible area that is copied.
+          origin: ``(y, x)`` of that part's top-left corner in the visible area (a crop).
+        """
+        y0, x0 = origin
+        h, w = out.shape[:2]
+        done = cv2.cvtColor(self.inner[y0 : y0 + h, x0 : x0 + w], cv2.COLOR_RGBA2RGB, dst=out)
         if done is not out:
             out[...] = done
 
@@ -551,11 +558,13 @@ class FrameStream:
       canvases: yields the canvas once per output frame; store it before the next step.
       shape: ``(T, H', W')`` of the output.
       text: progress description.
+      origin: ``(y, x)`` in the canvas of the output's top-left corner (a crop; (0, 0) = none).
     """
 
     canvases: Iterator["Canvas"]
     shape: tuple[int, int, int]
     text: str
+    origin: tuple[int, int] = (0, 0)
 
     def collect(self, progress=None) -> np.ndarray:
         """All frames as uint8 [T, H', W', 3]."""
@@ -563,7 +572,7 @@ class FrameStream:
         out = np.empty((t_len, h, w, 3), np.uint8)
         every = max(1, t_len // 50)
         for t, canvas in enumerate(self.canvases):
-            canvas.store(out[t])
+            canvas.store(out[t], self.origin)
             if progress is not None and (t % every == 0 or t == t_len - 1):
                 progress((t + 1) / t_len, self.text)
         return out
@@ -573,5 +582,5 @@ class FrameStream:
         _, h, w = self.shape
         for canvas in self.canvases:
             frame = np.empty((h, w, 3), np.uint8)
-            canvas.store(frame)
+            canvas.store(frame, self.origin)
             yield frame

@@ -121,8 +121,8 @@ class _Labelled:
     def __init__(self, canvas, draw):
         self.canvas, self.draw = canvas, draw
 
-    def store(self, out: np.ndarray) -> None:
-        self.canvas.store(out)
+    def store(self, out: np.ndarray, origin: tuple[int, int] = (0, 0)) -> None:
+        self.canvas.store(out, origin)
         self.draw(out)
 
 
@@ -137,7 +137,7 @@ def label_stream(
     """``stream`` with each visible point's name written beside it on every frame.
 
     Args:
-      stream: a frame-space renderer's stream (points, overlay): output pixels = ``tracks`` pixels.
+      stream: a frame-space renderer's stream (points, overlay): output pixels = ``tracks`` pixels (no crop).
       tracks: float [T, M, 2]; visible: bool [T, M]; names: M names; colors: uint8 [M, 3].
       radius: the points' radius in pixels.
     """
@@ -154,4 +154,6 @@ def label_stream(
 
             yield _Labelled(canvas, draw)
 
+    if stream.origin != (0, 0):
+        raise ValueError("labels are written in frame space; this stream is cropped")
     return FrameStream(canvases(), stream.shape, stream.text)

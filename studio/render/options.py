@@ -132,6 +132,8 @@ class RenderOptions:
       spaghetti_every: interval of the frames kept by ``spaghetti_every`` (DOT: 10).
       spaghetti_dropout: share in [0, 1) of sparse tracks left out at random (DOT: 0).
       spaghetti_background: RGB of the empty spaghetti canvas (DOT: white).
+      spaghetti_crop: crop the spaghetti canvas to the part the drawing covers
+        (``studio.render.spaghetti.spaghetti_window``); False keeps DOT's whole canvas.
       seed: random seed for the dropout.
       names: optional N point names of sparse tracks (``studio.pose``); with them,
         points and overlay modes draw the skeleton of COCO-17 keypoints and, when
@@ -156,6 +158,7 @@ class RenderOptions:
     spaghetti_every: int = 10
     spaghetti_dropout: float = 0.0
     spaghetti_background: tuple[int, int, int] = (255, 255, 255)
+    spaghetti_crop: bool = True
     seed: int = 0
     names: tuple[str, ...] | None = field(default=None, compare=False)
     labels: bool = False

@@ -21,6 +21,12 @@ view so the current frame stays where the last frame will be (DOT translates the
 finished picture with bilinear resampling; here the canvas moves by whole pixels
 and the current frame and points are drawn at their exact place, so they neither
 blur nor shimmer). Empty canvas is ``spaghetti_background`` (white).
+
+The canvas is ``S*H x S*W``, but the projection only ever uses about its middle
+(frames span ``0.15-0.85`` of its width and ``0.3-0.7`` of its height), so by
+default (``spaghetti_crop``) the output is cropped to the box that the drawing
+covers over the whole video (``spaghetti_window``), plus a small margin: the same
+picture, without the empty border.
 """
 
 from __future__ import annotations
@@ -181,6 +187,104 @@ def _draw_frame(
         roi[...] = dst
 
 
+def _static_offset(t: int, num_frames: int, size: tuple[int, int], scale: float) -> tuple[float, float]:
+    """Canvas shift of the ``static`` view at output frame ``t``: the current frame stays where the last one is."""
+    h, w = size
+    tau = float(_tau(t, num_frames))
+    return -scale * max(w - 1, 1) * 0.5 * tau, -scale * max(h - 1, 1) * 0.1 * tau
+
+
+def _frame_box(s: float, num_frames: int, size: tuple[int, int], scale: float) -> np.ndarray:
+    """``[x0, y0, x1, y1]`` canvas box of the whole frame projected at time ``s``."""
+    h, w = size
+    corners = np.array([[-0.5, -0.5], [w - 0.5, -0.5], [-0.5, h - 0.5], [w - 0.5, h - 0.5]], np.float32)
+    p = project_spacetime(corners, s, num_frames, size, scale)
+    return np.array([p[:, 0].min(), p[:, 1].min(), p[:, 0].max(), p[:, 1].max()], np.float64)
+
+
+def spaghetti_window(
+    tracks: np.ndarray,
+    size: tuple[int, int],
+    scale: float,
+    radius: float,
+    *,
+    first: bool = False,
+    every: int = 0,
+    last: bool = True,
+    static: bool = False,
+    margin: float = 6.0,
+) -> tuple[int, int, int, int]:
+    """The part of the ``S*H x S*W`` spaghetti canvas that any output frame draws on.
+
+    Everything drawn at output frame ``t``: trail samples up to ``t``, the kept
+    background frames up to ``t``, the current frame and points; in the static view
+    all of it moved by that frame's shift. The union over all frames, grown by the
+    line radius and ``margin``, clipped to the canvas, with even sides (H.264).
+
+    Args:
+      tracks: [T, M, 2] float ``(x, y)`` video pixels of the drawn tracks (NaN = not drawn).
+      size: ``(H, W)`` of the video.
+      scale: canvas scale S.
+      radius: trail radius in canvas pixels.
+      first, every, last, static: the mode's parts (``every`` = interval, 0 = off).
+      margin: extra canvas pixels on every side.
+
+    Returns:
+      ``(y0, x0, height, width)`` in canvas pixels.
+    """
+    h, w = size
+    t_len = tracks.shape[0]
+    hc, wc = max(1, int(round(scale * h))), max(1, int(round(scale * w)))
+    inf = np.inf
+    # kept[s] / shown[s] = [x0, y0, x1, y1] (before any static shift) of what is drawn at frame s onto the
+    # persistent canvas (trails, frames kept in the background) / for output frame s only (the current frame)
+    kept = np.tile(np.array([inf, inf, -inf, -inf]), (t_len, 1))
+    shown = kept.copy()
+
+    def grow(boxes: np.ndarray, s: int, box: np.ndarray) -> None:
+        if np.all(np.isfinite(box)):
+            boxes[s, :2] = np.minimum(boxes[s, :2], box[:2])
+            boxes[s, 2:] = np.maximum(boxes[s, 2:], box[2:])
+
+    pts = np.asarray(tracks, np.float32)
+    u = np.linspace(0.0, 1.0, 9, dtype=np.float32)[1:]
+    for s in range(t_len):
+        if first and s == 0 or every and s % every == 0:
+            grow(kept, s, _frame_box(s, t_len, size, scale))
+        if last:
+            grow(shown, s, _frame_box(s, t_len, size, scale))
+        if pts.shape[1] == 0:
+            continue
+        # trail samples in (s-1, s] (Catmull-Rom may swing a little beyond the frames' positions)
+        seg = catmull_rom(pts, s - 1, u) if s > 0 else pts[:1]
+        times = (s - 1 + u)[:, None] if s > 0 else np.zeros((1, 1), np.float32)
+        xy = project_spacetime(seg, times, t_len, size, scale).reshape(-1, 2)
+        xy = xy[np.isfinite(xy).all(axis=1)]
+        if len(xy):
+            grow(kept, s, np.concatenate([xy.min(axis=0), xy.max(axis=0)]).astype(np.float64))
+    # Output frame t shows everything kept up to t plus its own frame, all shifted in the static view.
+    lo = np.minimum(np.minimum.accumulate(kept[:, :2], axis=0), shown[:, :2])
+    hi = np.maximum(np.maximum.accumulate(kept[:, 2:], axis=0), shown[:, 2:])
+    if static and t_len > 1:
+        shift = np.array([_static_offset(t, t_len, size, scale) for t in range(t_len)])
+        lo, hi = lo + shift, hi + shift
+    ok = np.isfinite(lo).all(axis=1)
+    if not ok.any():
+        return 0, 0, hc, wc
+    grow_by = radius + 1.5 + margin
+    x0, y0 = lo[ok].min(axis=0) - grow_by
+    x1, y1 = hi[ok].max(axis=0) + grow_by
+    x0, y0 = max(0, int(np.floor(x0))), max(0, int(np.floor(y0)))
+    x1, y1 = min(wc, int(np.ceil(x1))), min(hc, int(np.ceil(y1)))
+    width, height = max(2, x1 - x0), max(2, y1 - y0)
+    # even sides for H.264's 4:2:0 chroma: grow by one pixel where the canvas allows, else shrink
+    if width % 2:
+        x0, width = (x0, width + 1) if x0 + width < wc else ((x0 - 1, width + 1) if x0 > 0 else (x0, width - 1))
+    if height % 2:
+        y0, height = (y0, height + 1) if y0 + height < hc else ((y0 - 1, height + 1) if y0 > 0 else (y0, height - 1))
+    return y0, x0, min(height, hc), min(width, wc)
+
+
 def render_spaghetti(
     video: np.ndarray,
     tracks: np.ndarray,
@@ -210,7 +314,8 @@ def render_spaghetti(
       progress: optional ``progress(fraction, text)``.
 
     Returns:
-      [T, round(S*H), round(S*W), 3] uint8 RGB with ``S = spaghetti_scale``.
+      uint8 RGB [T, H', W', 3]: the ``round(S*H) x round(S*W)`` canvas (``S = spaghetti_scale``),
+      cropped to ``spaghetti_window`` unless ``options.spaghetti_crop`` is False.
     """
     stream = spaghetti_stream(
         video, tracks, visible, options, first=first, every=every, last=last, static=static, use_mask=use_mask,
@@ -288,8 +393,7 @@ def spaghetti_stream(
             #    drawn at the exact (sub-pixel) static position, so they do not shimmer or blur.
             shown, offset = canvas, (0.0, 0.0)
             if static and t_len > 1:
-                tau = float(_tau(t, t_len))
-                offset = (-scale * max(w - 1, 1) * 0.5 * tau, -scale * max(h - 1, 1) * 0.1 * tau)
+                offset = _static_offset(t, t_len, (h, w), scale)
                 scratch.shift_from(canvas, int(round(offset[0])), int(round(offset[1])), bg)
                 shown = scratch
             elif last:
@@ -301,4 +405,10 @@ def spaghetti_stream(
                 head(shown, t, offset)
             yield shown
 
-    return _splat.FrameStream(frames(), (t_len, hc, wc), "drawing spaghetti")
+    if not opts.spaghetti_crop:
+        return _splat.FrameStream(frames(), (t_len, hc, wc), "drawing spaghetti")
+    y0, x0, hh, ww = spaghetti_window(
+        pts, (h, w), scale, radius, first=first, every=opts.spaghetti_every if every else 0, last=last,
+        static=static,
+    )
+    return _splat.FrameStream(frames(), (t_len, hh, ww), "drawing spaghetti", origin=(y0, x0))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+from studio.hub import hub_endpoint, offline
 from studio.registry import NOT_USABLE, list_trackers, query_trackers, tracker_info, weight_status, where_to_get
 from studio.results import InputError
 
@@ -108,14 +109,53 @@ def default_model() -> str:
     return min(usable, key=lambda n: (STATUS_ORDER.index(status[n]), preference(n), names.index(n)))
 
 
+UNAVAILABLE_HERE = "unavailable here"
+"""Marks a menu entry whose weights cannot be had on this machine (the app's CSS greys those out and makes
+them unclickable; the label says why)."""
+
+
+def unavailable_reason(name: str) -> str | None:
+    """Why model ``name`` cannot run here and how to change that, or None when it can run
+    (built-in, local file, cached, downloadable)."""
+    status = weight_status(name)
+    if status not in NOT_USABLE:
+        return None
+    ck = tracker_info(name).checkpoint
+    if status == "needs a file":
+        why = f"it needs {ck.filename}, which is published outside the Hugging Face hub and is not here"
+    else:
+        hub = "HF_HUB_OFFLINE is set" if offline() else f"the Hugging Face hub ({hub_endpoint()}) cannot be reached"
+        why = f"its weights ({ck.repo_id} {ck.filename}) are not in the local Hugging Face cache and {hub}"
+    return f"{why}. {where_to_get(name)}"
+
+
+def choice_label(name: str, status: str | None = None) -> str:
+    """A menu label: ``name · title · status``, or for a model that cannot run here,
+    ``name · title — unavailable here (not cached, offline)`` (or ``(needs its checkpoint file)``)."""
+    e = tracker_info(name)
+    status = status or weight_status(name)
+    if status not in NOT_USABLE:
+        return f"{name} · {e.title} · {status}"
+    if status == "needs a file":
+        short = "needs its checkpoint file"
+    else:
+        short = "not cached, offline" if offline() else "not cached, hub unreachable"
+    return f"{name} · {e.title} — {UNAVAILABLE_HERE} ({short})"
+
+
+def labelled(names: list[str]) -> list[tuple[str, str]]:
+    """``(label, name)`` pairs: usable models first, in the given order, then those that cannot run here."""
+    status = {n: weight_status(n) for n in names}
+    usable = [n for n in names if status[n] not in NOT_USABLE]
+    rest = [n for n in names if status[n] in NOT_USABLE]
+    return [(choice_label(n, status[n]), n) for n in usable + rest]
+
+
 def model_choices(dense: bool = False) -> list[tuple[str, str]]:
-    """``(label, name)`` pairs for a dropdown; the label shows weight status.
+    """``(label, name)`` pairs for a dropdown; the label shows weight status, and models whose weights
+    cannot be had here come last, marked ``unavailable here`` with the reason.
 
     Args:
       dense: also list the dense models, which track queries too (after the point trackers).
     """
-    out = []
-    for name in query_trackers() if dense else list_trackers("point"):
-        e = tracker_info(name)
-        out.append((f"{name} · {e.title} · {weight_status(name)}", name))
-    return out
+    return labelled(query_trackers() if dense else list_trackers("point"))

@@ -191,6 +191,9 @@ def run_dense(
     result = _dense_on_device(id(service), os.path.abspath(path), len(frames), mask, query_frame, model,
                               initializer, int(num_tracks), int(max_side), track_progress)
     seconds = time.perf_counter() - tic
+    if hasattr(service, "estimates"):  # later estimates follow this machine's speed
+        service.estimates.observe(model, service.workload(path, dense=True, num_tracks=num_tracks,
+                                                          work_side=max_side, max_frames=len(frames)), seconds)
     out_dir = service.new_output_dir()
     stem = safe_stem(path)
     report(0.86, "saving the dense tracks")

@@ -47,7 +47,8 @@ class RerenderOutput:
       frames: uint8 [T, H', W', 3] RGB, what was encoded (for still frames).
       mode: the render mode.
       dense: True when the tracks were dense.
-      num_tracks: tracks in the file (pixels of the query frame for dense tracks).
+      num_tracks: tracks drawn: sparse tracks in the file; for dense tracks, the query-frame
+        pixels that were tracked (inside the file's mask) and fall inside the drawing mask.
       notices: what was rescaled, cut or taken from the file.
     """
 
@@ -121,6 +122,15 @@ def mask_on_frames(mask: np.ndarray, size: tuple[int, int], source_size: tuple[i
     return binary, notices
 
 
+def _dense_count(size: tuple[int, int], tracked: np.ndarray | None, drawn: np.ndarray | None) -> int:
+    """Dense tracks a rendering shows: the pixels that were tracked (a dense file's own mask,
+    else every pixel of the ``size`` grid), and of those only the ones inside the drawing mask."""
+    region = np.ones(size, bool) if tracked is None else tracked.copy()
+    if drawn is not None and drawn.shape == region.shape:
+        region &= drawn
+    return int(region.sum())
+
+
 def rerender(
     service: Any,
     video_path: str,
@@ -175,11 +185,14 @@ def rerender(
         mode = f"{mode}_mask"
         spec = parse_mode(mode)
         notices.append(f"drew {mode}: the dense tracks cover only their mask")
+    own_on_frames = None
+    if own is not None:
+        own_on_frames, more = mask_on_frames(own.astype(np.uint8), video.size, video.source_size)
     if mask is not None:
         binary, more = mask_on_frames(mask, video.size, video.source_size)
         notices += more
     elif spec.mask and own is not None:
-        binary, more = mask_on_frames(own.astype(np.uint8), video.size, video.source_size)
+        binary = own_on_frames
         notices += ["used the mask stored with the dense tracks"] + more
     if spec.mask and binary is None:
         raise InputError(f"mode {mode} draws only tracks that start inside a mask: upload a mask image")
@@ -189,5 +202,5 @@ def rerender(
     stem = safe_stem(video_path)
     # The video's own rate: a track file's stated fps is only a fallback for a video that has none.
     path = Path(write_video(out_dir / f"{stem}_{mode}.mp4", out, video.fps or rt.fps))
-    num_tracks = int(np.prod(rt.tracks.shape[1:3])) if rt.dense else int(rt.tracks.shape[1])
+    num_tracks = _dense_count(rt.tracks.shape[1:3], own_on_frames, binary) if rt.dense else int(rt.tracks.shape[1])
     return RerenderOutput(path=path, frames=out, mode=mode, dense=rt.dense, num_tracks=num_tracks, notices=notices)

@@ -201,6 +201,8 @@ def run_track(
     # ZeroGPU pickles the arguments; a progress closure does not pickle.
     track_progress = None if on_zero_gpu() else _scaled(progress, 0.1, 0.8)
     run = _track_on_device(id(service), os.path.abspath(path), q, model, track_progress)
+    if hasattr(service, "estimates"):  # later estimates follow this machine's speed
+        service.estimates.observe(model, service.workload(path, q), run.seconds)
     if names is not None:
         run = replace(run, result=replace(run.result, names=list(names)))
 

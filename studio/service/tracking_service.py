@@ -26,6 +26,7 @@ from studio.queries import check_grid_size, check_point_count, mask_grid_queries
 from studio.registry import add_checkpoint, create_tracker, names_using
 from studio.results import InputError, check_queries
 from studio.service import catalog
+from studio.service.estimate import Estimate, Estimator, Workload
 from studio.service.limits import Limits, env_int
 from studio.service.model_cache import ModelCache
 from studio.service.outputs import new_output_dir, sweep_now_and_then
@@ -68,6 +69,7 @@ class TrackingService:
         self.videos = VideoCache(video_cache_size or env_int("STUDIO_VIDEO_CACHE", 3))
         self.output_root = Path(output_root or Path(tempfile.gettempdir()) / "tracking-studio")
         self.output_ttl_s = float(output_ttl_s)
+        self.estimates = Estimator()
         self.sweep_dirs: list[Path] = []
         self._playable: dict[str, str] = {}
         SERVICES[id(self)] = self
@@ -144,6 +146,30 @@ class TrackingService:
     def model_choices(self, dense: bool = False) -> list[tuple[str, str]]:
         """``(label, name)`` pairs for a dropdown, dense models too when ``dense`` (``catalog.model_choices``)."""
         return catalog.model_choices(dense)
+
+    def unavailable_reason(self, name: str) -> str | None:
+        """Why ``name`` cannot run here, or None when it can (``catalog.unavailable_reason``)."""
+        return catalog.unavailable_reason(name)
+
+    # ------------------------------------------------------------------ time estimates
+
+    def workload(
+        self, path: str, queries: np.ndarray | list | None = None, *, dense: bool = False, num_tracks: int = 2048,
+        work_side: int = 512, max_frames: int | None = None,
+    ) -> Workload:
+        """The ``Workload`` of tracking ``queries`` (source pixels [N, 3]) through the cached video at
+        ``path``, or of a Dense request (``dense``, its options, at most ``max_frames`` frames)."""
+        video = self.load_video(path)
+        frames = video.num_frames if max_frames is None else min(video.num_frames, int(max_frames))
+        q = np.asarray(queries if queries is not None else np.zeros((0, 3)), np.float32).reshape(-1, 3)
+        h, w = video.size
+        return Workload(frames, h, w, points=len(q), query_frames=max(1, len(np.unique(q[:, 0].astype(int)))),
+                        num_tracks=int(num_tracks), work_side=int(work_side), dense=dense)
+
+    def estimate(self, model: str, workload: Workload) -> Estimate | None:
+        """Seconds ``model`` should take on ``workload`` here (``Estimator.estimate``), or None if unknown."""
+        self.estimates.on_cpu = getattr(self.device, "type", str(self.device)) == "cpu"
+        return self.estimates.estimate(model, workload)
 
     # ------------------------------------------------------------------ videos and queries
 

@@ -69,7 +69,11 @@ CSS = """
 #track-frame img, #annotate-frame img { cursor: crosshair; }
 #annotate-status textarea { font-family: ui-monospace, monospace; font-size: 0.9em; }
 #track-status textarea { font-family: ui-monospace, monospace; font-size: 0.9em; }
+/* Models whose weights cannot be had here: greyed out and not clickable; the label says why. */
+[role="option"][aria-label*="unavailable here"] { opacity: 0.45; pointer-events: none; font-style: italic; }
 """
+"""Page CSS (Gradio 6 takes it in ``launch``). Menu entries marked by ``studio.service.catalog.UNAVAILABLE_HERE``
+cannot be chosen with the mouse."""
 
 DELETE_CACHE = (1800, 3600)
 """Every 30 min, delete Gradio's cached uploads and outputs older than 1 h."""

@@ -1,4 +1,4 @@
-"""Helpers shared by the tabs: error messages, progress, the visibility plot, click conversion.
+"""Helpers shared by the tabs: error messages, progress, the visibility plot, click conversion, notes.
 
 Everything the user sees as a failure goes through ``user_errors``: the exception's
 own sentence becomes a ``gr.Error`` toast (or, for the API, the client's error
@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import gradio as gr
 import numpy as np
@@ -22,6 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from studio.hub import CheckpointMismatch, WeightsUnavailable
+from studio.io.sources import source_label
 from studio.progress import Cancelled, ProgressFn, with_time_left
 from studio.render.points import point_colors
 from studio.results import InputError, TrackResult
@@ -151,25 +153,56 @@ def visibility_figure(result: TrackResult, max_rows: int = 400) -> Figure:
     return fig
 
 
-def split_points(points: list) -> tuple[np.ndarray, list[str] | None]:
-    """The Track tab's point list (``[t, x, y]`` or ``[t, x, y, name]`` rows) -> ``(queries float32 [N, 3], names)``.
+LAST_WINS = {"trigger_mode": "always_last"}
+"""Event options for every ``.change`` / ``.input`` / ``.release`` that starts work (a render, a redraw): a
+choice made while the previous one still runs is run after it, with the latest value, instead of being
+dropped (Gradio's default for ``.input`` and ``.release`` is to drop it). Chained ``.then`` steps of such
+an event need it too: each step is dropped on its own while it is still running."""
 
-    ``names`` is None when no row has a name; otherwise unnamed rows get ``""``.
+
+def video_facts(service: Any, path: str) -> str:
+    """Markdown: file name, frames, size and fps, the working size when shrunk, and the decode notices as a
+    quiet line (a notice is information, not a warning toast)."""
+    video = service.load_video(path)
+    h, w = video.source_size
+    text = f"**{source_label(path)}**: {video.num_frames} frames of {w}×{h} at {video.fps:g} fps"
+    if video.size != (h, w):
+        text += f" (shown and tracked at {video.size[1]}×{video.size[0]}; tracks are saved in {w}×{h} pixels)"
+    if video.notices:
+        text += "\n\n<small>Note: " + "; ".join(video.notices) + "</small>"
+    return text
+
+
+def model_note(service: Any, model: str | None, workload=None) -> tuple[str, bool]:
+    """What to tell the user about a model choice before they start, and whether they can start.
+
+    Args:
+      service: the ``TrackingService``.
+      model: registry name (None or empty: nothing to say).
+      workload: the ``studio.service.estimate.Workload`` of the request, when a video is loaded.
+
+    Returns:
+      ``(markdown, runnable)``: why the model cannot run here (``runnable`` False), or the
+      estimated time of a slow request, or a first download's size; ``""`` when there is nothing to say.
     """
-    rows = list(points or [])
-    q = np.asarray([[float(v) for v in row[:3]] for row in rows], np.float32).reshape(-1, 3)
-    if not any(len(row) > 3 and row[3] for row in rows):
-        return q, None
-    return q, [str(row[3]) if len(row) > 3 and row[3] else "" for row in rows]
+    if not model:
+        return "", True
+    try:
+        reason = service.unavailable_reason(model)
+    except KeyError as exc:
+        return f"**Unknown model**: {message_of(exc)}", False
+    if reason:
+        return f"**{model} is unavailable here**: {reason}.", False
+    from studio.registry import tracker_info, weight_status
 
-
-def points_summary(queries: list) -> str:
-    """Markdown line: how many points on which frames, e.g. ``3 points: frame 0 (2), frame 12 (1)``."""
-    if not queries:
-        return "No points yet: click on the frame to add one (or add a grid)."
-    frames: dict[int, int] = {}
-    for point in queries:  # [t, x, y] or [t, x, y, name]
-        frames[int(point[0])] = frames.get(int(point[0]), 0) + 1
-    listed = ", ".join(f"frame {t} ({c})" for t, c in sorted(frames.items())[:12])
-    more = f", … {len(frames) - 12} more frames" if len(frames) > 12 else ""
-    return f"**{len(queries)} point{'s' if len(queries) != 1 else ''}**: {listed}{more}"
+    parts = []
+    ck = tracker_info(model).checkpoint
+    if ck is not None and weight_status(model) == "downloadable":
+        size = f" ({ck.size_mb:.0f} MB)" if getattr(ck, "size_mb", None) else ""
+        parts.append(f"first use downloads {ck.repo_id} {ck.filename}{size}")
+    if workload is not None:
+        est = service.estimate(model, workload)
+        if est is not None and est.slow:
+            parts.append(f"Estimated time: **{est.text()}** for {model} on this video ({workload.describe()}; "
+                         f"{est.basis})")
+    return " · ".join(parts), True

@@ -29,7 +29,7 @@ from studio.io.sources import source_label
 from studio.results import InputError
 from studio.service import TrackingService
 from studio.service import annotate_job as job
-from studio.ui.common import click_to_pixel, progress_adapter, user_errors
+from studio.ui.common import LAST_WINS, click_to_pixel, progress_adapter, user_errors
 from studio.ui.tab_track import GPU_CONCURRENCY, video_input
 
 INTRO = """\
@@ -252,11 +252,12 @@ def build_annotate(service: TrackingService) -> dict:
     clear.click(annotate_clear, inputs=[source, state, slider, current], outputs=edit_outputs, **heavy, **ui)
     delete.click(annotate_delete, inputs=[source, state, slider, current], outputs=edit_outputs, queue=False, **ui)
     retrack.click(annotate_retrack, inputs=[source, state, slider, current, model], outputs=edit_outputs, **heavy, **ui)
-    model.input(annotate_model, inputs=[state, model], outputs=[state, status], queue=False, **ui)
+    # A choice made while the previous one is still handled runs after it (the last choice wins).
+    model.input(annotate_model, inputs=[state, model], outputs=[state, status], queue=False, **LAST_WINS, **ui)
     slider.change(annotate_frame, inputs=[source, state, slider, current], outputs=[frame], queue=False,
-                  show_progress="hidden", **ui)
+                  show_progress="hidden", **LAST_WINS, **ui)
     current.input(annotate_frame, inputs=[source, state, slider, current], outputs=[frame], queue=False,
-                  show_progress="hidden", **ui)
+                  show_progress="hidden", **LAST_WINS, **ui)
     save.click(annotate_save, inputs=[source, state, dataset_name], outputs=[files, status], concurrency_id="decode",
                concurrency_limit=4, **ui)
     return {

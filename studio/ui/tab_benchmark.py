@@ -41,7 +41,7 @@ from studio.results import InputError
 from studio.service import TrackingService
 from studio.service.bench_job import SAMPLE, check_models, open_files, run_benchmark
 from studio.service.bench_view import load_view, parse_point_selection, render_comparison, view_summary
-from studio.ui.common import progress_adapter, user_errors
+from studio.ui.common import LAST_WINS, progress_adapter, user_errors
 
 GPU_CONCURRENCY = Limits.from_env().gpu_concurrency
 """Heavy jobs (concurrency_id "gpu", shared with the Track tab) that may run at once."""
@@ -141,6 +141,18 @@ def published_view(models: list[str], dataset: str, query_mode: str, choice: str
     return pd.DataFrame(rows, columns=PUBLISHED_HEADERS), note
 
 
+def table_widths(rows: list[list[str]]) -> list[str]:
+    """Column widths of the results table (``results_table`` rows): the model and video columns fit their
+    longest cell (monospace cells, about 8.5 px a character, within limits), every number its ``100.0``,
+    so the whole table fits the page without a sideways scroll and no header is cut."""
+
+    def fit(column: int, header: str, cap: int) -> str:
+        longest = max([len(str(r[column])) for r in rows] + [len(header)])
+        return f"{min(cap, 28 + round(8.5 * longest))}px"
+
+    return [fit(0, "model", 250), fit(1, "video", 200), "76px", *["56px"] * 13, "56px"]
+
+
 def model_choices(service: TrackingService) -> list[tuple[str, str]]:
     """Point trackers and dense models as ``(label, name)``; the label says whether weights are needed and their state."""
     return service.model_choices(dense=True)
@@ -164,7 +176,8 @@ def build_benchmark(service: TrackingService) -> dict:
                 height=150,
                 elem_id="bench-files",
             )
-            sample = gr.Button("Try the bundled sample (5 clips)", size="sm", elem_id="bench-sample")
+            sample = gr.Button("Try the bundled sample (5 clips): loads and runs it", size="sm",
+                               elem_id="bench-sample")
         with gr.Column(scale=3):
             choices = model_choices(service)
             names = [n for _, n in choices]
@@ -190,7 +203,7 @@ def build_benchmark(service: TrackingService) -> dict:
         interactive=False,
         wrap=False,
         max_height=420,
-        column_widths=["64px", "172px", "80px", *["64px"] * 14, "60px"],
+        column_widths=table_widths([]),
         elem_id="bench-table",
     )
     published_note = gr.Markdown("", elem_id="bench-published-note")
@@ -223,7 +236,8 @@ def build_benchmark(service: TrackingService) -> dict:
     def on_sample():
         folder = service.new_output_dir()
         copy = shutil.copy(SAMPLE, folder / SAMPLE.name)
-        gr.Info("Bundled sample loaded: 5 synthetic clips (12 frames, 72×96) with exact ground truth.")
+        gr.Info("Bundled sample loaded: 5 synthetic clips (12 frames, 72×96) with exact ground truth; running it "
+                "with the chosen trackers.")
         return [str(copy)]
 
     @user_errors
@@ -241,7 +255,7 @@ def build_benchmark(service: TrackingService) -> dict:
         frames = st["num_frames"].get(first_video, 1)
         return (
             result.status(),
-            pd.DataFrame(rows, columns=headers),
+            gr.update(value=pd.DataFrame(rows, columns=headers), column_widths=table_widths(rows)),
             note,
             pub,
             delta_figure(result.results),
@@ -289,26 +303,41 @@ def build_benchmark(service: TrackingService) -> dict:
 
     # ------------------------------------------------------------------ wiring
 
+    def clear_results():
+        """Before a run: the last run's results go, so an error never shows beside them."""
+        return ("running the benchmark…", pd.DataFrame(columns=results_table([])[0]), "", EMPTY_PUBLISHED, None,
+                None, None, None, None, None, "", gr.update(value=None, visible=False))
+
     ui = {"api_visibility": "undocumented"}
-    sample.click(on_sample, outputs=[files], queue=False, **ui)
     view_inputs = [state, view_model, view_video, view_points, view_frame]
     view_outputs = [view_mp4, view_still, view_info]
-    run_event = run_button.click(
-        on_run,
-        inputs=[files, models, query_mode, resolution, max_videos, compare],
-        outputs=[status, table, published_note, published, delta_plot, aj_plot, downloads, state,
-                 view_model, view_video, view_frame, models, jitter_plot],
-        show_progress_on=[status],
-        concurrency_id="gpu",
-        concurrency_limit=GPU_CONCURRENCY,
-        **ui,
-    )
-    run_event.success(on_view, inputs=view_inputs, outputs=view_outputs, concurrency_id="decode",
-                      concurrency_limit=4, **ui)
+    cleared = [status, table, published_note, published, delta_plot, aj_plot, downloads, state, *view_outputs,
+               jitter_plot]
+
+    def run_after(event):
+        """``event`` clears the last results, then runs the benchmark and shows the first video's comparison."""
+        event.then(
+            on_run,
+            inputs=[files, models, query_mode, resolution, max_videos, compare],
+            outputs=[status, table, published_note, published, delta_plot, aj_plot, downloads, state,
+                     view_model, view_video, view_frame, models, jitter_plot],
+            show_progress_on=[status],
+            concurrency_id="gpu",
+            concurrency_limit=GPU_CONCURRENCY,
+            **ui,
+        ).success(on_view, inputs=view_inputs, outputs=view_outputs, concurrency_id="decode",
+                  concurrency_limit=4, **ui)
+
+    quiet = {"queue": False, "show_progress": "hidden", **ui}
+    run_after(run_button.click(clear_results, outputs=cleared, **quiet))
+    # The sample is loaded and run at once with the chosen trackers: one click shows what the tab does.
+    run_after(sample.click(on_sample, outputs=[files], queue=False, **ui).success(clear_results, outputs=cleared,
+                                                                                  **quiet))
     compare.change(on_compare, inputs=[state, compare], outputs=[published, published_note], queue=False, **ui)
-    view_model.input(on_view_model, inputs=[state, view_model, view_video], outputs=[view_video], queue=False, **ui)
+    view_model.input(on_view_model, inputs=[state, view_model, view_video], outputs=[view_video], queue=False,
+                     **LAST_WINS, **ui)
     view_video.input(on_view_video, inputs=[state, view_video, view_frame], outputs=[view_frame], queue=False,
-                     **ui)
+                     **LAST_WINS, **ui)
     view_button.click(on_view, inputs=view_inputs, outputs=view_outputs, concurrency_id="decode",
                       concurrency_limit=4, **ui)
     return {

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 import gradio as gr
 import numpy as np
 
-from studio.registry import tracker_info, weight_status
+from studio.io.sources import split_source
 from studio.results import InputError
 from studio.service import TrackingService
+from studio.service.catalog import labelled
 from studio.service.dense_job import (
     DEFAULT_MAX_SIDE,
     DEFAULT_MODEL,
@@ -27,7 +28,7 @@ from studio.service.dense_job import (
     run_dense,
 )
 from studio.service.render_job import rerender
-from studio.ui.common import progress_adapter, user_errors
+from studio.ui.common import LAST_WINS, model_note, progress_adapter, user_errors, video_facts
 from studio.ui.tab_track import GPU_CONCURRENCY, _read_mask, video_input
 
 INTRO = """\
@@ -37,6 +38,31 @@ of the region gets a track. Switch the view between overlay, occlusion stripes a
 again; download the dense tracks (npz: `offsets` [T, H, W, 2] from each pixel in 1/64 px, `visible` [T, H, W], `mask`; \
 `studio.dense.DenseResult.load` gives `tracks` in pixels) and the video.
 """
+
+BRUSH_COLOR = ("#ff3030", 0.45)
+"""Red at 45% opacity: the frame shows through the painted region (any alpha counts as painted)."""
+
+
+def brush_size(size: tuple[int, int] | None) -> int:
+    """Brush radius in frame pixels: a twentieth of the frame's shorter side (24 px before a video is loaded),
+    big enough to cover an object in a few strokes, small enough to follow its outline."""
+    return 24 if not size else max(6, round(min(size) / 20))
+
+
+def brush(size: tuple[int, int] | None = None) -> gr.Brush:
+    return gr.Brush(colors=[BRUSH_COLOR], default_color=BRUSH_COLOR, default_size=brush_size(size),
+                    color_mode="fixed")
+
+
+def region_text(editor_value, frame_size: tuple[int, int] | None) -> str:
+    """Markdown: how much of the frame is painted, or that the whole frame will be tracked."""
+    mask = painted_mask(editor_value)
+    if mask is None:
+        return "Nothing painted: the whole frame will be tracked (or upload a mask)."
+    n = int((mask > 0).sum())
+    share = f" ({100 * n / mask.size:.1f}% of the frame)" if mask.size else ""
+    return f"Region: **{n} pixels painted**{share}."
+
 
 VIEW_MODES = ("overlay_stripes", "overlay", "spaghetti_first_last", "spaghetti_last_static", "spaghetti_every")
 """Render modes offered for a dense result; each also exists with ``_mask`` when a region was painted."""
@@ -57,6 +83,8 @@ class DenseTab:
     rendered: gr.Video
     files: gr.File
     status: gr.Textbox
+    model: gr.Dropdown | None = None
+    initializer: gr.Dropdown | None = None
 
 
 def painted_mask(editor_value) -> np.ndarray | None:
@@ -79,21 +107,32 @@ def painted_mask(editor_value) -> np.ndarray | None:
 
 
 def _model_choices() -> list[tuple[str, str]]:
-    return [(f"{n} · {tracker_info(n).title} · {weight_status(n)}", n) for n in dense_models()]
+    return labelled(dense_models())
 
 
 def _mode_choices(has_mask: bool) -> list[str]:
     return [f"{m}_mask" for m in VIEW_MODES] + list(VIEW_MODES) if has_mask else list(VIEW_MODES)
 
 
-def build_dense(service: TrackingService) -> DenseTab:
-    """Build the Dense tab inside the current ``gr.Tab``."""
+def build_dense(service: TrackingService, context: dict | None = None) -> DenseTab:
+    """Build the Dense tab inside the current ``gr.Tab``.
+
+    Args:
+      service: the shared ``TrackingService``.
+      context: what earlier tabs returned; with the Track tab's ``TrackTab``, its loaded video is offered
+        here without uploading it again.
+    """
+    context = context or {}
     latest = gr.State(None)
     source_path = gr.State(None)
     gr.Markdown(INTRO)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
             video = video_input("dense-video", height=300)
+            track_tab = context.get("track")
+            use_track_video = gr.Button("Use the video of the Track tab", size="sm", visible=False,
+                                        elem_id="dense-use-track-video")
+            video_info = gr.Markdown("No video loaded.", elem_id="dense-video-info")
             upload_mask = gr.Image(label="…or upload a mask PNG of that frame (white or opaque = inside)",
                                    type="numpy", image_mode=None, sources=["upload"], height=150,
                                    elem_id="dense-mask")
@@ -102,19 +141,22 @@ def build_dense(service: TrackingService) -> DenseTab:
                 label="Paint the region to track on this frame",
                 type="numpy",
                 sources=[],
-                brush=gr.Brush(colors=["#ff3030"], default_size=24, color_mode="fixed"),
-                eraser=gr.Eraser(default_size=24),
+                brush=brush(),
+                eraser=gr.Eraser(default_size=brush_size(None)),
                 layers=False,
                 height=380,
                 elem_id="dense-editor",
             )
+            region = gr.Markdown(region_text(None, None), elem_id="dense-region")
             frame_t = gr.Slider(0, 1, value=0, step=1, label="Start frame", interactive=False, elem_id="dense-frame")
     with gr.Row(equal_height=True):
         choices = _model_choices()
         model = gr.Dropdown(choices, value=DEFAULT_MODEL if DEFAULT_MODEL in dense_models() else None,
                             label="Dense model", scale=3, elem_id="dense-model")
-        initializer = gr.Dropdown(service.model_choices(), value="lk", label="Initial tracks from", scale=2)
+        initializer = gr.Dropdown(service.model_choices(), value="lk", label="Initial tracks from", scale=2,
+                                  elem_id="dense-initializer")
         run_button = gr.Button("Track densely", variant="primary", scale=1, elem_id="dense-button")
+    note = gr.Markdown("", elem_id="dense-model-note")
     with gr.Accordion("Options", open=False), gr.Row():
         num_tracks = gr.Slider(256, MAX_NUM_TRACKS, value=DEFAULT_NUM_TRACKS, step=256,
                                label="Initial tracks (DOT samples half at motion boundaries)")
@@ -133,12 +175,15 @@ def build_dense(service: TrackingService) -> DenseTab:
     @user_errors
     def on_dense_video(path, progress=gr.Progress()):
         if not path:
-            return None, gr.update(value=0, maximum=1, interactive=False), None, None
+            return (None, gr.update(value=0, maximum=1, interactive=False), None, None, "No video loaded.",
+                    None, None, "")
         v = service.load_video(path, progress=progress_adapter(progress))
-        for notice in v.notices:
-            gr.Warning(f"{os.path.basename(path)}: {notice}")
         last = max(v.num_frames - 1, 1)
-        return path, gr.update(value=0, maximum=last, interactive=v.num_frames > 1), _editor_value(path, 0), None
+        # A new video: the old result, painted region and brush size belong to the last one.
+        editor_value = gr.update(value=_editor_value(path, 0), brush=brush(v.size),
+                                 eraser=gr.Eraser(default_size=brush_size(v.size)))
+        return (path, gr.update(value=0, maximum=last, interactive=v.num_frames > 1), editor_value, None,
+                video_facts(service, path), None, None, "")
 
     def _editor_value(path, t):
         return {"background": service.frame(path, int(t)), "layers": [], "composite": None}
@@ -148,6 +193,30 @@ def build_dense(service: TrackingService) -> DenseTab:
         if not path:
             return None
         return _editor_value(path, t)
+
+    @user_errors
+    def on_paint(path, editor_value):
+        """The painted region as the app received it (this line is also the sign that a stroke arrived)."""
+        return region_text(editor_value, service.load_video(path).size if path else None)
+
+    @user_errors
+    def on_dense_note(path, model_name, init_name, n_tracks, side):
+        """Why the dense model (or its initializer) cannot run here, or the estimated time; the run button
+        is disabled when it cannot run."""
+        workload = (service.workload(path, dense=True, num_tracks=int(n_tracks), work_side=int(side),
+                                     max_frames=service.limits.dense_max_frames) if path else None)
+        text, runnable = model_note(service, model_name, workload)
+        init_text, init_ok = model_note(service, init_name) if model_name else ("", True)
+        if not init_ok:
+            text, runnable = (text + " · " if text else "") + init_text, False
+        return text, gr.update(interactive=runnable)
+
+    def clear_result():
+        """Before a run: the old result goes, so an error never shows beside it."""
+        return None, None, "tracking densely…"
+
+    def clear_view():
+        return None, "drawing…"
 
     @user_errors
     def on_dense_run(path, editor_value, mask_file, t, model_name, init_name, n_tracks, side, progress=gr.Progress()):
@@ -173,10 +242,30 @@ def build_dense(service: TrackingService) -> DenseTab:
         return str(drawn.path), [value["tracks"], str(drawn.path)], drawn.status()
 
     ui = {"api_visibility": "undocumented"}
-    video.change(on_dense_video, inputs=[video], outputs=[source_path, frame_t, editor, latest],
+    video.change(on_dense_video, inputs=[video],
+                 outputs=[source_path, frame_t, editor, latest, video_info, rendered, files, status],
                  concurrency_id="decode", concurrency_limit=4, **ui)
-    frame_t.release(on_dense_frame, inputs=[source_path, frame_t], outputs=[editor], queue=False, **ui)
-    run_button.click(
+    if track_tab is not None and hasattr(track_tab, "source_path"):
+        # The video already loaded in the Track tab is one click away here.
+        def offer_track_video(path):
+            """Offer the Track tab's video file; a camera of an HDF5 log is not a file this tab's video box
+            can take, so it is not offered."""
+            plain = bool(path) and split_source(path)[1] is None
+            name = os.path.basename(path) if plain else ""
+            return gr.update(visible=plain, value=f"Use {name} from the Track tab")
+
+        track_tab.source_path.change(offer_track_video, inputs=[track_tab.source_path], outputs=[use_track_video],
+                                     queue=False, show_progress="hidden", **ui)
+        use_track_video.click(lambda path: path, inputs=[track_tab.source_path], outputs=[video], queue=False,
+                              **ui)
+    frame_t.release(on_dense_frame, inputs=[source_path, frame_t], outputs=[editor], queue=False, **LAST_WINS, **ui)
+    editor.change(on_paint, inputs=[source_path, editor], outputs=[region], queue=False, show_progress="hidden",
+                  **LAST_WINS, **ui)
+    for trigger in (source_path, model, initializer, num_tracks, max_side):
+        trigger.change(on_dense_note, inputs=[source_path, model, initializer, num_tracks, max_side],
+                       outputs=[note, run_button], queue=False, show_progress="hidden", **LAST_WINS, **ui)
+    run_button.click(clear_result, outputs=[rendered, files, status], queue=False, show_progress="hidden",
+                     **ui).then(
         on_dense_run,
         inputs=[source_path, editor, upload_mask, frame_t, model, initializer, num_tracks, max_side],
         outputs=[rendered, files, status, latest, view],
@@ -185,10 +274,13 @@ def build_dense(service: TrackingService) -> DenseTab:
         concurrency_limit=GPU_CONCURRENCY,
         **ui,
     )
-    view.input(on_dense_view, inputs=[latest, view], outputs=[rendered, files, status], show_progress_on=[status],
-               concurrency_id="render", concurrency_limit=2, **ui)
+    # The last view chosen wins, also while the previous one is still drawing.
+    view.input(clear_view, outputs=[rendered, status], queue=False, show_progress="hidden", **LAST_WINS,
+               **ui).then(on_dense_view, inputs=[latest, view], outputs=[rendered, files, status],
+                          show_progress_on=[status], concurrency_id="render", concurrency_limit=2, **LAST_WINS,
+                          **ui)
     return DenseTab(latest=latest, video=video, run_button=run_button, rendered=rendered, files=files,
-                    status=status)
+                    status=status, model=model, initializer=initializer)
 
 
 def build_api(service: TrackingService) -> None:

@@ -23,6 +23,7 @@ import gradio as gr
 import numpy as np
 from gradio.data_classes import Base64ImageData
 
+from studio.results import InputError
 from studio.service import TrackingService
 from studio.service.live_job import (
     LIVE_DEFAULT_MODEL,

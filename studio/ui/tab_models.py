@@ -5,6 +5,8 @@ Its headless twins are the ``/models`` endpoint (``build_api``), which returns t
 same rows as JSON, and ``/add_checkpoint``, which checks and keeps a file as the upload does.
 """
 
+from collections.abc import Callable
+
 import gradio as gr
 
 from studio.registry import list_trackers, tracker_info, weight_status, where_to_get
@@ -107,11 +109,36 @@ def runtime_line(service: TrackingService) -> str:
     )
 
 
-def build_models(service: TrackingService) -> dict:
+def model_menus(service: TrackingService, context: dict) -> list[tuple[gr.Dropdown, Callable[[], list]]]:
+    """The other tabs' model menus and how to list their choices now: after a checkpoint is kept (or the
+    status refreshed) they must show it, since entries that cannot run are greyed out and unclickable."""
+    from studio.service.catalog import labelled
+    from studio.service.dense_job import dense_models
+
+    menus = []
+    track = context.get("track")
+    if getattr(track, "model", None) is not None:
+        menus.append((track.model, lambda: service.model_choices(dense=True)))
+    dense = context.get("dense")
+    if getattr(dense, "model", None) is not None:
+        menus.append((dense.model, lambda: labelled(dense_models())))
+    if getattr(dense, "initializer", None) is not None:
+        menus.append((dense.initializer, service.model_choices))
+    bench = context.get("benchmark")
+    if isinstance(bench, dict) and bench.get("models") is not None:
+        menus.append((bench["models"], lambda: service.model_choices(dense=True)))
+    return menus
+
+
+def build_models(service: TrackingService, context: dict | None = None) -> dict:
     """Build the Models tab inside the current context.
 
+    Args:
+      service: the shared ``TrackingService``.
+      context: what earlier tabs returned; their model menus are refreshed when a checkpoint is kept.
+
     Returns:
-      ``{"table": gr.Dataframe, "refresh": gr.Button}``.
+      ``{"table": gr.Dataframe, "refresh": gr.Button}`` and the upload box's components.
     """
     gr.Markdown(
         "Every model the studio knows, from its registry. Point trackers and dense models appear in the Track and "
@@ -135,8 +162,20 @@ def build_models(service: TrackingService) -> dict:
     def on_refresh():
         return table_rows(service), _note(service)
 
-    refresh.click(on_refresh, outputs=[table, note], queue=False, api_visibility="undocumented")
+    menus = model_menus(service, context or {})
+
+    def refresh_menus():
+        """Every model menu with the statuses of now (a kept checkpoint makes its model usable)."""
+        return tuple(gr.update(choices=choices()) for _, choices in menus)
+
+    refreshed = refresh.click(on_refresh, outputs=[table, note], queue=False, api_visibility="undocumented")
     upload = _build_upload(service, table, note)
+    if menus:
+        for event in (refreshed, upload.pop("keep_event")):
+            event.then(refresh_menus, outputs=[menu for menu, _ in menus], queue=False,
+                       api_visibility="undocumented")
+    else:
+        upload.pop("keep_event")
     return {"table": table, "refresh": refresh, **upload}
 
 
@@ -172,9 +211,10 @@ def _build_upload(service: TrackingService, table: gr.Dataframe, note: gr.Markdo
         return text, table_rows(service), _note(service), where_text(name), None
 
     model.change(where_text, inputs=model, outputs=where, queue=False, api_visibility="undocumented")
-    keep.click(on_keep, inputs=[model, file], outputs=[result, table, note, where, file],
-               api_visibility="undocumented")
-    return {"upload_model": model, "upload_file": file, "upload_keep": keep, "upload_result": result}
+    kept = keep.click(on_keep, inputs=[model, file], outputs=[result, table, note, where, file],
+                      api_visibility="undocumented")
+    return {"upload_model": model, "upload_file": file, "upload_keep": keep, "upload_result": result,
+            "keep_event": kept}
 
 
 def _note(service: TrackingService) -> str:

@@ -17,7 +17,7 @@ from studio.render import COLOR_BY, MODES, RenderOptions
 from studio.results import InputError
 from studio.service import TrackingService
 from studio.service.render_job import rerender
-from studio.ui.common import progress_adapter, user_errors
+from studio.ui.common import LAST_WINS, progress_adapter, user_errors
 
 INTRO = """\
 Re-draw tracks in any mode — points with tails, overlay, occlusion stripes, DOT's spaghetti views — \
@@ -147,20 +147,29 @@ def build_render(service: TrackingService, context: dict | None = None):
         handler.__name__ = f"use_latest_{tab.lower()}"  # one name per source, for logs and tests
         return user_errors(handler)
 
+    def clear_result(mode_name):
+        """Before a render: the old video, still and download go, so an error never shows beside them."""
+        return None, None, None, f"drawing {mode_name}…"
+
     ui = {"api_visibility": "undocumented"}
     outputs = [out_video, still, still_t, download, status, rendered_path]
     inputs = [video, tracks, mode, mask, still_t, rendered_path, *option_inputs]
-    render_button.click(on_render, inputs=inputs, outputs=outputs, show_progress_on=[status],
-                        concurrency_id="render", concurrency_limit=2, **ui)
+    cleared = [out_video, still, download, status]
+
+    def render_after(event):
+        """``event`` clears the old result, then renders; the last request made while one runs wins."""
+        event.then(on_render, inputs=inputs, outputs=outputs, show_progress_on=[status],
+                   concurrency_id="render", concurrency_limit=2, **LAST_WINS, **ui)
+
+    quiet = {"queue": False, "show_progress": "hidden", **LAST_WINS, **ui}
+    render_after(render_button.click(clear_result, inputs=[mode], outputs=cleared, **quiet))
     # Switching modes renders again straight away: no tracking, only drawing.
-    mode.input(on_render, inputs=inputs, outputs=outputs, show_progress_on=[status],
-               concurrency_id="render", concurrency_limit=2, **ui)
-    still_t.release(on_still, inputs=[rendered_path, still_t], outputs=[still], queue=False, **ui)
+    render_after(mode.input(clear_result, inputs=[mode], outputs=cleared, **quiet))
+    still_t.release(on_still, inputs=[rendered_path, still_t], outputs=[still], queue=False, **LAST_WINS, **ui)
     for key, (title, button) in sources.items():
-        button.click(use_latest(title), inputs=[context[key].latest], outputs=[video, tracks, mask],
-                     queue=False, **ui).then(
-            on_render, inputs=inputs, outputs=outputs, show_progress_on=[status],
-            concurrency_id="render", concurrency_limit=2, **ui)
+        render_after(button.click(use_latest(title), inputs=[context[key].latest], outputs=[video, tracks, mask],
+                                  queue=False, **ui).success(clear_result, inputs=[mode], outputs=cleared,
+                                                             **quiet))
     return {
         "video": video, "tracks": tracks, "mode": mode, "mask": mask, "render_button": render_button,
         "output": out_video, "still": still, "status": status, "download": download,

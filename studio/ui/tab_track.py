@@ -20,19 +20,21 @@ import gradio as gr
 import numpy as np
 
 from studio.io.guards import read_image
-from studio.io.sources import camera_source, source_label
+from studio.io.sources import camera_source
 from studio.limits import Limits
-from studio.render.annotations import draw_labels
-from studio.render.points import draw_points, point_colors
+from studio.render.markers import draw_markers
+from studio.render.points import point_colors
 from studio.results import InputError
 from studio.service import TrackingService
 from studio.service.track_job import check_track_model, streams_whole
+from studio.ui import points as plist
 from studio.ui.common import (
+    LAST_WINS,
     click_to_pixel,
-    points_summary,
+    model_note,
     progress_adapter,
-    split_points,
     user_errors,
+    video_facts,
     visibility_figure,
 )
 
@@ -46,6 +48,8 @@ INTRO = """\
 **2.** Choose a frame with the slider and click on it to add query points (any frame, any number). \
 **3.** Pick a model and press **Track**. Filled discs are visible points, rings are occluded ones; \
 download the tracks as npz, CSV or JSON (pixels of your video, integer = pixel centre, queries `(t, x, y)`). \
+The point list under the frame shows every point; select a row to move the point with a click or delete it, \
+edit a cell to name or place it exactly. \
 Points marked in **labelme** or **COCO keypoint** files can be added with their names (*Named points from a \
 file*); robot logs in **HDF5** open camera by camera (*HDF5 robot log*).
 """
@@ -58,8 +62,8 @@ class TrackTab:
     Attributes:
       video: the input video (a file path).
       source_path: ``gr.State``: path of the loaded video, or None.
-      queries: ``gr.State``: ``[[t, x, y], ...]`` source pixels; a row may carry a fourth
-        element, the point's name (points from a labelme / COCO file).
+      queries: ``gr.State``: the point list, ``[[t, x, y(, name)], ...]`` source pixels (``studio.ui.points``);
+        names are typed in the list or come with points from a labelme / COCO file.
       latest: ``gr.State``: the last result, ``{"tracks": npz path, "video": source
         path, "rendered": mp4 path, "model": name, "files": {fmt: path}}`` or None.
         A Render tab can re-draw the tracks from it.
@@ -100,44 +104,38 @@ def example_videos() -> list[str]:
     return sorted(str(p) for p in EXAMPLES_DIR.glob("*.mp4"))
 
 
-def draw_frame(service: TrackingService, path: str, t: int, queries: list) -> np.ndarray:
-    """Working frame ``t`` with the query points placed on it, coloured as in the render.
+def draw_frame(service: TrackingService, path: str, t: int, points: list, selected: int | None = None) -> np.ndarray:
+    """Working frame ``t`` with the query points on it: coloured as in the render, numbered (or named) as in
+    the point list, the selected point ringed; markers sized to stay readable on screen
+    (``studio.render.markers``).
+
+    Args:
+      points: the point list (``studio.ui.points``), source pixels.
+      selected: index of the selected point, or None.
 
     Returns:
       uint8 [h, w, 3] RGB.
     """
     frame = service.frame(path, t)
-    if not queries:
+    if not points:
         return frame
-    q, names = split_points(queries)
+    q = plist.queries(points)
     on = np.nonzero(q[:, 0].astype(int) == int(t))[0]
     if on.size == 0:
         return frame
     work = service.source_to_working(path, q[on])
     # Same colours as the rendered video: point_colors over the whole query list, in order.
     colors = point_colors(len(q))[on]
-    h, w = frame.shape[:2]
-    radius = max(3.0, min(h, w) / 90)
-    xy = work[None, :, 1:]
-    shown = np.ones((1, on.size), bool)
-    # A white halo first, so a point stays visible on any background colour.
-    halo = np.full((on.size, 3), 255, np.uint8)
-    image = draw_points(frame[None], xy, shown, tail=0, radius=radius + 1.5, colors=halo)
-    image = draw_points(image, xy, shown, tail=0, radius=radius, colors=colors)[0]
-    if names is not None:
-        image = np.ascontiguousarray(image)
-        draw_labels(image, xy[0], [names[i] for i in on], colors, radius)
-    return image
+    labels = [plist.label_of(points, int(i)) for i in on]
+    where = np.nonzero(on == selected)[0] if selected is not None else []
+    return draw_markers(frame, work[:, 1:], colors, labels, highlight=int(where[0]) if len(where) else None)
 
 
-def _video_facts(service: TrackingService, path: str) -> str:
+def track_video_facts(service: TrackingService, path: str) -> str:
+    """``video_facts`` (a quiet line for decode notices), plus what happens to a video over the frame cap:
+    an online model streams all of it, an offline one tracks the first frames."""
+    text = video_facts(service, path)
     video = service.load_video(path)
-    h, w = video.source_size
-    text = f"**{source_label(path)}**: {video.num_frames} frames of {w}×{h} at {video.fps:g} fps"
-    if video.size != (h, w):
-        text += f" (shown and tracked at {video.size[1]}×{video.size[0]}; tracks are saved in {w}×{h} pixels)"
-    if video.notices:
-        text += "\n\n⚠️ " + "; ".join(video.notices)
     if streams_whole(path, video, service.limits.max_frames):
         from studio.online import online_names
 
@@ -158,6 +156,7 @@ def build_track(service: TrackingService) -> TrackTab:
     """
     source_path = gr.State(None)
     queries = gr.State([])
+    selected = gr.State(None)
     latest = gr.State(None)
 
     gr.Markdown(INTRO)
@@ -190,7 +189,22 @@ def build_track(service: TrackingService) -> TrackTab:
                 undo = gr.Button("Undo", size="sm")
                 clear_frame = gr.Button("Clear frame", size="sm")
                 clear_all = gr.Button("Clear all", size="sm")
-            points_md = gr.Markdown(points_summary([]), elem_id="track-points")
+            points_md = gr.Markdown(plist.summary([]), elem_id="track-points")
+            point_table = gr.Dataframe(
+                value=[],
+                headers=plist.TABLE_HEADERS,
+                datatype=["number", "str", "number", "number", "number"],
+                type="array",
+                interactive=True,
+                static_columns=[0],
+                column_widths=["12%", "34%", "16%", "19%", "19%"],
+                max_height=220,
+                label="Points (select a row to move or delete that point; edit a cell to name or place it)",
+                elem_id="track-point-list",
+            )
+            with gr.Row():
+                delete_point = gr.Button("Delete point", size="sm", interactive=False, elem_id="track-delete")
+                deselect = gr.Button("Deselect", size="sm", interactive=False, elem_id="track-deselect")
             with gr.Accordion("Grid of points (optionally inside a mask)", open=False):
                 with gr.Row():
                     grid_size = gr.Slider(1, 30, value=8, step=1, label="Grid size N (N×N points)")
@@ -219,36 +233,47 @@ def build_track(service: TrackingService) -> TrackTab:
         model = gr.Dropdown(
             choices=choices,
             value=service.default_model() if choices else None,
-            label="Model (weight status: built-in / cached / downloadable / unavailable)",
+            label="Model (weight status: built-in / cached / downloadable; unusable ones last, greyed out)",
             scale=3,
             elem_id="track-model",
         )
         tail = gr.Slider(0, 30, value=8, step=1, label="Tail length (frames)", scale=2)
         labels = gr.Checkbox(value=False, label="Label points with their names", scale=1, elem_id="track-labels")
         track_button = gr.Button("Track", variant="primary", scale=1, elem_id="track-button")
+    note = gr.Markdown("", elem_id="track-model-note")
     status = gr.Textbox(label="Status", interactive=False, elem_id="track-status")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
             rendered = gr.Video(label="Tracked video", autoplay=True, loop=True, interactive=False, elem_id="track-out")
         with gr.Column(scale=1):
-            plot = gr.Plot(label="Visibility over time")
+            plot = gr.Plot(label="Visibility over time", elem_id="track-plot")
             files = gr.File(label="Download tracks (npz, CSV, JSON)", file_count="multiple", elem_id="track-files")
 
     # ------------------------------------------------------------------ handlers
 
+    def point_view(path, t, points, chosen=None):
+        """What every point edit returns: the list, the frame, the summary, the table, the selection and
+        the selection buttons' state."""
+        if chosen is not None and not 0 <= chosen < len(points):
+            chosen = None
+        image = draw_frame(service, path, int(t), points, chosen) if path else None
+        buttons = gr.update(interactive=chosen is not None)
+        return points, image, plist.summary(points, chosen), plist.table(points), chosen, buttons, buttons
+
     def load_source(path, progress=None):
+        """A video file or a log camera, loaded: its first frame, an empty point list and no old result."""
         cleared = (None, None, None, "", None)
         video = service.load_video(path, progress=progress)
-        for notice in video.notices:
-            gr.Warning(f"{source_label(path)}: {notice}")
         last = max(video.num_frames - 1, 1)  # a slider needs maximum > minimum
         return (
             path,
             [],
             gr.update(value=0, maximum=last, interactive=video.num_frames > 1),
             service.frame(path, 0),
-            _video_facts(service, path),
-            points_summary([]),
+            track_video_facts(service, path),  # the decode notices too, as a quiet line
+            plist.summary([]),
+            [],
+            None,
             *cleared,
         )
 
@@ -262,7 +287,9 @@ def build_track(service: TrackingService) -> TrackTab:
                 gr.update(value=0, maximum=1, interactive=False),
                 None,
                 "No video loaded.",
-                points_summary([]),
+                plist.summary([]),
+                [],
+                None,
                 *cleared,
             )
         return load_source(path, progress_adapter(progress))
@@ -315,48 +342,87 @@ def build_track(service: TrackingService) -> TrackTab:
                                           image=(image or "").strip() or None)
         for notice in notices:
             gr.Info(notice)
-        points = list(points or []) + [[int(t), round(float(x), 3), round(float(y), 3), name]
-                                       for (_, x, y), name in zip(q, names)]
+        points = list(points or []) + [plist.make_point(int(t), x, y, name) for (_, x, y), name in zip(q, names)]
         if len(points) > service.limits.max_points:
             raise InputError(f"{len(points)} points is more than the {service.limits.max_points} allowed per video")
-        return points, draw_frame(service, path, int(t), points), points_summary(points)
+        return point_view(path, t, points, None)
 
     def _need_video(path) -> None:
         if not path:
             raise InputError("load a video first (upload one, pick an example or record one)")
 
     @user_errors
-    def on_frame(path, t, points):
+    def on_frame(path, t, points, chosen):
         if not path:
             return None
-        return draw_frame(service, path, int(t), points)
+        return draw_frame(service, path, int(t), points, chosen)
 
     @user_errors
-    def on_click(path, t, points, evt: gr.SelectData):
+    def on_click(path, t, points, chosen, evt: gr.SelectData):
+        """A click adds a point on this frame, or, while a point is selected, moves that point here."""
         _need_video(path)
         x, y = click_to_pixel(evt.index)
         sx, sy = service.click_to_source(path, x, y)
-        points = list(points or []) + [[int(t), round(sx, 3), round(sy, 3)]]  # a click: no name
+        points = list(points or [])
+        if chosen is not None and 0 <= chosen < len(points):
+            points[chosen] = plist.make_point(int(t), sx, sy, plist.name_of(points[chosen]))
+            return point_view(path, t, points, None)
+        points.append(plist.make_point(int(t), sx, sy))
         if len(points) > service.limits.max_points:
             raise InputError(f"at most {service.limits.max_points} points per video")
-        return points, draw_frame(service, path, int(t), points), points_summary(points)
+        return point_view(path, t, points, None)
+
+    @user_errors
+    def on_select_row(path, t, points, evt: gr.SelectData):
+        """Selecting a row of the point list selects that point and shows its frame."""
+        row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+        points = list(points or [])
+        if not path or row is None or not 0 <= int(row) < len(points):
+            return (None, gr.update(), gr.update(), plist.summary(points), gr.update(interactive=False),
+                    gr.update(interactive=False))
+        chosen = int(row)
+        t_point = int(points[chosen][0])
+        on = gr.update(interactive=True)
+        return (chosen, gr.update(value=t_point), draw_frame(service, path, t_point, points, chosen),
+                plist.summary(points, chosen), on, on)
+
+    @user_errors
+    def on_table_edit(path, t, points, chosen, rows):
+        """Cells edited in the point list: names, frames and coordinates taken over, after checking them."""
+        points = list(points or [])
+        if not path:
+            return point_view(path, t, [], None)
+        video = service.load_video(path)
+        try:
+            edited = plist.from_table(rows, points, video.num_frames, video.source_size)
+        except InputError as exc:
+            gr.Warning(f"{exc}; the list is back as it was")
+            return point_view(path, t, points, chosen)
+        return point_view(path, t, edited, chosen if chosen is not None and chosen < len(edited) else None)
+
+    @user_errors
+    def on_delete(path, t, points, chosen):
+        points = list(points or [])
+        if chosen is None or not 0 <= chosen < len(points):
+            raise InputError("select a point in the list first (click its row)")
+        del points[chosen]
+        return point_view(path, t, points, None)
+
+    @user_errors
+    def on_deselect(path, t, points):
+        return point_view(path, t, list(points or []), None)
 
     @user_errors
     def on_undo(path, t, points):
-        points = list(points or [])[:-1]
-        image = draw_frame(service, path, int(t), points) if path else None
-        return points, image, points_summary(points)
+        return point_view(path, t, list(points or [])[:-1], None)
 
     @user_errors
     def on_clear_frame(path, t, points):
-        points = [p for p in (points or []) if int(p[0]) != int(t)]
-        image = draw_frame(service, path, int(t), points) if path else None
-        return points, image, points_summary(points)
+        return point_view(path, t, [p for p in (points or []) if int(p[0]) != int(t)], None)
 
     @user_errors
     def on_clear_all(path, t, points):
-        image = draw_frame(service, path, int(t), []) if path else None
-        return [], image, points_summary([])
+        return point_view(path, t, [], None)
 
     @user_errors
     def on_add_grid(path, t, points, n, mask_image):
@@ -366,17 +432,29 @@ def build_track(service: TrackingService) -> TrackTab:
             gr.Info(notice)
         if len(grid) == 0:
             raise InputError("no grid point fell inside the mask; use a larger grid or a larger mask")
-        points = list(points or []) + [[int(t), round(float(x), 3), round(float(y), 3)] for _, x, y in grid]
+        points = list(points or []) + [plist.make_point(int(t), x, y) for _, x, y in grid]
         if len(points) > service.limits.max_points:
             raise InputError(f"{len(points)} points is more than the {service.limits.max_points} allowed per video")
-        return points, draw_frame(service, path, int(t), points), points_summary(points)
+        return point_view(path, t, points, None)
+
+    @user_errors
+    def on_note(path, points, model_name):
+        """The model note (unavailable here and why, a first download, the estimated time) and the Track
+        button: disabled when the model cannot run here."""
+        workload = service.workload(path, plist.queries(points)) if path else None
+        text, runnable = model_note(service, model_name, workload)
+        return text, gr.update(interactive=runnable)
+
+    def clear_result(model_name):
+        """Before a run: no old result stays next to the new run's progress or error."""
+        return None, None, None, f"tracking with {model_name or 'the default model'}…"
 
     @user_errors
     def on_track(path, points, model_name, tail_frames, label_points=False, progress=gr.Progress()):
         _need_video(path)
         if not points:
             raise InputError("no query points: click on the frame to add points, or add a grid")
-        q, names = split_points(points)
+        q, names = plist.queries(points), plist.names(points)
         out = service.track(
             path,
             q,
@@ -406,34 +484,51 @@ def build_track(service: TrackingService) -> TrackTab:
     # ------------------------------------------------------------------ wiring
 
     ui = {"api_visibility": "undocumented"}
-    point_outputs = [queries, frame, points_md]
+    point_outputs = [queries, frame, points_md, point_table, selected, delete_point, deselect]
+    load_outputs = [source_path, queries, slider, frame, video_info, points_md, point_table, selected,
+                    rendered, plot, files, status, latest]
     video.change(
         on_video,
         inputs=[video],
-        outputs=[source_path, queries, slider, frame, video_info, points_md, rendered, plot, files, status, latest],
+        outputs=load_outputs,
         concurrency_id="decode",
         concurrency_limit=4,
         **ui,
     )
     # Cheap handlers skip the queue: they only draw one cached frame.
     slider.change(
-        on_frame, inputs=[source_path, slider, queries], outputs=[frame], queue=False, show_progress="hidden", **ui
+        on_frame, inputs=[source_path, slider, queries, selected], outputs=[frame], queue=False,
+        show_progress="hidden", **LAST_WINS, **ui,
     )
     frame.select(
         on_click,
-        inputs=[source_path, slider, queries],
+        inputs=[source_path, slider, queries, selected],
         outputs=point_outputs,
         queue=False,
         show_progress="hidden",
         **ui,
     )
+    point_table.select(
+        on_select_row, inputs=[source_path, slider, queries],
+        outputs=[selected, slider, frame, points_md, delete_point, deselect], queue=False, **ui,
+    )
+    point_table.input(
+        on_table_edit, inputs=[source_path, slider, queries, selected, point_table], outputs=point_outputs,
+        queue=False, **LAST_WINS, **ui,
+    )
+    delete_point.click(on_delete, inputs=[source_path, slider, queries, selected], outputs=point_outputs,
+                       queue=False, **ui)
+    deselect.click(on_deselect, inputs=[source_path, slider, queries], outputs=point_outputs, queue=False, **ui)
     undo.click(on_undo, inputs=[source_path, slider, queries], outputs=point_outputs, queue=False, **ui)
     clear_frame.click(on_clear_frame, inputs=[source_path, slider, queries], outputs=point_outputs, queue=False, **ui)
     clear_all.click(on_clear_all, inputs=[source_path, slider, queries], outputs=point_outputs, queue=False, **ui)
     add_grid.click(
         on_add_grid, inputs=[source_path, slider, queries, grid_size, mask], outputs=point_outputs, queue=False, **ui
     )
-    load_outputs = [source_path, queries, slider, frame, video_info, points_md, rendered, plot, files, status, latest]
+    # The note follows the model, the video and the points: before Track, say what it will cost.
+    for trigger in (model, source_path, queries):
+        trigger.change(on_note, inputs=[source_path, queries, model], outputs=[note, track_button], queue=False,
+                       show_progress="hidden", **LAST_WINS, **ui)
     h5_file.change(on_h5_file, inputs=[h5_file], outputs=[h5_camera], queue=False, **ui)
     h5_load.click(on_h5_load, inputs=[h5_file, h5_camera], outputs=load_outputs, concurrency_id="decode",
                   concurrency_limit=4, **ui)
@@ -442,6 +537,9 @@ def build_track(service: TrackingService) -> TrackTab:
     add_file_points.click(on_point_file, inputs=[source_path, slider, queries, point_file, coco_image],
                           outputs=point_outputs, queue=False, **ui)
     track_button.click(
+        clear_result, inputs=[model], outputs=[rendered, plot, files, status], queue=False, show_progress="hidden",
+        **ui,
+    ).then(
         on_track,
         inputs=[source_path, queries, model, tail, labels],
         outputs=[rendered, plot, files, status, latest, model],
