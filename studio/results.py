@@ -89,6 +89,11 @@ class TrackResult:
       size: ``(H, W)`` of the video the pixels refer to.
       model: registry name of the tracker that made the tracks.
       convention: coordinate convention name (``studio.conventions.CONVENTION``).
+      extras: anything else a tracker reports (timings, ...); not saved to files.
+      reliability: optional [T, N] float32 in [0, 1], how far each position can be trusted
+        without ground truth (1 = trustworthy; ``studio.reliability``).
+      cycle_error: optional [T, N] float32 pixels (>= 0), how far each position lands from its
+        query when tracked back to the query frame (0 on the query frame).
     """
 
     tracks: np.ndarray
@@ -100,6 +105,8 @@ class TrackResult:
     model: str = ""
     convention: str = CONVENTION
     extras: dict = field(default_factory=dict)
+    reliability: np.ndarray | None = None
+    cycle_error: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.tracks = np.asarray(self.tracks, dtype=np.float32)
@@ -107,6 +114,10 @@ class TrackResult:
         self.queries = np.asarray(self.queries, dtype=np.float32)
         if self.confidence is not None:
             self.confidence = np.asarray(self.confidence, dtype=np.float32)
+        if self.reliability is not None:
+            self.reliability = np.asarray(self.reliability, dtype=np.float32)
+        if self.cycle_error is not None:
+            self.cycle_error = np.asarray(self.cycle_error, dtype=np.float32)
         self.size = (int(self.size[0]), int(self.size[1]))
         self.fps = float(self.fps)
         self.validate()
@@ -128,10 +139,16 @@ class TrackResult:
             raise InputError(f"visible must have shape [T, N] = {[t_len, n]}, got {list(self.visible.shape)}")
         if self.queries.shape != (n, 3):
             raise InputError(f"queries must have shape [N, 3] = {[n, 3]}, got {list(self.queries.shape)}")
-        if self.confidence is not None and self.confidence.shape != (t_len, n):
-            raise InputError(
-                f"confidence must have shape [T, N] = {[t_len, n]}, got {list(self.confidence.shape)}"
-            )
+        for name in ("confidence", "reliability", "cycle_error"):
+            value = getattr(self, name)
+            if value is not None and value.shape != (t_len, n):
+                raise InputError(f"{name} must have shape [T, N] = {[t_len, n]}, got {list(value.shape)}")
+        if self.reliability is not None and not (
+            np.isfinite(self.reliability).all() and (self.reliability >= 0).all() and (self.reliability <= 1).all()
+        ):
+            raise InputError("reliability must hold numbers in [0, 1]")
+        if self.cycle_error is not None and not (np.isfinite(self.cycle_error).all() and (self.cycle_error >= 0).all()):
+            raise InputError("cycle_error must hold finite pixel distances >= 0")
         if not np.all(np.isfinite(self.queries)):
             raise InputError("queries contain non-finite values")
         if n and (self.queries[:, 0].min() < 0 or self.queries[:, 0].max() >= t_len):

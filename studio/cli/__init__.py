@@ -1,4 +1,4 @@
-"""Command line: ``python -m studio models|track|render|bench|dense``.
+"""Command line: ``python -m studio models|track|render|bench|dense|compare``.
 
 The parser is built here; each command lives in its own module
 (``studio.cli.<command>``), which adds its subparser with
@@ -13,6 +13,7 @@ import sys
 
 def build_parser() -> argparse.ArgumentParser:
     from studio.cli.bench import add_bench_parser
+    from studio.cli.compare import add_compare_parser
     from studio.cli.dense import add_dense_parser
     from studio.cli.models import add_models_parser
     from studio.cli.render import add_render_parser
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_render_parser(sub)
     add_bench_parser(sub)
     add_dense_parser(sub)
+    add_compare_parser(sub)
     return p
 
 

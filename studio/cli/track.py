@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from studio.pipeline import COLOURINGS
 from studio.progress import tqdm_progress
 from studio.registry import query_trackers
+from studio.reliability import ENGINES
 
 
 def cmd_track(args: argparse.Namespace) -> int:
@@ -21,6 +23,8 @@ def cmd_track(args: argparse.Namespace) -> int:
     from studio.queries import parse_points
     from studio.registry import create_tracker
 
+    if (args.color_by == "reliability" or args.hide_below > 0) and not args.reliability:
+        raise ValueError("--color-by reliability and --hide-below need --reliability")
     video = read_video(args.video, max_frames=args.max_frames, max_side=args.max_side)
     for notice in video.notices:
         print(f"note: {notice}", file=sys.stderr)
@@ -28,14 +32,15 @@ def cmd_track(args: argparse.Namespace) -> int:
     tracker = create_tracker(args.model, checkpoint=args.checkpoint, **parse_options(args.option))
     bar, progress = tqdm_progress(f"tracking with {args.model}")
     try:
-        run = track_video(video, queries, args.model, tracker=tracker, progress=progress)
+        run = track_video(video, queries, args.model, tracker=tracker, progress=progress,
+                          reliability=args.reliability, engine=args.reliability_engine)
     finally:
         bar.close()
     print(run.summary())
     if args.out:
         print(f"tracks -> {save_tracks(run.result, args.out)}")
     if args.render:
-        frames = render_tracks(video, run.result, tail=args.tail)
+        frames = render_tracks(video, run.result, tail=args.tail, color_by=args.color_by, hide_below=args.hide_below)
         print(f"video  -> {write_video(args.render, frames, video.fps)}")
     return 0
 
@@ -58,6 +63,17 @@ def add_track_parser(subparsers) -> argparse.ArgumentParser:
     t.add_argument("--out", help="write tracks to .npz, .csv or .json")
     t.add_argument("--video", dest="render", help="write the input with the tracks drawn to this .mp4")
     t.add_argument("--tail", type=int, default=8, help="tail length in frames for --video (default 8)")
+    t.add_argument("--reliability", action="store_true",
+                   help="also check every position by tracking it back to its query frame: reliability [T,N] in "
+                   "[0,1] and cycle_error (px) in the track files, a summary line (costs about one more pass; "
+                   "for lk and dot_dis a fast LK return jump, see the README)")
+    t.add_argument("--reliability-engine", default="auto", choices=ENGINES,
+                   help="how to track back: jump (LK jump per frame), model (the tracker itself with a batch of "
+                   "backward queries) or auto (jump for weight-free models, model otherwise)")
+    t.add_argument("--color-by", default="query", choices=COLOURINGS,
+                   help="--video colours: one per point (query) or each position by reliability (red..green)")
+    t.add_argument("--hide-below", type=float, default=0.0, metavar="R",
+                   help="--video leaves out positions whose reliability is below R (needs --reliability)")
     t.add_argument("--max-frames", type=int, default=None, help="keep only the first N frames")
     t.add_argument("--max-side", type=int, default=None, help="shrink so the longer side is at most this")
     t.set_defaults(func=cmd_track)

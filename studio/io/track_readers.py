@@ -33,6 +33,7 @@ class RenderTracks:
       size: ``(H, W)`` the pixels refer to; ``(0, 0)`` if the file does not say.
       fps: frame rate stored with the tracks, 0 if unknown.
       queries: optional sparse [N, 3] ``(t, x, y)``.
+      reliability: optional sparse [T, N] float32 in [0, 1] (``studio.reliability``).
     """
 
     tracks: np.ndarray
@@ -40,6 +41,7 @@ class RenderTracks:
     size: tuple[int, int] = (0, 0)
     fps: float = 0.0
     queries: np.ndarray | None = None
+    reliability: np.ndarray | None = None
 
     @property
     def dense(self) -> bool:
@@ -77,7 +79,7 @@ def _read_sparse(path: Path) -> RenderTracks:
     from studio.io.trackfile import load_tracks
 
     r = load_tracks(path)
-    return RenderTracks(r.tracks, r.visible, tuple(r.size), r.fps, r.queries)
+    return RenderTracks(r.tracks, r.visible, tuple(r.size), r.fps, r.queries, r.reliability)
 
 
 def read_dense_npz(path: Path) -> RenderTracks:
@@ -154,10 +156,11 @@ def fit_tracks(rt: RenderTracks, size: tuple[int, int], num_frames: int) -> tupl
     """
     notices = []
     src = tuple(rt.size) if min(rt.size) > 0 else size
-    tracks, visible, queries = rt.tracks, rt.visible, rt.queries
+    tracks, visible, queries, reliability = rt.tracks, rt.visible, rt.queries, rt.reliability
     if tracks.shape[0] > num_frames:
         notices.append(f"drew the first {num_frames} of the tracks' {tracks.shape[0]} frames")
         tracks, visible = tracks[:num_frames], visible[:num_frames]
+        reliability = None if reliability is None else reliability[:num_frames]
         if queries is not None:
             queries = None if (queries[:, 0] >= num_frames).any() else queries
     if src != size:
@@ -174,4 +177,4 @@ def fit_tracks(rt: RenderTracks, size: tuple[int, int], num_frames: int) -> tupl
         if queries is not None:
             queries = queries.copy()
             queries[:, 1:] = rescale_pixels(queries[:, 1:], src, size)
-    return RenderTracks(tracks, visible, size, rt.fps, queries), notices
+    return RenderTracks(tracks, visible, size, rt.fps, queries, reliability), notices

@@ -4,11 +4,12 @@ All three use the studio convention (``studio.conventions``): ``(x, y)`` pixels 
 the input video, integer = pixel centre; queries ``(t, x, y)``.
 
 * npz keys: ``tracks`` [T,N,2] float32, ``visible`` [T,N] bool, ``queries`` [N,3]
-  float32, optional ``confidence`` [T,N] float32, ``fps`` float, ``size`` [2] int
-  ``(H, W)``, ``model`` str, ``convention`` str.
+  float32, optional ``confidence`` [T,N] float32, optional ``reliability`` [T,N]
+  float32 in [0, 1] and ``cycle_error`` [T,N] float32 pixels (``studio.reliability``),
+  ``fps`` float, ``size`` [2] int ``(H, W)``, ``model`` str, ``convention`` str.
 * csv: one row per point and frame, columns ``point,frame,x,y,visible`` (plus
-  ``confidence`` when present). It carries no metadata; a loaded CSV gets each
-  point's query from its first visible frame.
+  ``confidence``, ``reliability``, ``cycle_error`` when present). It carries no
+  metadata; a loaded CSV gets each point's query from its first visible frame.
 * json: an object with the npz fields as nested lists plus ``format`` and ``version``.
 
 Loading never unpickles (``allow_pickle=False``) and checks every shape and type.
@@ -29,6 +30,8 @@ from studio.conventions import CONVENTION
 from studio.results import InputError, TrackResult
 
 FORMATS = ("npz", "csv", "json")
+OPTIONAL_ARRAYS = ("confidence", "reliability", "cycle_error")
+"""Per-frame, per-point float32 [T, N] fields a file may carry, in column order."""
 JSON_FORMAT = "tracking-studio/tracks"
 MAX_FILE_BYTES = 512 * 1024 * 1024
 
@@ -57,8 +60,7 @@ def save_tracks(result: TrackResult, path: str | os.PathLike) -> Path:
             "model": np.str_(result.model),
             "convention": np.str_(result.convention),
         }
-        if result.confidence is not None:
-            arrays["confidence"] = result.confidence
+        arrays.update(_optional(result))
         with open(tmp, "wb") as f:
             np.savez_compressed(f, **arrays)
     elif fmt == "csv":
@@ -71,19 +73,23 @@ def save_tracks(result: TrackResult, path: str | os.PathLike) -> Path:
     return path
 
 
+def _optional(result: TrackResult) -> dict[str, np.ndarray]:
+    """The ``OPTIONAL_ARRAYS`` that ``result`` has, in order."""
+    return {k: getattr(result, k) for k in OPTIONAL_ARRAYS if getattr(result, k) is not None}
+
+
 def tracks_to_csv(result: TrackResult) -> str:
-    """The long-format CSV text of ``result`` (``point,frame,x,y,visible[,confidence]``)."""
+    """The long-format CSV text of ``result`` (``point,frame,x,y,visible`` + any ``OPTIONAL_ARRAYS``)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    has_conf = result.confidence is not None
-    w.writerow(["point", "frame", "x", "y", "visible"] + (["confidence"] if has_conf else []))
+    extra = _optional(result)
+    w.writerow(["point", "frame", "x", "y", "visible"] + list(extra))
     t_len, n = result.visible.shape
     for i in range(n):
         for t in range(t_len):
             x, y = result.tracks[t, i]
             row = [i, t, repr(float(x)), repr(float(y)), int(result.visible[t, i])]
-            if has_conf:
-                row.append(repr(float(result.confidence[t, i])))
+            row += [repr(float(a[t, i])) for a in extra.values()]
             w.writerow(row)
     return buf.getvalue()
 
@@ -101,8 +107,8 @@ def _to_json(result: TrackResult) -> dict:
         "tracks": result.tracks.tolist(),
         "visible": result.visible.tolist(),
     }
-    if result.confidence is not None:
-        out["confidence"] = result.confidence.tolist()
+    for key, value in _optional(result).items():
+        out[key] = value.tolist()
     return out
 
 
@@ -154,7 +160,7 @@ def _result(d, name: str) -> TrackResult:
     tracks = _array(d, "tracks", np.float32, 3, name)
     visible = _array(d, "visible", bool, 2, name)
     queries = _array(d, "queries", np.float32, 2, name)
-    confidence = _array(d, "confidence", np.float32, 2, name, required=False)
+    optional = {k: _array(d, k, np.float32, 2, name, required=False) for k in OPTIONAL_ARRAYS}
     size = _array(d, "size", np.int64, 1, name, required=False)
     fps = float(np.asarray(d.get("fps", 0.0)).item()) if "fps" in d else 0.0
     if size is not None and size.shape != (2,):
@@ -172,7 +178,7 @@ def _result(d, name: str) -> TrackResult:
             tracks=tracks,
             visible=visible,
             queries=queries,
-            confidence=confidence,
+            **optional,
             fps=fps,
             size=tuple(int(v) for v in size) if size is not None else (0, 0),
             model=model,
@@ -213,7 +219,7 @@ def _load_csv(path: Path) -> TrackResult:
         frames = np.array([int(r["frame"]) for r in rows])
         xy = np.array([[float(r["x"]), float(r["y"])] for r in rows], dtype=np.float32)
         vis = np.array([int(r["visible"]) for r in rows])
-        conf = np.array([float(r["confidence"]) for r in rows], np.float32) if "confidence" in cols else None
+        columns = {k: np.array([float(r[k]) for r in rows], np.float32) for k in OPTIONAL_ARRAYS if k in cols}
     except (TypeError, ValueError) as exc:
         raise InputError(f"{path.name} has a row that is not numbers: {exc}") from None
     if pts.min() < 0 or frames.min() < 0:
@@ -226,10 +232,10 @@ def _load_csv(path: Path) -> TrackResult:
     tracks[frames, pts] = xy
     visible[frames, pts] = vis
     d = {"tracks": tracks, "visible": visible}
-    if conf is not None:
-        c = np.zeros((t_len, n), np.float32)
-        c[frames, pts] = conf
-        d["confidence"] = c
+    for key, values in columns.items():
+        a = np.zeros((t_len, n), np.float32)
+        a[frames, pts] = values
+        d[key] = a
     # No metadata in CSV: a point's query is its first visible position (frame 0 if never visible).
     first = np.where(visible.any(axis=0), np.argmax(visible > 0, axis=0), 0)
     d["queries"] = np.concatenate([first[:, None], tracks[first, np.arange(n)]], axis=1).astype(np.float32)

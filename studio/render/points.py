@@ -14,7 +14,7 @@ import numpy as np
 from studio.progress import ProgressFn
 from studio.render import _splat
 from studio.render.options import RenderOptions, default_radius
-from studio.render.tracksets import check_tracks, mode_tracks
+from studio.render.tracksets import check_tracks, frame_palette, mode_tracks
 from studio.results import InputError, check_video
 
 DENSE_POINTS_GRID = 16
@@ -99,7 +99,7 @@ def _stream(
     pad = 2 * reach + 2
     buf = _splat.KeyBuffer(h, w, pad, max(m, 1))
     canvas = _splat.Canvas(h, w, pad)
-    palette = _splat.Canvas.pack(colors)
+    palette = frame_palette(colors)
 
     def frames():
         for t in range(t_len):
@@ -122,7 +122,7 @@ def _stream(
             _splat.splat_stamp(buf, tracks[t, shown], shown, disc)
             idx, keys = buf.take()
             alpha, which = buf.decode(keys)
-            canvas.paint(idx, alpha, np.take(palette, which))
+            canvas.paint(idx, alpha, np.take(palette(t), which))
             yield canvas
 
     return _splat.FrameStream(frames(), (t_len, h, w), "drawing points")
@@ -145,7 +145,8 @@ def draw_points(
       visible: [T, N] bool.
       tail: frames of trail behind each point (0 = none); older parts fade out.
       radius: disc radius in pixels (default scales with the frame size).
-      colors: optional uint8 [N, 3] RGB per point (default: rainbow by query order).
+      colors: optional uint8 [N, 3] RGB per point, or [T, N, 3] per point and frame
+        (default: rainbow by query order).
       hide_occluded: leave hidden points out instead of drawing rings.
 
     Returns:
@@ -157,7 +158,7 @@ def draw_points(
         raise InputError("draw_points takes sparse tracks [T, N, 2]; use render_points for dense tracks")
     n = tracks.shape[1]
     colors = point_colors(n) if colors is None else np.asarray(colors, np.uint8)
-    if colors.shape != (n, 3):
-        raise InputError(f"colors must be [N, 3] = {[n, 3]}, got {list(colors.shape)}")
+    if colors.shape not in ((n, 3), (tracks.shape[0], n, 3)):
+        raise InputError(f"colors must be [N, 3] = {[n, 3]} or [T, N, 3], got {list(colors.shape)}")
     visible = visible & np.isfinite(tracks).all(axis=-1)
     return _stream(video, tracks, visible, colors, int(tail), radius, hide_occluded).collect()

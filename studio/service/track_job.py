@@ -93,16 +93,20 @@ def parse_queries_json(text: str) -> np.ndarray:
     return np.asarray(rows, dtype=np.float32)
 
 
-def _track_duration(service_key: int, path: str, queries: np.ndarray, model: str, progress=None) -> int:
+def _track_duration(
+    service_key: int, path: str, queries: np.ndarray, model: str, progress=None, reliability: bool = False
+) -> int:
     """``spaces.GPU`` duration callable: same arguments as ``_track_on_device``."""
     service = SERVICES.get(service_key)
     frames = service.limits.max_frames if service is None else service.load_video(path).num_frames
-    return estimate_gpu_seconds(frames, len(queries))
+    # The reliability check is about one more pass.
+    return estimate_gpu_seconds(frames, len(queries)) * (2 if reliability else 1)
 
 
 @gpu(duration=_track_duration)
 def _track_on_device(
-    service_key: int, path: str, queries: np.ndarray, model: str, progress: ProgressFn | None = None
+    service_key: int, path: str, queries: np.ndarray, model: str, progress: ProgressFn | None = None,
+    reliability: bool = False,
 ) -> TrackRun:
     """Run one tracker on one video: the only step that needs the GPU.
 
@@ -115,6 +119,7 @@ def _track_on_device(
       queries: float32 [N, 3] ``(t, x, y)`` source pixels, already validated.
       model: registry name of a point tracker.
       progress: optional ``ProgressFn`` (None on ZeroGPU: closures do not pickle).
+      reliability: also run the reliability check (``studio.reliability``).
 
     Returns:
       ``TrackRun`` in source-video pixels.
@@ -122,7 +127,7 @@ def _track_on_device(
     service = SERVICES[service_key]
     video = service.load_video(path)
     tracker = service.tracker(model)
-    return track_video(video, queries, model, tracker=tracker, progress=progress)
+    return track_video(video, queries, model, tracker=tracker, progress=progress, reliability=reliability)
 
 
 def _scaled(progress: ProgressFn | None, start: float, stop: float) -> ProgressFn | None:
@@ -144,6 +149,9 @@ def run_track(
     tail: int = 8,
     formats: tuple[str, ...] = ("npz", "csv", "json"),
     progress: ProgressFn | None = None,
+    reliability: bool = False,
+    color_by: str = "query",
+    hide_below: float = 0.0,
 ) -> TrackOutput:
     """Track ``queries`` through the video at ``path``, render them and save the tracks.
 
@@ -155,6 +163,10 @@ def run_track(
       tail: trail length in frames in the rendered video.
       formats: track files to write, any of ``"npz"``, ``"csv"``, ``"json"``.
       progress: optional ``ProgressFn`` over the whole request.
+      reliability: check every position by its return trip (``studio.reliability``): the files
+        carry ``reliability`` and ``cycle_error``, the status line says which tracks become unreliable.
+      color_by, hide_below: how the rendering colours points and which it leaves out
+        (``studio.pipeline.render_tracks``; reliability only with ``reliability``).
 
     Returns:
       ``TrackOutput`` with the run, the rendered MP4 and the track files, all in a
@@ -175,13 +187,15 @@ def run_track(
     service.tracker(model)  # load in this process, before any GPU worker is forked
     # ZeroGPU pickles the arguments; a progress closure does not pickle.
     track_progress = None if on_zero_gpu() else _scaled(progress, 0.1, 0.8)
-    run = _track_on_device(id(service), os.path.abspath(path), q, model, track_progress)
+    if (color_by == "reliability" or hide_below > 0) and not reliability:
+        color_by, hide_below = "query", 0.0  # nothing to colour or hide by without the check
+    run = _track_on_device(id(service), os.path.abspath(path), q, model, track_progress, bool(reliability))
 
     out_dir = service.new_output_dir()
     stem = safe_stem(path)
     if progress is not None:
         progress(0.8, "drawing the tracks")
-    frames = render_tracks(video, run.result, tail=int(tail))
+    frames = render_tracks(video, run.result, tail=int(tail), color_by=color_by, hide_below=float(hide_below))
     rendered = Path(
         write_video(out_dir / f"{stem}_tracked.mp4", frames, video.fps, progress=_scaled(progress, 0.85, 0.97))
     )
@@ -189,3 +203,28 @@ def run_track(
     if progress is not None:
         progress(1.0, "done")
     return TrackOutput(run=run, rendered=rendered, files=files, source=str(path), notices=list(video.notices))
+
+
+def redraw_track(
+    service: Any, path: str, tracks_path: str, tail: int = 8, color_by: str = "query", hide_below: float = 0.0
+) -> Path:
+    """Draw saved tracks again over the video at ``path`` (no tracking): another colouring or cut-off.
+
+    Args:
+      service: the ``TrackingService``.
+      path: the source video the tracks were made on.
+      tracks_path: their track file (``.npz`` from ``run_track``).
+      tail, color_by, hide_below: as in ``studio.pipeline.render_tracks``.
+
+    Returns:
+      Path of the new H.264 MP4 in a fresh output folder.
+    """
+    from studio.io.trackfile import load_tracks
+
+    video = service.load_video(path)
+    result = load_tracks(tracks_path)
+    if result.num_frames != video.num_frames:
+        raise InputError(f"the tracks have {result.num_frames} frames but the video has {video.num_frames}")
+    frames = render_tracks(video, result, tail=int(tail), color_by=color_by, hide_below=float(hide_below))
+    out = service.new_output_dir() / f"{safe_stem(path)}_tracked.mp4"
+    return Path(write_video(out, frames, video.fps))

@@ -30,7 +30,7 @@ from studio.service import catalog
 from studio.service.limits import Limits, env_int
 from studio.service.model_cache import ModelCache
 from studio.service.outputs import new_output_dir
-from studio.service.track_job import run_track
+from studio.service.track_job import redraw_track, run_track
 from studio.service.video_cache import VideoCache
 from studio.service.zerogpu import SERVICES, DeviceTracker, on_zero_gpu
 
@@ -231,3 +231,6 @@ class TrackingService:
     # One Track request: ``service.track(path, queries, model, tail, formats, progress)``; the
     # arguments, result and errors are documented on ``track_job.run_track``.
     track = run_track
+
+    # Saved tracks drawn again (another colouring, unreliable positions hidden): ``track_job.redraw_track``.
+    redraw_track = redraw_track

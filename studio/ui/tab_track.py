@@ -33,7 +33,10 @@ INTRO = """\
 **1.** Upload a video, pick an example or record one with the webcam. \
 **2.** Choose a frame with the slider and click on it to add query points (any frame, any number). \
 **3.** Pick a model and press **Track**. Filled discs are visible points, rings are occluded ones; \
-download the tracks as npz, CSV or JSON (pixels of your video, integer = pixel centre, queries `(t, x, y)`).
+download the tracks as npz, CSV or JSON (pixels of your video, integer = pixel centre, queries `(t, x, y)`). \
+Tick **Check reliability** to learn which tracks to trust without ground truth: every position is tracked back \
+to its query frame (about one more pass), then colour points by reliability (red = unreliable) or hide the \
+unreliable ones.
 """
 
 
@@ -50,6 +53,7 @@ class TrackTab:
         A Render tab can re-draw the tracks from it.
       model: the model dropdown (value = registry name).
       track_button, rendered, files, plot, status: the Track action and its outputs.
+      reliability: the "Check reliability" checkbox.
     """
 
     video: gr.Video
@@ -64,6 +68,7 @@ class TrackTab:
     files: gr.File
     plot: gr.Plot
     status: gr.Textbox
+    reliability: gr.Checkbox | None = None
 
 
 def video_input(elem_id: str, height: int = 320) -> gr.Video:
@@ -176,8 +181,21 @@ def build_track(service: TrackingService) -> TrackTab:
             elem_id="track-model",
         )
         tail = gr.Slider(0, 30, value=8, step=1, label="Tail length (frames)", scale=2)
+        reliability = gr.Checkbox(
+            value=False, label="Check reliability (about one more pass)", scale=1, elem_id="track-reliability",
+            info="tracks every position back to its query frame",
+        )
         track_button = gr.Button("Track", variant="primary", scale=1, elem_id="track-button")
     status = gr.Textbox(label="Status", interactive=False, elem_id="track-status")
+    with gr.Row(equal_height=True):
+        color_by = gr.Radio(
+            [("one colour per point", "query"), ("by reliability (red = unreliable)", "reliability")],
+            value="query", label="Colour points", elem_id="track-color-by", scale=2,
+        )
+        hide_below = gr.Slider(
+            0, 1, value=0, step=0.05, label="Hide positions with reliability below", elem_id="track-hide-below",
+            scale=2,
+        )
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
             rendered = gr.Video(label="Tracked video", autoplay=True, loop=True, interactive=False, elem_id="track-out")
@@ -265,7 +283,7 @@ def build_track(service: TrackingService) -> TrackTab:
         return points, draw_frame(service, path, int(t), points), points_summary(points)
 
     @user_errors
-    def on_track(path, points, model_name, tail_frames, progress=gr.Progress()):
+    def on_track(path, points, model_name, tail_frames, check, colour, cutoff, progress=gr.Progress()):
         _need_video(path)
         if not points:
             raise InputError("no query points: click on the frame to add points, or add a grid")
@@ -275,6 +293,9 @@ def build_track(service: TrackingService) -> TrackTab:
             model=model_name or None,
             tail=int(tail_frames),
             progress=progress_adapter(progress),
+            reliability=bool(check),
+            color_by=colour or "query",
+            hide_below=float(cutoff or 0),
         )
         latest_value = {
             "tracks": str(out.files["npz"]),
@@ -282,6 +303,7 @@ def build_track(service: TrackingService) -> TrackTab:
             "rendered": str(out.rendered),
             "model": out.result.model,
             "files": {k: str(v) for k, v in out.files.items()},
+            "reliability": out.result.reliability is not None,
         }
         return (
             str(out.rendered),
@@ -292,6 +314,20 @@ def build_track(service: TrackingService) -> TrackTab:
             # A first use may have downloaded weights: show the new status in the menu.
             gr.update(choices=service.model_choices(dense=True)),
         )
+
+    @user_errors
+    def on_redraw(latest_value, tail_frames, colour, cutoff, progress=gr.Progress()):
+        if not latest_value:
+            return gr.update(), gr.update()  # nothing tracked yet: the choice applies to the next Track
+        wants = colour == "reliability" or float(cutoff or 0) > 0
+        if wants and not latest_value.get("reliability"):
+            raise InputError("these tracks were made without the reliability check: tick Check reliability and "
+                             "press Track again")
+        video = service.redraw_track(
+            latest_value["video"], latest_value["tracks"], int(tail_frames), colour or "query", float(cutoff or 0)
+        )
+        latest_value = {**latest_value, "rendered": str(video)}
+        return str(video), latest_value
 
     # ------------------------------------------------------------------ wiring
 
@@ -323,9 +359,19 @@ def build_track(service: TrackingService) -> TrackTab:
     add_grid.click(
         on_add_grid, inputs=[source_path, slider, queries, grid_size, mask], outputs=point_outputs, queue=False, **ui
     )
+    for event in (color_by.change, hide_below.release):  # release: one redraw per drag, not one per step
+        event(
+            on_redraw,
+            inputs=[latest, tail, color_by, hide_below],
+            outputs=[rendered, latest],
+            show_progress_on=[status],
+            concurrency_id="render",
+            concurrency_limit=2,
+            **ui,
+        )
     track_button.click(
         on_track,
-        inputs=[source_path, queries, model, tail],
+        inputs=[source_path, queries, model, tail, reliability, color_by, hide_below],
         outputs=[rendered, plot, files, status, latest, model],
         # Progress and errors show on the status line, not as "Error" badges on every output.
         show_progress_on=[status],
@@ -346,6 +392,7 @@ def build_track(service: TrackingService) -> TrackTab:
         files=files,
         plot=plot,
         status=status,
+        reliability=reliability,
     )
 
 
@@ -354,7 +401,8 @@ def build_api(service: TrackingService) -> None:
 
     Inputs: ``video`` (file), ``queries_json`` (``[[t, x, y], ...]`` source pixels),
     ``grid_size`` (> 0: an N x N grid instead of queries), ``grid_frame``, ``model``
-    (registry name, empty = default), ``mask`` (optional PNG: grid only inside it).
+    (registry name, empty = default), ``mask`` (optional PNG: grid only inside it),
+    ``reliability`` (check every position; the rendering is then coloured by reliability).
     Outputs: rendered MP4, tracks npz, tracks JSON, status line.
     """
     with gr.Group(visible=False):
@@ -364,6 +412,7 @@ def build_api(service: TrackingService) -> None:
         grid_frame = gr.Number(label="grid_frame", value=0, precision=0)
         model = gr.Textbox(label="model", value="")
         mask = gr.File(label="mask")
+        check = gr.Checkbox(label="reliability", value=False)
         out_video = gr.File(label="rendered_video")
         out_npz = gr.File(label="tracks_npz")
         out_json = gr.File(label="tracks_json")
@@ -371,7 +420,8 @@ def build_api(service: TrackingService) -> None:
         trigger = gr.Button("track", visible=False)
 
     @user_errors
-    def track(video, queries_json="", grid_size=0, grid_frame=0, model="", mask=None, progress=gr.Progress()):
+    def track(video, queries_json="", grid_size=0, grid_frame=0, model="", mask=None, reliability=False,
+              progress=gr.Progress()):
         """Track points through a video.
 
         Args:
@@ -381,6 +431,9 @@ def build_api(service: TrackingService) -> None:
             grid_frame: frame index of the grid.
             model: registry name of a point tracker; empty for the default.
             mask: optional PNG mask of grid_frame; the grid keeps only points inside it.
+            reliability: also check every position by tracking it back to its query frame; the files then
+                carry reliability [T, N] in [0, 1] and cycle_error (px), and the status says which tracks
+                become unreliable (costs about one more pass).
 
         Returns:
             rendered MP4, tracks .npz, tracks .json and a status line.
@@ -402,12 +455,14 @@ def build_api(service: TrackingService) -> None:
             model=(model or "").strip() or None,
             formats=("npz", "json", "csv"),
             progress=progress_adapter(progress),
+            reliability=bool(reliability),
+            color_by="reliability" if reliability else "query",
         )
         return str(out.rendered), str(out.files["npz"]), str(out.files["json"]), out.status()
 
     trigger.click(
         track,
-        inputs=[video, queries_json, grid_size, grid_frame, model, mask],
+        inputs=[video, queries_json, grid_size, grid_frame, model, mask, check],
         outputs=[out_video, out_npz, out_json, out_status],
         api_name="track",
         concurrency_id="gpu",
