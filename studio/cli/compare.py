@@ -55,7 +55,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(comparison.status())
     tracks = working_tracks(comparison, video.size)
     if args.video_out:
-        print(f"side by side -> {write_video(args.video_out, side_by_side(video.frames, tracks, args.tail), video.fps)}")
+        side = side_by_side(video.frames, tracks, args.tail)
+        print(f"side by side -> {write_video(args.video_out, side, video.fps)}")
         overlay_path = args.overlay or str(Path(args.video_out).with_name(Path(args.video_out).stem + "_overlay.mp4"))
     else:
         overlay_path = args.overlay

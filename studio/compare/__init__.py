@@ -8,7 +8,7 @@ JSON report. The CLI (``python -m studio compare``), the Compare tab and ``/comp
 all go through here.
 """
 
-from studio.compare.report import disagreement_figure, markdown_table, save_report, table
+from studio.compare.report import TABLE_HEADERS, disagreement_figure, markdown_table, save_report, table
 from studio.compare.run import MAX_MODELS, MIN_MODELS, Comparison, ModelRow, check_models, compare_models, compare_runs
 from studio.compare.truth import Truth, load_truth
 from studio.compare.views import SHAPES, overlay, side_by_side
@@ -17,6 +17,7 @@ __all__ = [
     "MAX_MODELS",
     "MIN_MODELS",
     "SHAPES",
+    "TABLE_HEADERS",
     "Comparison",
     "ModelRow",
     "Truth",

@@ -14,9 +14,13 @@ from studio.compare.run import Comparison
 from studio.compare.truth import METRICS_SHOWN
 
 
+TABLE_HEADERS = ("model", "seconds", "reliability check s", "visible %", "mean reliability", "agreement %")
+"""The table's columns without ground truth (with it, ``METRICS_SHOWN`` follow)."""
+
+
 def table(comparison: Comparison) -> tuple[list[str], list[list]]:
     """Column names and one row per model (percentages x100, seconds, NaN as empty)."""
-    headers = ["model", "seconds", "reliability check s", "visible %", "mean reliability", "agreement %"]
+    headers = list(TABLE_HEADERS)
     with_truth = comparison.truth is not None
     if with_truth:
         headers += [name for _, name in METRICS_SHOWN]

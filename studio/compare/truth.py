@@ -82,7 +82,8 @@ def load_truth(path: str | os.PathLike, size: tuple[int, int], num_frames: int, 
     if path.suffix.lower() in (".csv", ".json") or (path.suffix.lower() == ".npz" and _is_track_file(path)):
         return _from_track_file(path, size, num_frames)
     if path.suffix.lower() not in DATASET_SUFFIXES:
-        raise InputError(f"ground truth must be a TAP-Vid .pkl/.npz or a track file (.npz/.csv/.json), got {path.name!r}")
+        raise InputError(f"ground truth must be a TAP-Vid .pkl/.npz or a track file (.npz/.csv/.json), "
+                         f"got {path.name!r}")
     return _from_tapvid(path, size, num_frames, video_name)
 
 

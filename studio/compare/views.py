@@ -110,7 +110,9 @@ def _marker(image: np.ndarray, shape: str, xy: np.ndarray, size: float, colour, 
         cv2.polylines(image, [pts], True, colour, thick, line, _SHIFT)
 
 
-def overlay(frames: np.ndarray, tracks: dict[str, tuple[np.ndarray, np.ndarray]], size: float | None = None) -> np.ndarray:
+def overlay(
+    frames: np.ndarray, tracks: dict[str, tuple[np.ndarray, np.ndarray]], size: float | None = None
+) -> np.ndarray:
     """All models over the same frames, one marker shape per model.
 
     Args:

@@ -22,7 +22,9 @@ def tolerance_px(size: tuple[int, int]) -> float:
     return max(MIN_TOLERANCE, TOLERANCE_256 * max(size) / 256.0)
 
 
-def reliability_from_error(cycle_error: np.ndarray, tolerance: float, confidence: np.ndarray | None = None) -> np.ndarray:
+def reliability_from_error(
+    cycle_error: np.ndarray, tolerance: float, confidence: np.ndarray | None = None
+) -> np.ndarray:
     """Reliability of each position: ``1 / (1 + (e / tolerance)^2)``, times the model's confidence.
 
     Args:

@@ -23,7 +23,7 @@ Nothing here imports gradio, so the CLI, tests and any other front end can use i
 Modules: ``tracking_service`` (the facade the UI holds), ``model_cache``,
 ``video_cache``, ``catalog``, ``limits``, ``outputs``, ``zerogpu``, and one job per tab:
 ``track_job``, ``dense_job``, ``render_job``, ``bench_job`` (with ``bench_view``, the
-Benchmark tab's ground-truth-vs-prediction viewer).
+Benchmark tab's ground-truth-vs-prediction viewer), ``compare_job``.
 """
 
 # isort: off

@@ -44,6 +44,7 @@ TABS = [
     TabSpec("track", "Track points"),
     TabSpec("dense", "Dense"),
     TabSpec("render", "Render"),
+    TabSpec("compare", "Compare"),
     TabSpec("benchmark", "Benchmark"),
     TabSpec("models", "Models"),
 ]

@@ -283,7 +283,8 @@ def build_track(service: TrackingService) -> TrackTab:
         return points, draw_frame(service, path, int(t), points), points_summary(points)
 
     @user_errors
-    def on_track(path, points, model_name, tail_frames, check, colour, cutoff, progress=gr.Progress()):
+    def on_track(path, points, model_name, tail_frames, check=False, colour="query", cutoff=0.0,
+                 progress=gr.Progress()):
         _need_video(path)
         if not points:
             raise InputError("no query points: click on the frame to add points, or add a grid")
