@@ -66,9 +66,9 @@ def add_track_parser(subparsers) -> argparse.ArgumentParser:
     t.add_argument("--reliability", action="store_true",
                    help="also check every position by tracking it back to its query frame: reliability [T,N] in "
                    "[0,1] and cycle_error (px) in the track files, a summary line (costs about one more pass; "
-                   "for lk and dot_dis a fast LK return jump, see the README)")
+                   "for lk and dot_dis a fast template-matching jump back, see the README)")
     t.add_argument("--reliability-engine", default="auto", choices=ENGINES,
-                   help="how to track back: jump (LK jump per frame), model (the tracker itself with a batch of "
+                   help="how to track back: jump (one template-matching jump per frame), model (the tracker itself with a batch of "
                    "backward queries) or auto (jump for weight-free models, model otherwise)")
     t.add_argument("--color-by", default="query", choices=COLOURINGS,
                    help="--video colours: one per point (query) or each position by reliability (red..green)")

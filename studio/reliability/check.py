@@ -13,7 +13,7 @@ from studio.reliability.score import reliability_from_error, tolerance_px
 from studio.results import InputError, TrackResult, check_video
 
 ENGINES = ("auto", "jump", "model")
-"""``jump``: one LK jump per frame back to the query frame (cheap, weight-free); ``model``: the
+"""``jump``: one jump per frame back to the query frame, by template matching (cheap, weight-free); ``model``: the
 tracker itself once more on the backward queries (dense trackers: their field from each frame);
 ``auto``: ``jump`` for weight-free models, ``model`` for neural ones."""
 
@@ -108,12 +108,12 @@ def check_tracks(
 
             lk = tracker if getattr(tracker, "name", "") == "lk" else create_tracker("lk")
             helpers = returns.helper_tracks(lk, video, queries, progress=lambda f, d: progress(0.5 * f, d))
-        back = returns.jump_returns(video, tracks, queries, helpers, progress=progress)
+        back, floor = returns.jump_returns(video, tracks, queries, helpers, progress=progress)
     elif hasattr(tracker, "field") and hasattr(tracker, "prepare"):
-        back = returns.dense_returns(tracker, video, tracks, queries, progress=progress)
+        back, floor = returns.dense_returns(tracker, video, tracks, queries, progress=progress), 0.0
     else:
-        back, _ = returns.model_returns(tracker, video, tracks, queries, max_queries, progress=progress)
-    error = cycle_errors(back, queries)
+        back, floor = returns.model_returns(tracker, video, tracks, queries, max_queries, progress=progress)[0], 0.0
+    error = np.maximum(cycle_errors(back, queries), floor)
     error[queries[:, 0].astype(int), np.arange(len(queries))] = 0.0
     tol = tolerance_px(video.shape[1:3])
     rel = reliability_from_error(error, tol, result.confidence)

@@ -5,13 +5,13 @@ that image point is on the point's query frame ``s_i``; the cycle error is the
 distance from there to the query. Three engines, each costing about one pass over
 the video (never one pass per frame):
 
-* ``jump_returns`` (weight-free): one pyramidal Lucas-Kanade jump per frame from
-  frame ``t`` straight to the query frame, all points of that frame in one call.
-  The search starts where the point's nearest neighbours on frame ``t`` say it
-  should land (the median of *their* predicted motion from ``t`` to ``s``), so large
-  motions need no deep pyramid and the point's own answer is never assumed; where
-  LK finds no answer (flat texture) the neighbours' estimate stands. Cost: ``T - 1``
-  LK calls of ``N`` points per query frame plus a nearest-neighbour search per frame.
+* ``jump_returns`` (weight-free): one jump per frame from frame ``t`` straight to the
+  query frame. Frame ``t`` is first aligned to the query frame (a homography fitted
+  to all points' motion), then each point's patch is searched for by normalised
+  cross-correlation in a window around where its nearest neighbours say it lands
+  (the median of *their* predicted motion), so the point's own answer is never
+  assumed. Cost: per frame one warp, a nearest-neighbour search and ``N`` small
+  template matches, on frames shrunk to at most 512 px.
 * ``model_returns`` (any point tracker): the tracker itself, once, with a batch of
   backward queries ``(t, tracks[t, i])`` for every checked frame ``t``; read where
   each lands on its query frame. Cost: one more run of the tracker with up to
@@ -30,7 +30,10 @@ import numpy as np
 
 from studio.progress import ProgressFn, no_progress
 
-_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
+CHECK_SIDE = 512
+"""``jump_returns`` works on frames at most this many pixels on the long side."""
+MIN_SCORE = 0.3
+"""Normalised cross-correlation below which a patch counts as not found in the search window."""
 MIN_NEIGHBOURS = 4
 """Fewer other points than this give no neighbour estimate: ``jump_returns`` adds helper points."""
 
@@ -82,15 +85,22 @@ def jump_returns(
     video: np.ndarray,
     tracks: np.ndarray,
     queries: np.ndarray,
-    helpers: tuple[np.ndarray, np.ndarray] | None = None,
-    window: int = 15,
-    levels: int = 3,
+    helpers: np.ndarray | None = None,
     neighbours: int = 8,
-    align: bool = True,
-    min_eig: float = 1e-4,
+    max_side: int = CHECK_SIDE,
+    min_score: float = MIN_SCORE,
     progress: ProgressFn = no_progress,
-) -> np.ndarray:
-    """Return trips by one LK jump per frame, started at the neighbours' estimate.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return trips by one jump per frame: the point's patch searched for around the neighbours' estimate.
+
+    For frame ``t`` and query frame ``s``: frame ``t`` is warped onto frame ``s`` by the homography
+    that best explains all guides' motion between them (RANSAC), so camera rotation and zoom do not
+    read as error; each point's patch there (side ``2 * half + 1``) is searched for in frame ``s`` by
+    normalised cross-correlation within ``radius`` px of where its nearest neighbours say it lands
+    (the median of *their* motion, never its own); the best match, refined to sub-pixel by a
+    parabola, is where it lands. A patch that matches nowhere in the window (score below
+    ``min_score``) has its cycle error counted as at least ``radius``. Patch and window scale with
+    ``tolerance_px``: ``half = max(7, 0.75 * tol)``, ``radius = max(8, 2 * tol)`` at the checked size.
 
     Args:
       video: [T, H, W, 3] uint8 RGB.
@@ -98,24 +108,33 @@ def jump_returns(
       queries: [N, 3] ``(t, x, y)``.
       helpers: optional helper tracks [T, P, 2]: more guides for the neighbour estimate when
         there are few points (``helper_tracks``).
-      window, levels: LK window side and pyramid levels.
       neighbours: guides per estimate.
-      align: first warp frame t onto the query frame by the homography that best explains all
-        guides' motion between them (RANSAC), so camera rotation and zoom do not read as error.
-      min_eig: LK's smallest accepted gradient eigenvalue (OpenCV's ``minEigThreshold``): flatter
-        patches get no LK answer and keep the neighbours' estimate.
+      max_side: frames are checked at most this many pixels on the long side (shrunk, area filter).
+      min_score: lowest correlation that counts as found.
       progress: ``ProgressFn``.
 
     Returns:
-      [T, N, 2] float32: where each prediction lands on its query frame (the query itself on
-      the query frame).
+      ``(back [T, N, 2] float32, floor [T, N] float32)``: where each prediction lands on its query
+      frame (the query itself there), in the video's pixels, and the least cycle error to count
+      (the search radius where the patch was not found, else 0).
     """
+    from studio.reliability.score import tolerance_px
+
     t_len, n = tracks.shape[:2]
-    size = video.shape[1:3]
-    gray = _gray(video)
+    h, w = video.shape[1:3]
+    scale = min(1.0, max_side / max(h, w))
+    size = (max(8, round(h * scale)), max(8, round(w * scale)))
+    to_check = np.array([size[1] / w, size[0] / h], np.float32)
+    gray = _gray(video).astype(np.float32)
+    if size != (h, w):
+        gray = np.stack([cv2.resize(f, (size[1], size[0]), interpolation=cv2.INTER_AREA) for f in gray])
+    guides = (tracks if helpers is None else np.concatenate([tracks, helpers], axis=1)) * to_check
+    tol = tolerance_px(size)
+    half, radius = max(7, round(0.75 * tol)), max(8, round(2 * tol))
+    side = 2 * half + 1
     frames = queries[:, 0].astype(int)
-    back = np.broadcast_to(queries[None, :, 1:], (t_len, n, 2)).astype(np.float32).copy()
-    guides = tracks if helpers is None else np.concatenate([tracks, helpers], axis=1)
+    back = np.broadcast_to(queries[None, :, 1:] * to_check, (t_len, n, 2)).astype(np.float32).copy()
+    floor = np.zeros((t_len, n), np.float32)
     k = min(neighbours, guides.shape[1] - 1)
     sources = np.unique(frames)
     steps, done = max(1, len(sources) * (t_len - 1)), 0
@@ -124,31 +143,62 @@ def jump_returns(
         for t in range(t_len):
             if t == s:
                 continue
-            start = _onto_frame(tracks[t, rows], size)
+            start = _onto_frame(guides[t, rows], size)
             # Guides are the other points (and helpers); a point never guides itself.
             guess = neighbour_estimate(start, guides[t], guides[s], k, own=rows) if k >= 1 else start.copy()
             source, origin = gray[t], start
-            if align:
-                hom = _alignment(guides[t], guides[s], size)
-                if hom is not None:
-                    # Frame t seen from frame s's viewpoint: a rotation or zoom between them no longer
-                    # changes the patch LK compares, so only the point's own slip is left to measure.
-                    source = cv2.warpPerspective(gray[t], hom, (size[1], size[0]), flags=cv2.INTER_LINEAR,
-                                                 borderMode=cv2.BORDER_REPLICATE)
-                    origin = cv2.perspectiveTransform(start.reshape(-1, 1, 2).astype(np.float64), hom)
-                    origin = origin.reshape(-1, 2).astype(np.float32)
-            found, status, _ = cv2.calcOpticalFlowPyrLK(
-                source, gray[s], origin.reshape(-1, 1, 2), _onto_frame(guess, size).reshape(-1, 1, 2).copy(),
-                winSize=(window, window), maxLevel=levels, criteria=_CRITERIA,
-                flags=cv2.OPTFLOW_USE_INITIAL_FLOW, minEigThreshold=min_eig,
-            )
-            found = found.reshape(-1, 2)
-            lost = status.reshape(-1) == 0
-            found[lost] = guess[lost]  # no texture to match: the neighbours' estimate stands
+            hom = _alignment(guides[t], guides[s], size)
+            if hom is not None:
+                # Frame t seen from frame s's viewpoint: only the point's own slip is left to measure.
+                source = cv2.warpPerspective(gray[t], hom, (size[1], size[0]), flags=cv2.INTER_LINEAR,
+                                             borderMode=cv2.BORDER_REPLICATE)
+                origin = cv2.perspectiveTransform(start.reshape(-1, 1, 2).astype(np.float64), hom)
+                origin = origin.reshape(-1, 2).astype(np.float32)
+            found, score = _search(source, gray[s], origin, guess, half, radius)
             back[t, rows] = found
+            floor[t, rows] = np.where(score >= min_score, 0.0, radius / float(to_check.mean()))
             done += 1
             progress(done / steps, "checking tracks")
-    return back
+    return back / to_check, floor
+
+
+def _search(source: np.ndarray, target: np.ndarray, origin: np.ndarray, guess: np.ndarray, half: int, radius: int):
+    """Each ``source`` patch around ``origin`` [M, 2] searched for in ``target`` within ``radius`` of ``guess``.
+
+    Returns:
+      ``(positions [M, 2] float32 in target pixels, best correlation [M], -1 where not searched)``.
+    """
+    side, span = 2 * half + 1, 2 * half + 1 + 2 * radius
+    out = guess.astype(np.float32).copy()
+    best = np.full(len(origin), -1.0, np.float32)
+    for i, (o, g) in enumerate(zip(origin.tolist(), guess.tolist())):
+        patch = cv2.getRectSubPix(source, (side, side), (o[0], o[1]))
+        if cv2.meanStdDev(patch)[1][0, 0] < 1e-3:
+            continue  # a flat patch matches everywhere equally: nothing to find
+        window = cv2.getRectSubPix(target, (span, span), (g[0], g[1]))
+        score = cv2.matchTemplate(window, patch, cv2.TM_CCOEFF_NORMED)
+        _, top, _, (bx, by) = cv2.minMaxLoc(score)
+        if top != top:  # NaN
+            continue
+        out[i, 0] = g[0] + bx - radius + _vertex(score, by, bx, 0)
+        out[i, 1] = g[1] + by - radius + _vertex(score, by, bx, 1)
+        best[i] = top
+    return out, best
+
+
+def _vertex(score: np.ndarray, row: int, col: int, axis: int) -> float:
+    """Sub-pixel offset in (-0.5, 0.5) of the peak at ``score[row, col]`` along x (``axis`` 0) or y (1),
+    from a parabola through it and its two neighbours; 0 at the window's edge."""
+    if axis == 0:
+        if not 0 < col < score.shape[1] - 1:
+            return 0.0
+        a, b, c = score[row, col - 1], score[row, col], score[row, col + 1]
+    else:
+        if not 0 < row < score.shape[0] - 1:
+            return 0.0
+        a, b, c = score[row - 1, col], score[row, col], score[row + 1, col]
+    curve = float(a) - 2.0 * float(b) + float(c)
+    return 0.5 * (float(a) - float(c)) / curve if curve < 0 else 0.0
 
 
 def _alignment(src: np.ndarray, dst: np.ndarray, size: tuple[int, int]) -> np.ndarray | None:
