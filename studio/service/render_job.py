@@ -124,7 +124,8 @@ def rerender(
       video_path: the video the tracks were made on (any size: tracks are rescaled).
       tracks_path: a track file (sparse or dense, see the module docstring).
       mode: a name from ``studio.render.MODES``.
-      options: ``RenderOptions`` fields by name (``mask`` and ``colors`` excluded).
+      options: ``RenderOptions`` fields by name (``mask``, ``colors`` and ``reliability`` excluded: the
+        reliability comes from the track file, for ``color_by="reliability"`` and ``hide_below``).
       mask: optional mask image for ``*_mask`` modes (``studio.queries.mask_plane`` and
         ``binary_mask`` read it). Without one, a dense file's own ``mask`` is used.
       progress: optional ``progress(fraction, text)``.
@@ -148,7 +149,7 @@ def rerender(
         notices.append(f"drew the first {rt.tracks.shape[0]} of the video's {frames.shape[0]} frames")
         frames = frames[: rt.tracks.shape[0]]
     opts = dict(options or {})
-    for private in ("mask", "colors"):
+    for private in ("mask", "colors", "reliability"):
         opts.pop(private, None)
     binary = None
     own = mask_from_track_file(tracks_path) if rt.dense else None
@@ -167,7 +168,7 @@ def rerender(
     if spec.mask and binary is None:
         raise InputError(f"mode {mode} draws only tracks that start inside a mask: upload a mask image")
     try:
-        render_options = RenderOptions(mask=binary, **opts)
+        render_options = RenderOptions(mask=binary, reliability=rt.reliability, **opts)
     except TypeError as exc:  # an unknown option name
         raise InputError(f"bad render option: {exc}") from None
     out = render(frames, rt.tracks, rt.visible, mode, render_options, queries=rt.queries, progress=progress)
