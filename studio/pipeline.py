@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -137,6 +138,33 @@ def _part(progress: ProgressFn | None, start: float, stop: float) -> ProgressFn 
 
 COLOURINGS = ("query", "reliability")
 """How ``render_tracks`` colours points: one colour per point in query order, or by reliability."""
+
+
+def save_outputs(
+    video: Video,
+    result: TrackResult,
+    tracks_path: str | Path | None = None,
+    render_path: str | Path | None = None,
+    tail: int = 8,
+    color_by: str = "query",
+    hide_below: float = 0.0,
+) -> tuple[Path | None, Path | None]:
+    """Write the tracks (``.npz``/``.csv``/``.json``) and/or the video with them drawn (``.mp4``).
+
+    ``tail``, ``color_by`` and ``hide_below`` are ``render_tracks``'s.
+
+    Returns:
+      ``(tracks file, rendered video)``, None for each one not asked for.
+    """
+    from studio.io.trackfile import save_tracks
+    from studio.io.video import write_video
+
+    saved = save_tracks(result, tracks_path) if tracks_path else None
+    rendered = None
+    if render_path:
+        frames = render_tracks(video, result, tail=tail, color_by=color_by, hide_below=hide_below)
+        rendered = write_video(render_path, frames, video.fps)
+    return saved, (Path(rendered) if rendered else None)
 
 
 def render_tracks(

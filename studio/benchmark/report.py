@@ -130,6 +130,10 @@ PUBLISHED_NAMES: dict[str, tuple[str, Callable[[PublishedResult], bool]]] = {
     "cotracker3_offline": ("CoTracker3 offline", lambda r: "Kubric only" not in r.note),
     "cotracker3_online": ("CoTracker3 online", lambda r: "Kubric only" not in r.note),
     "cotracker3_online_baseline": ("CoTracker3 online", lambda r: "Kubric only" in r.note),
+    "track_on": ("Track-On", lambda r: True),
+    "track_on2": ("Track-On2", lambda r: True),  # the README's Track-On2 is the DINOv3 release
+    "track_on2_dinov2": ("Track-On2 (DINOv2)", lambda r: True),
+    "track_on_r": ("Track-On-R", lambda r: True),
 }
 """Registry name -> (method name in ``studio.benchmark.metrics.published``, which of its rows fit the checkpoint)."""
 

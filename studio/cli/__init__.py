@@ -1,4 +1,4 @@
-"""Command line: ``python -m studio models|track|render|bench|dense|compare``.
+"""Command line: ``python -m studio models|track|batch|render|bench|dense|compare``.
 
 The parser is built here; each command lives in its own module
 (``studio.cli.<command>``), which adds its subparser with
@@ -12,6 +12,7 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from studio.cli.batch import add_batch_parser
     from studio.cli.bench import add_bench_parser
     from studio.cli.compare import add_compare_parser
     from studio.cli.dense import add_dense_parser
@@ -23,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     add_models_parser(sub)
     add_track_parser(sub)
+    add_batch_parser(sub)
     add_render_parser(sub)
     add_bench_parser(sub)
     add_dense_parser(sub)
@@ -38,6 +40,9 @@ def run(args: argparse.Namespace) -> int:
         # InputError, VideoError, WeightsUnavailable, CheckpointMismatch: one readable line, no traceback.
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {msg}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("error: this needs more memory than the machine has; try a shorter or smaller input", file=sys.stderr)
         return 2
 
 

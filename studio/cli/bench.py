@@ -16,15 +16,9 @@ from studio.benchmark.metrics.tapvid import QUERY_MODES
 from studio.benchmark.report import COLUMNS, format_table, results_document, table_rows, write_csv, write_json
 from studio.benchmark.report import fmt_metric as _fmt
 from studio.cli import run
+from studio.cli.batch import _positive_int, add_engine_arguments, ray_address
 from studio.progress import tqdm_progress
 from studio.registry import query_trackers
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def add_bench_parser(subparsers) -> argparse.ArgumentParser:
@@ -40,7 +34,8 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
         ),
     )
     b.add_argument(
-        "dataset", help="TAP-Vid dataset: .pkl (DAVIS/RoboTAP dict, RGB-Stacking/Kinetics list), .npz, or a folder"
+        "dataset", nargs="?",
+        help="TAP-Vid dataset: .pkl (DAVIS/RoboTAP dict, RGB-Stacking/Kinetics list), .npz, or a folder",
     )
     b.add_argument(
         "--model", action="append", required=True, choices=query_trackers(), metavar="NAME",
@@ -63,6 +58,7 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
         "still scored in 256x256 pixels)",
     )
     b.add_argument("--max-videos", type=_positive_int, default=None, help="score only the first N videos")
+    add_engine_arguments(b)
     b.set_defaults(func=cmd_bench)
     return b
 
@@ -73,23 +69,45 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from studio.cli.model_args import parse_checkpoints
     from studio.registry import create_tracker
 
+    inputs = [args.dataset] if args.dataset else []
+    use_ray, address = ray_address(args, inputs)
+    if len(inputs) != 1:
+        raise ValueError("give one dataset file or folder")
+    args.dataset = inputs[0]
     for out in (args.json_out, args.csv_out):
         if out and not Path(out).resolve().parent.is_dir():
             raise OSError(f"cannot write {out}: folder {Path(out).resolve().parent} does not exist")
     checkpoints = parse_checkpoints(args.checkpoint, args.model)
     dataset = open_dataset(args.dataset)
     resolution = None if args.full_resolution else (256, 256)
+    engine = None
+    if use_ray or args.workers:
+        from studio.batch import open_engine
+
+        engine = open_engine(args.workers, ray=use_ray, address=address)
+        print(f"engine: {engine.describe()}", file=sys.stderr)
     results = []
-    for model in dict.fromkeys(args.model):  # each model once, in the order given
-        bar, progress = tqdm_progress(f"{model}")
-        try:
-            tracker = create_tracker(model, checkpoint=checkpoints[model]) if model in checkpoints else model
-            result = evaluate(tracker, dataset, args.query_mode, resolution, args.max_videos, progress)
-        finally:
-            bar.close()
-        results.append(result)
-        print(format_table(result))
-        print()
+    try:
+        for model in dict.fromkeys(args.model):  # each model once, in the order given
+            bar, progress = tqdm_progress(f"{model}")
+            checkpoint = checkpoints.get(model)
+            try:
+                if engine is not None:
+                    from studio.batch.bench import evaluate_on
+
+                    result = evaluate_on(engine, model, dataset, args.query_mode, resolution, args.max_videos,
+                                         progress, checkpoint=str(Path(checkpoint).resolve()) if checkpoint else None)
+                else:
+                    tracker = create_tracker(model, checkpoint=checkpoint) if checkpoint else model
+                    result = evaluate(tracker, dataset, args.query_mode, resolution, args.max_videos, progress)
+            finally:
+                bar.close()
+            results.append(result)
+            print(format_table(result))
+            print()
+    finally:
+        if engine is not None:
+            engine.close()
     if len(results) > 1:
         print("mean over videos (x 100):")
         width = max(len(r.model) for r in results)

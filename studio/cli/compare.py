@@ -24,8 +24,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from studio.io.trackfile import save_tracks
     from studio.io.video import MP4_SUFFIXES, read_video, write_video
     from studio.pipeline import grid_for
+    from studio.limits import Limits
     from studio.progress import tqdm_progress
-    from studio.queries import parse_points
+    from studio.queries import check_grid_size, check_point_count, parse_points
     from studio.results import InputError
 
     models = check_models(args.models.split(","))
@@ -36,15 +37,24 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise InputError("with --truth the queries come from the ground truth: leave out --points and --grid")
     if not (args.truth or args.points or args.grid):
         raise InputError("give the queries: --points, --grid N, or --truth FILE")
+    # Every argument is checked before the video is decoded.
+    limits = Limits.from_env()
+    points = None
+    if args.points:
+        points = parse_points(args.points)
+        check_point_count(len(points), limits.max_points)
+    elif args.grid:
+        check_grid_size(args.grid, limits.max_points)
     video = read_video(args.video, max_frames=args.max_frames, max_side=args.max_side)
     for notice in video.notices:
         print(f"note: {notice}", file=sys.stderr)
     truth = None
     if args.truth:
-        truth = load_truth(args.truth, tuple(video.source_size), video.num_frames, args.truth_video)
+        truth = load_truth(args.truth, tuple(video.source_size), video.num_frames, args.truth_video, limits)
         queries = truth.queries
+        check_point_count(len(queries), limits.max_points)
     else:
-        queries = parse_points(args.points) if args.points else grid_for(video, args.grid, args.grid_frame)
+        queries = points if points is not None else grid_for(video, args.grid, args.grid_frame)
     bar, progress = tqdm_progress("comparing")
     try:
         comparison = compare_models(video, queries, models, reliability=not args.no_reliability, truth=truth,

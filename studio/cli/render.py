@@ -14,6 +14,7 @@ from pathlib import Path
 from studio.io.masks import read_mask
 from studio.io.track_readers import fit_tracks, read_render_tracks
 from studio.io.video import MP4_SUFFIXES
+from studio.limits import MAX_FPS
 from studio.render import COLOR_BY, MODES, RenderOptions, render
 from studio.results import InputError
 
@@ -26,12 +27,18 @@ def cmd_render(args: argparse.Namespace) -> int:
         raise InputError(f"--out must end in .mp4, got {Path(args.video_out).name!r}")
     if "mask" in args.mode.split("_") and not args.mask:
         raise InputError(f"mode {args.mode} needs --mask IMAGE")
+    if args.fps is not None and not 0 < args.fps <= MAX_FPS:
+        raise InputError(f"--fps must be in (0, {MAX_FPS:g}] frames per second, got {args.fps:g}")
     rt = read_render_tracks(args.tracks)  # before decoding: a bad track file fails fast
     video = read_video(args.video, max_frames=args.max_frames, max_side=args.max_side)
     frames = video.frames
     notices = list(video.notices)
     rt, more = fit_tracks(rt, video.size, video.num_frames)
     notices += more
+    mask = None
+    if args.mask:
+        mask, more = read_mask(args.mask, video.size)
+        notices += more
     if rt.tracks.shape[0] < frames.shape[0]:
         notices.append(
             f"drew the first {rt.tracks.shape[0]} of the video's {frames.shape[0]} frames (the tracks end there)"
@@ -42,7 +49,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     options = RenderOptions(
         color_by=args.color_by,
         colormap=args.colormap,
-        mask=read_mask(args.mask, video.size) if args.mask else None,
+        mask=mask,
         reliability=rt.reliability,
         hide_below=args.hide_below,
         radius=args.radius,
@@ -63,7 +70,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         out = render(frames, rt.tracks, rt.visible, args.mode, options, queries=rt.queries, progress=progress)
     finally:
         bar.close()
-    fps = args.fps or rt.fps or video.fps
+    fps = args.fps or video.fps or rt.fps  # a track file's rate only for a video that states none
     print(f"video  -> {write_video(args.video_out, out, fps, crf=args.crf)}  ({out.shape[0]} frames, "
           f"{out.shape[2]}x{out.shape[1]}, {args.mode})")
     return 0

@@ -2,6 +2,8 @@
 
 Queries and tracks are in source-video pixels (integer = pixel centre); the
 tracks can be saved (``--out`` .npz/.csv/.json) and drawn (``--video`` .mp4).
+Points are capped as in the app (``STUDIO_MAX_POINTS``: ``--points`` and ``--grid``
+N x N), checked before the video is decoded.
 """
 
 from __future__ import annotations
@@ -17,18 +19,25 @@ from studio.reliability import ENGINES
 
 def cmd_track(args: argparse.Namespace) -> int:
     from studio.cli.model_args import parse_options
-    from studio.io.trackfile import save_tracks
-    from studio.io.video import read_video, write_video
-    from studio.pipeline import grid_for, render_tracks, track_video
-    from studio.queries import parse_points
+    from studio.io.video import read_video
+    from studio.limits import Limits
+    from studio.pipeline import grid_for, save_outputs, track_video
+    from studio.queries import check_grid_size, check_point_count, parse_points
     from studio.registry import create_tracker
 
     if (args.color_by == "reliability" or args.hide_below > 0) and not args.reliability:
         raise ValueError("--color-by reliability and --hide-below need --reliability")
+    limits = Limits.from_env()
+    # Every argument is checked before the video is decoded.
+    if args.points is not None:
+        points = parse_points(args.points)
+        check_point_count(len(points), limits.max_points)
+    else:
+        check_grid_size(args.grid, limits.max_points)
     video = read_video(args.video, max_frames=args.max_frames, max_side=args.max_side)
     for notice in video.notices:
         print(f"note: {notice}", file=sys.stderr)
-    queries = parse_points(args.points) if args.points else grid_for(video, args.grid, args.grid_frame)
+    queries = points if args.points is not None else grid_for(video, args.grid, args.grid_frame)
     tracker = create_tracker(args.model, checkpoint=args.checkpoint, **parse_options(args.option))
     bar, progress = tqdm_progress(f"tracking with {args.model}")
     try:
@@ -37,11 +46,12 @@ def cmd_track(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     print(run.summary())
-    if args.out:
-        print(f"tracks -> {save_tracks(run.result, args.out)}")
-    if args.render:
-        frames = render_tracks(video, run.result, tail=args.tail, color_by=args.color_by, hide_below=args.hide_below)
-        print(f"video  -> {write_video(args.render, frames, video.fps)}")
+    saved, rendered = save_outputs(video, run.result, args.out, args.render, tail=args.tail,
+                                   color_by=args.color_by, hide_below=args.hide_below)
+    if saved:
+        print(f"tracks -> {saved}")
+    if rendered:
+        print(f"video  -> {rendered}")
     return 0
 
 

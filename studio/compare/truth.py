@@ -25,6 +25,7 @@ from studio.benchmark.datasets.tapvid import DATASET_SUFFIXES, open_dataset
 from studio.benchmark.metrics import compute_tapvid_metrics
 from studio.benchmark.protocol import sample_queries_first, tracks_to_metric_space
 from studio.conventions import rescale_pixels, tapvid_to_pixels
+from studio.limits import Limits
 from studio.results import InputError, TrackResult
 
 
@@ -64,7 +65,8 @@ class Truth:
         return {k: float(v[0]) for k, v in metrics.items()}
 
 
-def load_truth(path: str | os.PathLike, size: tuple[int, int], num_frames: int, video_name: str | None = None) -> Truth:
+def load_truth(path: str | os.PathLike, size: tuple[int, int], num_frames: int, video_name: str | None = None,
+               limits: Limits | None = None) -> Truth:
     """Ground truth for a video of ``size = (H, W)`` source pixels and ``num_frames`` frames.
 
     Args:
@@ -72,6 +74,7 @@ def load_truth(path: str | os.PathLike, size: tuple[int, int], num_frames: int, 
       size: the source video's ``(H, W)``.
       num_frames: frames of the video as read (a longer truth is cut to them).
       video_name: which video of a TAP-Vid file holding several (default: the only one).
+      limits: what the file may declare (default: from the environment; ``studio.limits``).
 
     Raises:
       InputError: unreadable file, no usable track, a frame count or video name that does not fit.
@@ -80,11 +83,11 @@ def load_truth(path: str | os.PathLike, size: tuple[int, int], num_frames: int, 
     if not path.is_file():
         raise InputError(f"ground-truth file {path.name!r} does not exist")
     if path.suffix.lower() in (".csv", ".json") or (path.suffix.lower() == ".npz" and _is_track_file(path)):
-        return _from_track_file(path, size, num_frames)
+        return _from_track_file(path, size, num_frames, limits)
     if path.suffix.lower() not in DATASET_SUFFIXES:
         raise InputError(f"ground truth must be a TAP-Vid .pkl/.npz or a track file (.npz/.csv/.json), "
                          f"got {path.name!r}")
-    return _from_tapvid(path, size, num_frames, video_name)
+    return _from_tapvid(path, size, num_frames, video_name, limits)
 
 
 def _is_track_file(path: Path) -> bool:
@@ -98,10 +101,10 @@ def _is_track_file(path: Path) -> bool:
     return {"tracks.npy", "visible.npy", "queries.npy"} <= names
 
 
-def _from_track_file(path: Path, size: tuple[int, int], num_frames: int) -> Truth:
+def _from_track_file(path: Path, size: tuple[int, int], num_frames: int, limits: Limits | None) -> Truth:
     from studio.io.trackfile import load_tracks
 
-    r = load_tracks(path)
+    r = load_tracks(path, limits)
     tracks, queries = r.tracks, r.queries.copy()
     if min(r.size) > 0 and tuple(r.size) != tuple(size):
         tracks = rescale_pixels(tracks, tuple(r.size), tuple(size))
@@ -109,8 +112,9 @@ def _from_track_file(path: Path, size: tuple[int, int], num_frames: int) -> Trut
     return _cut(queries, tracks, r.visible, num_frames, "strided", path.name)
 
 
-def _from_tapvid(path: Path, size: tuple[int, int], num_frames: int, video_name: str | None) -> Truth:
-    videos = list(open_dataset(path))
+def _from_tapvid(path: Path, size: tuple[int, int], num_frames: int, video_name: str | None,
+                 limits: Limits | None) -> Truth:
+    videos = list(open_dataset(path, limits))
     if video_name:
         videos = [v for v in videos if v.name == video_name]
         if not videos:

@@ -12,7 +12,11 @@ the input video, integer = pixel centre; queries ``(t, x, y)``.
   metadata; a loaded CSV gets each point's query from its first visible frame.
 * json: an object with the npz fields as nested lists plus ``format`` and ``version``.
 
-Loading never unpickles (``allow_pickle=False``) and checks every shape and type.
+Loading never unpickles and checks every shape and type. Sizes are checked before they
+cost memory (``studio.io.guards``, ``studio.limits.Limits``): npz arrays by their headers
+(``max_array_bytes``, ``max_video_frames`` frames, ``max_tracks`` tracks), JSON and CSV
+by their file size (``max_text_bytes``: parsed text takes many times its size); a
+stated ``fps`` must be within ``MAX_FPS``.
 """
 
 from __future__ import annotations
@@ -22,11 +26,15 @@ import io
 import json
 import math
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from studio.conventions import CONVENTION
+from studio.io.atomic import atomic_path
+from studio.io.guards import LimitExceeded, NpzFile, check_text_file, parse_json
+from studio.limits import MAX_FPS, Limits, setting
 from studio.results import InputError, TrackResult
 
 FORMATS = ("npz", "csv", "json")
@@ -34,6 +42,7 @@ OPTIONAL_ARRAYS = ("confidence", "reliability", "cycle_error")
 """Per-frame, per-point float32 [T, N] fields a file may carry, in column order."""
 JSON_FORMAT = "tracking-studio/tracks"
 MAX_FILE_BYTES = 512 * 1024 * 1024
+_NPZ_KEYS = ("tracks", "visible", "queries", *OPTIONAL_ARRAYS, "fps", "size", "model", "convention")
 
 
 def format_of(path: str | os.PathLike) -> str:
@@ -49,27 +58,26 @@ def save_tracks(result: TrackResult, path: str | os.PathLike) -> Path:
     path = Path(path)
     fmt = format_of(path)
     result.validate()
-    tmp = path.with_name(path.name + ".part")
-    if fmt == "npz":
-        arrays = {
-            "tracks": result.tracks,
-            "visible": result.visible,
-            "queries": result.queries,
-            "fps": np.float64(result.fps),
-            "size": np.asarray(result.size, dtype=np.int64),
-            "model": np.str_(result.model),
-            "convention": np.str_(result.convention),
-        }
-        arrays.update(_optional(result))
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, **arrays)
-    elif fmt == "csv":
-        with open(tmp, "w", newline="") as f:
-            f.write(tracks_to_csv(result))
-    else:
-        with open(tmp, "w") as f:
-            json.dump(_to_json(result), f, separators=(",", ":"))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:  # a killed save leaves no half file under ``path``
+        if fmt == "npz":
+            arrays = {
+                "tracks": result.tracks,
+                "visible": result.visible,
+                "queries": result.queries,
+                "fps": np.float64(result.fps),
+                "size": np.asarray(result.size, dtype=np.int64),
+                "model": np.str_(result.model),
+                "convention": np.str_(result.convention),
+            }
+            arrays.update(_optional(result))
+            with open(tmp, "wb") as f:
+                np.savez_compressed(f, **arrays)
+        elif fmt == "csv":
+            with open(tmp, "w", newline="") as f:
+                f.write(tracks_to_csv(result))
+        else:
+            with open(tmp, "w") as f:
+                json.dump(_to_json(result), f, separators=(",", ":"))
     return path
 
 
@@ -112,29 +120,46 @@ def _to_json(result: TrackResult) -> dict:
     return out
 
 
-def load_tracks(path: str | os.PathLike) -> TrackResult:
+def load_tracks(path: str | os.PathLike, limits: Limits | None = None) -> TrackResult:
     """Read a track file written by ``save_tracks`` (or by hand in the same layout).
 
+    Args:
+      limits: what the file may declare (default: from the environment; see the module doc).
+
     Raises:
-      InputError: a clear sentence for any missing field, wrong shape or type, or a
-        file that is not what its extension says.
+      InputError: a clear sentence for any missing field, wrong shape or type, a
+        file that is not what its extension says, or sizes beyond the limits.
     """
     path = Path(path)
     fmt = format_of(path)
+    limits = limits or Limits.from_env()
     if not path.is_file():
         raise InputError(f"track file {path.name!r} does not exist")
     if path.stat().st_size > MAX_FILE_BYTES:
         raise InputError(f"track file {path.name!r} is larger than {MAX_FILE_BYTES // 2**20} MiB")
     try:
         if fmt == "npz":
-            return _load_npz(path)
+            return _load_npz(path, limits)
+        check_text_file(path, f"track file {path.name!r}", limits)
         if fmt == "csv":
-            return _load_csv(path)
-        return _load_json(path)
+            return _load_csv(path, limits)
+        return _load_json(path, limits)
     except InputError:
         raise
+    except MemoryError:
+        raise InputError(f"track file {path.name!r} needs more memory than this machine has to read") from None
     except Exception as exc:  # a damaged file must become a message, never a crash
         raise InputError(f"could not read {path.name!r} as a {fmt} track file: {type(exc).__name__}: {exc}") from exc
+
+
+def check_track_count(t_len: int, n: int, name: str, limits: Limits) -> None:
+    """Refuse tracks of more than ``max_video_frames`` frames or ``max_tracks`` tracks."""
+    if t_len > limits.max_video_frames:
+        raise LimitExceeded(f"{name} has tracks through {t_len} frames, more than the {limits.max_video_frames} "
+                            f"allowed ({setting('max_video_frames')}); refused")
+    if n > limits.max_tracks:
+        raise LimitExceeded(f"{name} has {n} tracks, more than the {limits.max_tracks} allowed "
+                            f"({setting('max_tracks')}); refused")
 
 
 def _array(d, key: str, dtype, ndim: int, name: str, required: bool = True):
@@ -156,8 +181,9 @@ def _array(d, key: str, dtype, ndim: int, name: str, required: bool = True):
     return a.astype(dtype)
 
 
-def _result(d, name: str) -> TrackResult:
+def _result(d, name: str, limits: Limits) -> TrackResult:
     tracks = _array(d, "tracks", np.float32, 3, name)
+    check_track_count(tracks.shape[0], tracks.shape[1], name, limits)
     visible = _array(d, "visible", bool, 2, name)
     queries = _array(d, "queries", np.float32, 2, name)
     optional = {k: _array(d, k, np.float32, 2, name, required=False) for k in OPTIONAL_ARRAYS}
@@ -165,8 +191,8 @@ def _result(d, name: str) -> TrackResult:
     fps = float(np.asarray(d.get("fps", 0.0)).item()) if "fps" in d else 0.0
     if size is not None and size.shape != (2,):
         raise InputError(f"'size' in {name} must be (H, W)")
-    if not math.isfinite(fps) or fps < 0:
-        raise InputError(f"'fps' in {name} must be a non-negative number")
+    if not math.isfinite(fps) or not 0 <= fps <= MAX_FPS:
+        raise InputError(f"'fps' in {name} must be a number of frames per second in 0..{MAX_FPS:g}, got {fps:g}")
     model = str(np.asarray(d.get("model", "")).item()) if "model" in d else ""
     convention = str(np.asarray(d.get("convention", CONVENTION)).item()) if "convention" in d else CONVENTION
     if convention != CONVENTION:
@@ -188,45 +214,57 @@ def _result(d, name: str) -> TrackResult:
         raise InputError(f"{name}: {exc}") from None
 
 
-def _load_npz(path: Path) -> TrackResult:
-    with np.load(path, allow_pickle=False) as z:
-        d = {k: z[k] for k in z.files}
-    return _result(d, path.name)
+def _load_npz(path: Path, limits: Limits) -> TrackResult:
+    with NpzFile(path, limits) as z:
+        if "tracks" in z and len(z.shape("tracks")) == 3:  # sizes from the header, before any data is read
+            check_track_count(z.shape("tracks")[0], z.shape("tracks")[1], path.name, limits)
+        d = z.load_all(list(_NPZ_KEYS), what="track arrays")
+    return _result(d, path.name, limits)
 
 
-def _load_json(path: Path) -> TrackResult:
-    with open(path) as f:
-        d = json.load(f)
+def _load_json(path: Path, limits: Limits) -> TrackResult:
+    with open(path, encoding="utf-8") as f:
+        d = parse_json(f.read(), path.name, limits.max_text_bytes)
     if not isinstance(d, dict):
         raise InputError(f"{path.name} must hold a JSON object with tracks, visible and queries")
     if d.get("format", JSON_FORMAT) != JSON_FORMAT:
         raise InputError(f"{path.name} is a {d.get('format')!r} file, not {JSON_FORMAT!r}")
-    return _result(d, path.name)
+    return _result(d, path.name, limits)
 
 
-def _load_csv(path: Path) -> TrackResult:
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        cols = reader.fieldnames or []
-        need = ["point", "frame", "x", "y", "visible"]
+def _load_csv(path: Path, limits: Limits) -> TrackResult:
+    need = ["point", "frame", "x", "y", "visible"]
+    with open(path, newline="", encoding="utf-8") as f:
+        cols = [c.strip() for c in next(csv.reader([f.readline()]), [])]
         if any(c not in cols for c in need):
             raise InputError(f"{path.name} needs the columns {','.join(need)}; it has {','.join(cols) or 'none'}")
-        rows = list(reader)
-    if not rows:
+        try:
+            # numpy parses the rows straight into one float array: a few bytes per value,
+            # where a list of row dicts costs hundreds.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # "input contained no data": said below
+                table = np.loadtxt(f, delimiter=",", dtype=np.float64, ndmin=2, comments=None)
+        except ValueError as exc:
+            raise InputError(f"{path.name} has a row that is not numbers: {exc}") from None
+    if table.size == 0:
         raise InputError(f"{path.name} has a header but no rows")
-    try:
-        pts = np.array([int(r["point"]) for r in rows])
-        frames = np.array([int(r["frame"]) for r in rows])
-        xy = np.array([[float(r["x"]), float(r["y"])] for r in rows], dtype=np.float32)
-        vis = np.array([int(r["visible"]) for r in rows])
-        columns = {k: np.array([float(r[k]) for r in rows], np.float32) for k in OPTIONAL_ARRAYS if k in cols}
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{path.name} has a row that is not numbers: {exc}") from None
+    if table.shape[1] != len(cols):
+        raise InputError(f"{path.name} has {table.shape[1]} values per row but {len(cols)} columns in its header")
+    col = {c: table[:, i] for i, c in enumerate(cols)}
+    integers = np.stack([col["point"], col["frame"], col["visible"]])
+    if not np.isfinite(integers).all() or (integers != np.round(integers)).any():
+        raise InputError(f"{path.name} has a row whose point, frame or visible is not a whole number")
+    pts, frames, vis = (col[c].astype(np.int64) for c in ("point", "frame", "visible"))
+    xy = np.stack([col["x"], col["y"]], axis=-1).astype(np.float32)
+    columns = {k: col[k].astype(np.float32) for k in OPTIONAL_ARRAYS if k in cols}
+    rows = table.shape[0]
+    del table, col, integers
     if pts.min() < 0 or frames.min() < 0:
         raise InputError(f"{path.name} has negative point or frame numbers")
     n, t_len = int(pts.max()) + 1, int(frames.max()) + 1
-    if len(rows) != n * t_len or len(set(zip(pts.tolist(), frames.tolist()))) != len(rows):
+    if rows != n * t_len or len(np.unique(pts * t_len + frames)) != rows:
         raise InputError(f"{path.name} must have exactly one row per point and frame ({n} points x {t_len} frames)")
+    check_track_count(t_len, n, path.name, limits)
     tracks = np.zeros((t_len, n, 2), np.float32)
     visible = np.zeros((t_len, n), np.int64)
     tracks[frames, pts] = xy
@@ -239,4 +277,4 @@ def _load_csv(path: Path) -> TrackResult:
     # No metadata in CSV: a point's query is its first visible position (frame 0 if never visible).
     first = np.where(visible.any(axis=0), np.argmax(visible > 0, axis=0), 0)
     d["queries"] = np.concatenate([first[:, None], tracks[first, np.arange(n)]], axis=1).astype(np.float32)
-    return _result(d, path.name)
+    return _result(d, path.name, limits)

@@ -18,6 +18,7 @@ import numpy as np
 
 from studio.benchmark.datasets.tapvid import DatasetError, TapVidDataset
 from studio.benchmark.protocol import PreparedVideo, prepare_video
+from studio.io.guards import NpzFile
 from studio.results import InputError
 
 
@@ -99,7 +100,7 @@ def load_view(state: dict[str, Any], model: str, video: str) -> ViewData:
         missing = [f.name for f in files if not f.is_file()]
         if missing:
             raise InputError(f"the dataset files are gone ({', '.join(missing)}); upload them and run again")
-        ds = TapVidDataset(files[0], files)
+        ds = TapVidDataset(files[0], files)  # limits from the environment, as the run's
         for item in ds.items():
             if item.video.name == video:
                 prepared = prepare_video(item.video, state["query_mode"], res)
@@ -108,7 +109,7 @@ def load_view(state: dict[str, Any], model: str, video: str) -> ViewData:
             raise DatasetError(f"video {video!r} is no longer in the dataset files")
         _VIEW_CACHE.clear()
         _VIEW_CACHE[key] = prepared
-    with np.load(npz_path) as z:
+    with NpzFile(npz_path) as z:
         data = {k: z[k] for k in z.files}
     if len(data["queries"]) != len(prepared.queries):
         raise InputError("the saved predictions do not match the dataset files; run the benchmark again")

@@ -94,7 +94,8 @@ def run_compare(
     video = service.load_video(path, progress=_scaled(progress, 0.0, 0.05))
     truth = None
     if truth_path:
-        truth = load_truth(truth_path, tuple(video.source_size), video.num_frames, truth_video or None)
+        truth = load_truth(truth_path, tuple(video.source_size), video.num_frames, truth_video or None,
+                           service.limits)
         queries = truth.queries
     if queries is None:
         raise InputError("no queries: give points, a grid or a ground-truth file")

@@ -2,7 +2,12 @@
 
 Everything the user sees as a failure goes through ``user_errors``: the exception's
 own sentence becomes a ``gr.Error`` toast (or, for the API, the client's error
-message), the traceback stays in the server log, and the app keeps serving.
+message), the traceback stays in the server log, and the app keeps serving. Running
+out of memory or nesting too deep is one sentence too, never a traceback.
+
+``progress_adapter`` also stops work whose client is gone
+(``studio.ui.request_limits.client_gone``): the next progress report raises
+``studio.progress.Cancelled``.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from studio.hub import CheckpointMismatch, WeightsUnavailable
-from studio.progress import ProgressFn
+from studio.progress import Cancelled, ProgressFn
 from studio.render.points import point_colors
 from studio.results import InputError, TrackResult
+from studio.ui.request_limits import client_gone
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +55,15 @@ def user_errors(fn: Callable) -> Callable:
             raise
         except USER_ERRORS as exc:
             raise gr.Error(message_of(exc), print_exception=False) from exc
+        except Cancelled as exc:
+            log.info("handler %s stopped: its client is gone", getattr(fn, "__name__", fn))
+            raise gr.Error("the request was cancelled: its client is gone", print_exception=False) from exc
+        except MemoryError as exc:
+            log.warning("handler %s ran out of memory", getattr(fn, "__name__", fn))
+            raise gr.Error("this request needs more memory than the server has; try a shorter or smaller input",
+                           print_exception=False) from exc
+        except RecursionError as exc:
+            raise gr.Error("the input nests too deeply to be read; it was refused", print_exception=False) from exc
         except Exception as exc:  # a bug or an environment problem: log it, keep serving
             log.exception("handler %s failed", getattr(fn, "__name__", fn))
             raise gr.Error(
@@ -60,11 +75,14 @@ def user_errors(fn: Callable) -> Callable:
 
 
 def progress_adapter(progress: gr.Progress | None) -> ProgressFn | None:
-    """A ``studio.progress.ProgressFn`` that drives a ``gr.Progress`` bar."""
+    """A ``studio.progress.ProgressFn`` that drives a ``gr.Progress`` bar, and stops the work
+    (``Cancelled``) once the request's client is gone."""
     if progress is None:
         return None
 
     def report(fraction: float, desc: str = "") -> None:
+        if client_gone():
+            raise Cancelled("the client of this request is gone")
         progress(float(fraction), desc=desc or None)
 
     return report

@@ -35,13 +35,14 @@ from studio.benchmark.report import (
     published_table,
     results_table,
 )
+from studio.limits import Limits
 from studio.results import InputError
 from studio.service import TrackingService
-from studio.service.bench_job import SAMPLE, open_files, run_benchmark
+from studio.service.bench_job import SAMPLE, check_models, open_files, run_benchmark
 from studio.service.bench_view import load_view, parse_point_selection, render_comparison, view_summary
 from studio.ui.common import progress_adapter, user_errors
 
-GPU_CONCURRENCY = max(1, int(os.environ.get("STUDIO_GPU_CONCURRENCY", "1") or 1))
+GPU_CONCURRENCY = Limits.from_env().gpu_concurrency
 """Heavy jobs (concurrency_id "gpu", shared with the Track tab) that may run at once."""
 
 INTRO = """\
@@ -105,16 +106,16 @@ def parse_models(value) -> list[str]:
 
 
 def run(service: TrackingService, files, models, query_mode, resolution, max_videos, progress=None):
-    """Open the dataset and run ``run_benchmark`` with the service's model cache; returns ``BenchRun``."""
-    dataset = open_files(_file_paths(files))
-    names = parse_models(models)
+    """Check every argument, open the dataset and run ``run_benchmark`` with the service's model cache
+    and limits; returns ``BenchRun``."""
+    names = check_models(parse_models(models))
     mode = (query_mode or "").strip()
     if mode not in QUERY_MODES:
         raise InputError(f"unknown query mode {mode!r}; choose one of {', '.join(QUERY_MODES)}")
-    return run_benchmark(
-        service.device_tracker, dataset, names, mode, _resolution(resolution), _max_videos(max_videos),
-        service.new_output_dir(), progress,
-    )
+    size, cap = _resolution(resolution), _max_videos(max_videos)
+    dataset = open_files(_file_paths(files), service.limits)
+    return run_benchmark(service.device_tracker, dataset, names, mode, size, cap, service.new_output_dir(), progress,
+                         service.limits)
 
 
 def published_view(models: list[str], dataset: str, query_mode: str, choice: str) -> tuple[pd.DataFrame, str]:

@@ -13,9 +13,9 @@ import json
 import gradio as gr
 import pandas as pd
 
-from studio.compare import MAX_MODELS, MIN_MODELS, TABLE_HEADERS, disagreement_figure, table
+from studio.compare import MAX_MODELS, MIN_MODELS, TABLE_HEADERS, check_models, disagreement_figure, table
 from studio.results import InputError
-from studio.service import TrackingService, parse_queries_json
+from studio.service import TrackingService
 from studio.ui.common import progress_adapter, user_errors
 from studio.ui.tab_track import GPU_CONCURRENCY, video_input
 
@@ -92,14 +92,15 @@ def build_compare(service: TrackingService, context: dict | None = None) -> None
     def on_compare_models(path, names, n, frame, text, truth_file, check, progress=gr.Progress()):
         if not path:
             raise InputError("load a video first (upload one, pick an example or record one)")
+        names = check_models(list(names or []))  # every argument is checked before the video is decoded
         queries = None
         if not truth_file:
             if (text or "").strip():
-                queries = parse_queries_json(text)
+                queries = service.parse_queries(text)
             else:
                 queries, _ = service.grid(path, int(n), int(frame or 0))
         out = service.compare(
-            path, queries, list(names or []), reliability=bool(check), truth_path=truth_file or None,
+            path, queries, names, reliability=bool(check), truth_path=truth_file or None,
             progress=progress_adapter(progress),
         )
         heads, rows = table(out.comparison)
@@ -176,11 +177,12 @@ def build_api(service: TrackingService) -> None:
         if not video:
             raise InputError("no video file given")
         path = str(video)
-        names = [m.strip() for m in (models or "").split(",") if m.strip()]
+        # Every argument is checked before the video is decoded.
+        names = check_models((models or "").split(","))
         queries = None
         if not truth:
             n = int(grid_size or 0)
-            queries = service.grid(path, n, int(grid_frame or 0))[0] if n > 0 else parse_queries_json(queries_json)
+            queries = service.grid(path, n, int(grid_frame or 0))[0] if n > 0 else service.parse_queries(queries_json)
         out = service.compare(path, queries, names, reliability=bool(reliability),
                               truth_path=str(truth) if truth else None, progress=progress_adapter(progress))
         return str(out.side_by_side), str(out.overlay), str(out.report), out.status()

@@ -19,15 +19,18 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
+from studio.io.guards import read_image
+from studio.limits import Limits
 from studio.render.points import draw_points, point_colors
 from studio.results import InputError
-from studio.service import TrackingService, parse_queries_json
+from studio.service import TrackingService
+from studio.service.track_job import check_track_model
 from studio.ui.common import click_to_pixel, points_summary, progress_adapter, user_errors, visibility_figure
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 
-GPU_CONCURRENCY = max(1, int(os.environ.get("STUDIO_GPU_CONCURRENCY", "1") or 1))
-"""Heavy jobs (concurrency_id "gpu") that may run at once; the rest wait in the queue."""
+GPU_CONCURRENCY = Limits.from_env().gpu_concurrency
+"""Heavy jobs (concurrency_id "gpu") that may run at once; the rest wait in the queue (``STUDIO_GPU_CONCURRENCY``)."""
 
 INTRO = """\
 **1.** Upload a video, pick an example or record one with the webcam. \
@@ -439,25 +442,32 @@ def build_api(service: TrackingService) -> None:
         Returns:
             rendered MP4, tracks .npz, tracks .json and a status line.
         """
+        # Every argument is checked before the video is decoded.
         if not video:
             raise InputError("no video file given")
         path = str(video)
+        model_name = check_track_model((model or "").strip() or service.default_model())
         n = int(grid_size or 0)
+        notices: list[str] = []
         if n > 0:
-            mask_image = _read_mask(mask) if mask else None
-            q, _ = service.grid(path, n, int(grid_frame or 0), mask=mask_image)
+            mask_image = _read_mask(mask, service.limits) if mask else None
+            q, notices = service.grid(path, n, int(grid_frame or 0), mask=mask_image)
             if len(q) == 0:
                 raise InputError("no grid point fell inside the mask")
         else:
-            q = parse_queries_json(queries_json)
+            if mask:
+                raise InputError("a mask only selects the points of a grid: set grid_size > 0 to track a grid "
+                                 "inside it, or send no mask with queries_json")
+            q = service.parse_queries(queries_json)
         out = service.track(
             path,
             q,
-            model=(model or "").strip() or None,
+            model=model_name,
             formats=("npz", "json", "csv"),
             progress=progress_adapter(progress),
             reliability=bool(reliability),
             color_by="reliability" if reliability else "query",
+            notices=notices,
         )
         return str(out.rendered), str(out.files["npz"]), str(out.files["json"]), out.status()
 
@@ -471,14 +481,10 @@ def build_api(service: TrackingService) -> None:
     )
 
 
-def _read_mask(path) -> np.ndarray:
-    """A mask image file -> uint8 array ([H, W] or [H, W, C]); InputError if it is not an image."""
-    import cv2
-
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise InputError(f"{os.path.basename(str(path))} is not an image file OpenCV can read (use a PNG mask)")
-    return image
+def _read_mask(path, limits: Limits | None = None) -> np.ndarray:
+    """A mask image file -> uint8 array ([H, W] or [H, W, C]), its size checked from its header first
+    (``studio.io.guards.read_image``); InputError if it is not an image or too large."""
+    return read_image(path, f"mask {os.path.basename(str(path))}", limits)
 
 
 __all__ = ["TrackTab", "build_api", "build_track", "draw_frame", "example_videos", "video_input"]
