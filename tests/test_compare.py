@@ -69,7 +69,14 @@ def test_disagreement_consensus_and_agreement_are_exact():
     assert body[2][:6] == ["c", 2.0, "", 100.0, "", 62.5]
     report = c.to_dict()
     assert report["table"][2]["agreement"] == 0.625 and report["disagreement_px"]["per_frame_and_point"][4] == [0, 12]
-    assert "more than 3.1 px apart on 38% of the positions" in c.status()
+    assert "more than 3.1 px apart on 38% of the positions (most on point 1: 3 frames)" in c.status()
+    # A single position apart: one decimal below 10%, and "1 frame".
+    long_q = np.broadcast_to(q[None, :, 1:], (12, 2, 2)).astype(np.float32).copy()
+    jump = long_q.copy()
+    jump[7, 1, 0] += 20.0
+    one = compare_runs({"a": run_of("a", long_q, np.ones((12, 2), bool), q),
+                        "b": run_of("b", jump, np.ones((12, 2), bool), q)})
+    assert "apart on 4.5% of the positions (most on point 1: 1 frame)" in one.status()  # 1 of 2 x 11 judged
     with pytest.raises(InputError, match="other queries"):
         compare_runs({"a": runs["a"], "d": run_of("d", base, vis, q + 1)})
 

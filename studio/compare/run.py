@@ -104,11 +104,14 @@ class Comparison:
         shown[self.queries[:, 0].astype(int), np.arange(n)] = False
         apart = (self.disagreement > self.tolerance) & shown
         share = apart.sum() / max(shown.sum(), 1)
+        # One decimal below 10% so that a few positions do not read as "0%".
+        percent = f"{100 * share:.1f}%" if share < 0.1 else f"{share:.0%}"
         line = (f"{len(self.runs)} models, {n} points x {t_len} frames; where all show a point they are more than "
-                f"{self.tolerance:.1f} px apart on {share:.0%} of the positions")
+                f"{self.tolerance:.1f} px apart on {percent} of the positions")
         if n and apart.any():
             most = int(np.argmax(apart.sum(axis=0)))
-            line += f" (most on point {most}: {apart[:, most].sum()} frames)"
+            frames = int(apart[:, most].sum())
+            line += f" (most on point {most}: {frames} frame{'s' if frames != 1 else ''})"
         best = max(self.rows, key=lambda r: r.agreement)
         line += f"; closest to the consensus: {best.model} ({best.agreement:.0%})"
         if self.truth is not None and all("average_jaccard" in r.metrics for r in self.rows):
