@@ -120,6 +120,53 @@ def test_the_model_engine_tracks_a_batch_of_backward_queries_once():
     assert err[inside].min() > 3.0 and err[5].max() == 0.0
 
 
+class ForwardOnlyOracle(Oracle):
+    """The truth only from each query's frame on (like an online model): before it, the query position, hidden.
+
+    It is given the clip or the clip reversed in time, and tells which by the first frame.
+    """
+
+    name = "forward_only_oracle"
+    tracks_backward = False
+
+    def _track(self, video, queries, progress):
+        self.calls.append(len(queries))
+        flipped = not np.array_equal(video[0], self.clip.video[0])
+        t_len = video.shape[0]
+        q = queries.copy()
+        if flipped:
+            q[:, 0] = (t_len - 1) - q[:, 0]
+        tracks, visible = self.clip.ground_truth(q)
+        if flipped:
+            tracks, visible = tracks[::-1].copy(), visible[::-1].copy()
+        before = np.arange(t_len)[:, None] < queries[None, :, 0]
+        tracks[before] = np.broadcast_to(queries[None, :, 1:], tracks.shape)[before]
+        visible[before] = False
+        return tracks, visible, None
+
+
+def test_the_model_engine_tracks_back_on_the_reversed_video_for_a_forward_only_tracker():
+    clip, q, gt, gv = hard_case("rotate", query_frame=5, frames=16, grid=4)
+    oracle = ForwardOnlyOracle(clip)
+    result = oracle.track(clip.video, q)
+    assert np.all(result.tracks[:5] == q[None, :, 1:])  # it knows nothing before the query frame
+    check = check_tracks(oracle, clip.video, result, engine="model")
+    # Frames after the query go back on the reversed video, frames before it forward: two calls.
+    assert oracle.calls[1:] == [5 * len(q), 10 * len(q)]
+    # Positions after the query frame are right and come back; before it, the tracker's guess
+    # (the query position) is wrong wherever the point moved, and does not.
+    after = gv.copy()
+    after[:6] = False
+    assert check.cycle_error[after].max() < 1e-3
+    moved = np.linalg.norm(result.tracks - gt, axis=-1) > 4
+    moved[6:] = False
+    assert moved.sum() > 5 and check.cycle_error[moved & gv].min() > 3.0
+    # Without the flag, the returns to an earlier frame read the query position: no check at all.
+    oracle.tracks_backward = True
+    blind = check_tracks(oracle, clip.video, result, engine="model")
+    assert blind.cycle_error[after].max() > 3.0
+
+
 def test_the_model_engine_checks_every_kth_frame_when_capped():
     assert list(checked_frames(21, 10, 10_000)) == list(range(21))
     frames = checked_frames(21, 10, 50)  # 200 backward queries wanted, 50 allowed: every 4th frame

@@ -14,7 +14,8 @@ the video (never one pass per frame):
   template matches, on frames shrunk to at most 512 px.
 * ``model_returns`` (any point tracker): the tracker itself, once, with a batch of
   backward queries ``(t, tracks[t, i])`` for every checked frame ``t``; read where
-  each lands on its query frame. Cost: one more run of the tracker with up to
+  each lands on its query frame (a forward-only tracker: twice, the returns to an
+  earlier frame on the time-reversed video). Cost: one more run of the tracker with up to
   ``T x N`` queries (``stride`` checks every k-th frame to bound it).
 * ``dense_returns`` (dense trackers, ``studio.dense.DenseTracker``): the initial
   tracks once more, then the dense field from every frame to the query frame,
@@ -297,12 +298,37 @@ def model_returns(
     checked = np.zeros((t_len, n), bool)
     checked[queries[:, 0].astype(int), np.arange(n)] = True
     if len(bq):
-        result = tracker.track(video, bq, progress=progress)
-        back[tt, ii] = result.tracks[queries[ii, 0].astype(int), np.arange(len(bq))]
+        back[tt, ii] = _landings(tracker, video, bq, queries[ii, 0].astype(int), progress)
         checked[tt, ii] = True
     if len(frames) < t_len:
         back = fill_between(back, checked)
     return back, frames
+
+
+def _landings(tracker, video: np.ndarray, bq: np.ndarray, targets: np.ndarray, progress: ProgressFn) -> np.ndarray:
+    """Where each backward query [M, 3] ``(t, x, y)`` lands on its target frame [M]: [M, 2] float32.
+
+    A tracker that follows points both ways from their query frame gets one call. A forward-only
+    one (``tracks_backward = False``, e.g. an online model) knows nothing of the frames before a
+    query, so the returns to an earlier frame run on the time-reversed video, where it comes later.
+    """
+    if getattr(tracker, "tracks_backward", True):
+        result = tracker.track(video, bq, progress=progress)
+        return result.tracks[targets, np.arange(len(bq))]
+    t_len = video.shape[0]
+    out = np.empty((len(bq), 2), np.float32)
+    earlier = bq[:, 0].astype(int) > targets
+    parts = [(~earlier, video, bq, targets)]
+    if earlier.any():
+        flipped = bq.copy()
+        flipped[:, 0] = (t_len - 1) - flipped[:, 0]
+        parts.append((earlier, np.ascontiguousarray(video[::-1]), flipped, (t_len - 1) - targets))
+    parts = [p for p in parts if p[0].any()]
+    for k, (pick, frames, q, target) in enumerate(parts):
+        share = lambda f, d="", k=k: progress((k + min(max(float(f), 0.0), 1.0)) / len(parts), d)  # noqa: E731
+        result = tracker.track(frames, q[pick], progress=share)
+        out[pick] = result.tracks[target[pick], np.arange(int(pick.sum()))]
+    return out
 
 
 def dense_returns(tracker, video: np.ndarray, tracks: np.ndarray, queries: np.ndarray,
