@@ -150,6 +150,14 @@ def test_render_by_the_reliability_saved_in_the_track_file(tracked, tmp_path):
     # A file without reliability: a clear error, not a crash.
     with pytest.raises(InputError, match="needs tracks with reliability"):
         rerender(service, str(PAN), str(out.files["npz"]), "points", {"color_by": "reliability"})
+    # The tab's colour choice and "hide below" slider reach the same drawing.
+    demo = build_demo(service)
+    opts = ["reliability", "jet", 0, 4.0, False, 0.75, 0, 1.5, 30, 2.0, 10, 0.5]
+    _, _, _, tab_mp4, *_ = handler_named(demo, "on_render")(str(PAN), str(path), "points", None, t, None, *opts,
+                                                           progress=None)
+    drawn = read_video(tab_mp4).frames[t]
+    assert np.abs(drawn[y0, x0].astype(int) - plain[y0, x0].astype(int)).max() <= 24  # hidden
+    assert np.abs(drawn[y1, x1].astype(int) - green).max() <= 24  # shown, green (after H.264)
 
 
 def test_tab_uses_the_latest_track_result_and_shows_a_still(tmp_path):
