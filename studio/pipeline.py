@@ -88,6 +88,7 @@ def track_video(
     progress: ProgressFn | None = None,
     reliability: bool = False,
     engine: str = "auto",
+    names: list[str] | None = None,
 ) -> TrackRun:
     """Track source-pixel ``queries`` [N,3] ``(t,x,y)`` through ``video`` with a registry model.
 
@@ -100,9 +101,10 @@ def track_video(
       reliability: also check every position by its return trip (``studio.reliability``):
         the result gets ``reliability`` and ``cycle_error`` (source pixels).
       engine: the reliability engine (``studio.reliability.ENGINES``).
+      names: optional N point names, kept with the result (saved with the tracks, drawn as labels).
 
     Returns:
-      ``TrackRun`` whose result is in source-video pixels, with fps and size set.
+      ``TrackRun`` whose result is in source-video pixels, with fps, size (and names) set.
     """
     entry = tracker_info(model)
     if entry.kind not in QUERY_KINDS:
@@ -125,6 +127,7 @@ def track_video(
         fps=video.fps,
         size=tuple(video.source_size),
         model=model,
+        names=list(names) if names is not None else result.names,
     )
     return TrackRun(result=result, seconds=seconds, notices=list(video.notices), check=check)
 
@@ -148,6 +151,7 @@ def save_outputs(
     tail: int = 8,
     color_by: str = "query",
     hide_below: float = 0.0,
+    labels: bool = False,
 ) -> tuple[Path | None, Path | None]:
     """Write the tracks (``.npz``/``.csv``/``.json``) and/or the video with them drawn (``.mp4``).
 
@@ -162,15 +166,18 @@ def save_outputs(
     saved = save_tracks(result, tracks_path) if tracks_path else None
     rendered = None
     if render_path:
-        frames = render_tracks(video, result, tail=tail, color_by=color_by, hide_below=hide_below)
+        frames = render_tracks(video, result, tail=tail, color_by=color_by, hide_below=hide_below, labels=labels)
         rendered = write_video(render_path, frames, video.fps)
     return saved, (Path(rendered) if rendered else None)
 
 
 def render_tracks(
-    video: Video, result: TrackResult, tail: int = 8, color_by: str = "query", hide_below: float = 0.0
+    video: Video, result: TrackResult, tail: int = 8, color_by: str = "query", hide_below: float = 0.0,
+    labels: bool = False,
 ) -> np.ndarray:
     """Points with tails drawn on the working frames: uint8 [T, H, W, 3].
+
+    Named COCO-17 keypoints get their skeleton.
 
     Args:
       video: the decoded video (working frames).
@@ -179,6 +186,7 @@ def render_tracks(
       color_by: ``"query"`` (rainbow in query order) or ``"reliability"`` (each position by its
         reliability, red..green; needs ``result.reliability``).
       hide_below: positions with reliability below this are not drawn (0 = all).
+      labels: write each point's name beside it.
     """
     if color_by not in COLOURINGS:
         raise InputError(f"color_by must be one of {', '.join(COLOURINGS)}, got {color_by!r}")
@@ -192,4 +200,5 @@ def render_tracks(
         colors = colormap_colors(result.reliability, RELIABILITY_CMAP)
     if hide_below > 0:
         tracks = np.where((result.reliability < hide_below)[..., None], np.float32(np.nan), tracks)
-    return draw_points(video.frames, tracks, result.visible, tail=tail, colors=colors)
+    return draw_points(video.frames, tracks, result.visible, tail=tail, colors=colors, names=result.names,
+                       labels=labels)

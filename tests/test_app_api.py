@@ -84,7 +84,8 @@ def test_api_lists_named_endpoints(client):
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert {"/track", "/models", "/compare"} <= set(endpoints)
     names = [p["parameter_name"] for p in endpoints["/track"]["parameters"]]
-    assert names == ["video", "queries_json", "grid_size", "grid_frame", "model", "mask", "reliability"]
+    assert names == ["video", "queries_json", "grid_size", "grid_frame", "model", "mask", "points_file", "labels",
+                     "reliability"]
     names = [p["parameter_name"] for p in endpoints["/compare"]["parameters"]]
     assert names == ["video", "models", "queries_json", "grid_size", "grid_frame", "truth", "reliability"]
     assert all(p["parameter_has_default"] for p in endpoints["/track"]["parameters"][1:])

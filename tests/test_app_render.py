@@ -152,7 +152,7 @@ def test_render_by_the_reliability_saved_in_the_track_file(tracked, tmp_path):
         rerender(service, str(PAN), str(out.files["npz"]), "points", {"color_by": "reliability"})
     # The tab's colour choice and "hide below" slider reach the same drawing.
     demo = build_demo(service)
-    opts = ["reliability", "jet", 0, 4.0, False, 0.75, 0, 1.5, 30, 2.0, 10, 0.5]
+    opts = ["reliability", "jet", 0, 4.0, False, 0.75, 0, 1.5, 30, 2.0, 10, False, True, 0.5]
     _, _, _, tab_mp4, *_ = handler_named(demo, "on_render")(str(PAN), str(path), "points", None, t, None, *opts,
                                                            progress=None)
     drawn = read_video(tab_mp4).frames[t]

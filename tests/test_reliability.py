@@ -7,6 +7,8 @@ follow the object once it is noise, so some predictions are wrong, and the truth
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -231,6 +233,11 @@ def test_track_files_carry_reliability_and_cycle_error(tmp_path, ext):
     back = load_tracks(save_tracks(result, tmp_path / f"t.{ext}"))
     np.testing.assert_array_equal(back.reliability, result.reliability)
     np.testing.assert_array_equal(back.cycle_error, result.cycle_error)
+    # Named points keep their names beside the reliability columns.
+    named = load_tracks(save_tracks(replace(result, names=["eye", "", "ear"]), tmp_path / f"n.{ext}"))
+    assert named.names == ["eye", "", "ear"]
+    np.testing.assert_array_equal(named.reliability, result.reliability)
+    np.testing.assert_array_equal(named.tracks, result.tracks)
     # A file without them still loads (older files), and bad values are refused.
     plain = load_tracks(save_tracks(TrackResult(result.tracks, result.visible, result.queries), tmp_path / f"p.{ext}"))
     assert plain.reliability is None and plain.cycle_error is None
@@ -311,7 +318,7 @@ def test_track_tab_checks_reliability_and_redraws_without_tracking(tmp_path):
     demo = build_demo(TrackingService(output_root=tmp_path))
     points = [[0, 100.0, 100.0], [3, 200.0, 120.0], [0, 300.0, 60.0], [5, 50.0, 200.0]]
     rendered, figure, files, status, latest, _ = handler_named(demo, "on_track")(
-        pan, points, "lk", 8, True, "reliability", 0.0, progress=None)
+        pan, points, "lk", 8, False, True, "reliability", 0.0, progress=None)
     assert latest["reliability"] and "reliability (jump check" in status
     assert load_tracks(latest["tracks"]).reliability.shape == (36, 4)
     assert len(figure.axes) == 3  # visibility, points, reliability

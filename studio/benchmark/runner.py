@@ -22,8 +22,10 @@ from typing import Any
 import numpy as np
 
 from studio.benchmark.datasets.tapvid import DatasetError, TapVidDataset, TapVidVideo, open_dataset
+from studio.benchmark.metrics.pose import PERCENT_KEYS, POSE_KEYS, pose_metrics
 from studio.benchmark.metrics.tapvid import METRIC_KEYS, QUERY_MODES, compute_tapvid_metrics
 from studio.benchmark.protocol import METRIC_SIZE, QUERY_STRIDE, PreparedVideo, prepare_video, tracks_to_metric_space
+from studio.conventions import pixels_to_tapvid, tapvid_to_pixels
 from studio.progress import ProgressFn, no_progress
 from studio.results import InputError, TrackResult
 
@@ -115,14 +117,21 @@ class BenchmarkResult:
         """Benchmark numbers x 100: the mean over videos of each metric.
 
         Videos where a metric is undefined (NaN: nothing visible to score) are left
-        out of that metric's mean; NaN when no video has it.
+        out of that metric's mean; NaN when no video has it. Pose keys appear when a
+        video had them (``has_pose``); jitter is already in percent and is not scaled.
         """
         out = {}
-        for key in METRIC_KEYS:
-            vals = np.array([v.metrics[key] for v in self.videos], dtype=np.float64)
+        for key in METRIC_KEYS + (POSE_KEYS if self.has_pose else ()):
+            vals = np.array([v.metrics.get(key, math.nan) for v in self.videos], dtype=np.float64)
             vals = vals[np.isfinite(vals)]
-            out[key] = float(vals.mean() * 100) if vals.size else math.nan
+            scale = 1 if key in PERCENT_KEYS else 100
+            out[key] = float(vals.mean() * scale) if vals.size else math.nan
         return out
+
+    @property
+    def has_pose(self) -> bool:
+        """True when some video was scored with pose metrics (named COCO-17 keypoints)."""
+        return any(POSE_KEYS[0] in v.metrics for v in self.videos)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (per-video values x 100, like the mean)."""
@@ -140,7 +149,7 @@ class BenchmarkResult:
                     "num_frames": v.num_frames,
                     "source_size": list(v.source_size),
                     "seconds": round(v.seconds, 4),
-                    **_json_floats({k: x * 100 for k, x in v.metrics.items()}),
+                    **_json_floats({k: x * (1 if k in PERCENT_KEYS else 100) for k, x in v.metrics.items()}),
                 }
                 for v in self.videos
             ],
@@ -156,7 +165,7 @@ def _json_floats(d: dict[str, float]) -> dict[str, float | None]:
 
 
 def score_tracks(prepared: PreparedVideo, result: TrackResult, query_mode: str) -> dict[str, float]:
-    """TAP-Vid metrics of a tracker's output on a prepared video.
+    """TAP-Vid metrics of a tracker's output on a prepared video (plus pose metrics for named keypoints).
 
     Args:
       prepared: from ``studio.benchmark.protocol.prepare_video``.
@@ -164,7 +173,9 @@ def score_tracks(prepared: PreparedVideo, result: TrackResult, query_mode: str) 
       query_mode: the mode the queries were sampled with.
 
     Returns:
-      ``{key: fraction in [0, 1]}`` for every key of ``METRIC_KEYS``.
+      ``{key: fraction in [0, 1]}`` for every key of ``METRIC_KEYS``; when the dataset's
+      tracks are named COCO-17 keypoints, also the keys of ``POSE_KEYS``
+      (``studio.benchmark.metrics.pose``).
     """
     pred_tracks = tracks_to_metric_space(result.tracks, prepared.size)
     pred_occluded = ~np.asarray(result.visible, dtype=bool).T
@@ -176,7 +187,29 @@ def score_tracks(prepared: PreparedVideo, result: TrackResult, query_mode: str) 
         pred_tracks[None],
         query_mode,
     )
-    return {k: float(m[k][0]) for k in METRIC_KEYS}
+    out = {k: float(m[k][0]) for k in METRIC_KEYS}
+    pose = score_pose(prepared, result, query_mode)
+    if pose is not None:
+        out.update(pose)
+    return out
+
+
+def score_pose(prepared: PreparedVideo, result: TrackResult, query_mode: str) -> dict[str, float] | None:
+    """PCK, OKS and jitter in source-video pixels, or None when the tracks are not named COCO keypoints."""
+    if prepared.names is None or prepared.truth_points is None:
+        return None
+    size = prepared.source_size
+    truth = tapvid_to_pixels(prepared.truth_points, size)
+    pred = tapvid_to_pixels(pixels_to_tapvid(result.tracks, prepared.size), size)
+    return pose_metrics(
+        prepared.names,
+        truth,
+        ~prepared.truth_occluded,
+        prepared.track_index,
+        np.round(prepared.query_points[:, 0]).astype(np.int64),
+        np.swapaxes(pred, 0, 1),
+        query_mode,
+    )
 
 
 NO_QUERIES = "no point is visible at a query frame"

@@ -9,6 +9,7 @@ uses too, so both show the same numbers.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -29,8 +30,10 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
         description=(
             "Track the ground-truth queries of a TAP-Vid dataset (.pkl, .npz or a folder of them) and report "
             "the TAP-Vid metrics x 100 per video and as the mean over videos. Videos are resized to 256x256 "
-            "and scored in 256x256 pixels, as in the reference protocol. Pickles are read with a restricted "
-            "unpickler: files that would run code are refused."
+            "and scored in 256x256 pixels, as in the reference protocol. When the dataset names its tracks as "
+            "COCO-17 keypoints (e.g. 'gt export' of a PoseTrack file), pose metrics are added: PCK@0.1/0.2 "
+            "(box-normalised), OKS (COCO sigmas) and jitter (prediction vs ground truth). Pickles are read with "
+            "a restricted unpickler: files that would run code are refused."
         ),
     )
     b.add_argument(
@@ -111,11 +114,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if len(results) > 1:
         print("mean over videos (x 100):")
         width = max(len(r.model) for r in results)
-        print(f"{'model'.ljust(width)}  {'AJ':>6}  {'<d_avg':>6}  {'OA':>6}")
+        pose = any(r.has_pose for r in results)
+        extra = f"  {'PCK@0.2':>7}  {'OKS':>6}  {'jitter':>6}" if pose else ""
+        print(f"{'model'.ljust(width)}  {'AJ':>6}  {'<d_avg':>6}  {'OA':>6}{extra}")
         for r in results:
             m = r.mean()
+            more = (f"  {_fmt(m.get('pck@0.2')):>7}  {_fmt(m.get('oks')):>6}  {m.get('jitter', math.nan):>6.2f}"
+                    if pose else "")
             print(f"{r.model.ljust(width)}  {_fmt(m['average_jaccard']):>6}  "
-                  f"{_fmt(m['average_pts_within_thresh']):>6}  {_fmt(m['occlusion_accuracy']):>6}")
+                  f"{_fmt(m['average_pts_within_thresh']):>6}  {_fmt(m['occlusion_accuracy']):>6}{more}")
     if args.json_out:
         write_json(args.json_out, results_document(results, str(args.dataset), args.query_mode, args.full_resolution))
         print(f"json -> {args.json_out}")

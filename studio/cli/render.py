@@ -20,7 +20,8 @@ from studio.results import InputError
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from studio.io.video import read_video, write_video
+    from studio.io.sources import read_source
+    from studio.io.video import write_video
     from studio.progress import tqdm_progress
 
     if Path(args.video_out).suffix.lower() not in MP4_SUFFIXES:
@@ -30,7 +31,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     if args.fps is not None and not 0 < args.fps <= MAX_FPS:
         raise InputError(f"--fps must be in (0, {MAX_FPS:g}] frames per second, got {args.fps:g}")
     rt = read_render_tracks(args.tracks)  # before decoding: a bad track file fails fast
-    video = read_video(args.video, max_frames=args.max_frames, max_side=args.max_side)
+    video = read_source(args.video, max_frames=args.max_frames, max_side=args.max_side, camera=args.camera)
     frames = video.frames
     notices = list(video.notices)
     rt, more = fit_tracks(rt, video.size, video.num_frames)
@@ -64,6 +65,9 @@ def cmd_render(args: argparse.Namespace) -> int:
         spaghetti_every=args.spaghetti_every,
         spaghetti_dropout=args.spaghetti_dropout,
         seed=args.seed,
+        names=None if rt.dense else rt.names,
+        labels=args.labels,
+        skeleton=not args.no_skeleton,
     )
     bar, progress = tqdm_progress(f"rendering {args.mode}")
     try:
@@ -99,6 +103,10 @@ def add_render_parser(subparsers) -> argparse.ArgumentParser:
     r.add_argument("--radius", type=float, default=None, help="point radius in pixels (default: by frame size)")
     r.add_argument("--tail", type=int, default=d.tail, help=f"points: tail length in frames (default {d.tail})")
     r.add_argument("--hide-occluded", action="store_true", help="points: leave hidden points out (default: rings)")
+    r.add_argument("--labels", action="store_true",
+                   help="points/overlay: write each point's name beside it (track files with names)")
+    r.add_argument("--no-skeleton", action="store_true",
+                   help="points/overlay: do not draw the pose skeleton of COCO-17 keypoint names")
     r.add_argument("--overlay-factor", type=float, default=d.overlay_factor,
                    help=f"overlay opacity (default {d.overlay_factor})")
     r.add_argument("--dense-grid", type=int, default=None, help="dense tracks: stride for points/overlay")
@@ -109,6 +117,7 @@ def add_render_parser(subparsers) -> argparse.ArgumentParser:
     r.add_argument("--spaghetti-every", type=int, default=d.spaghetti_every)
     r.add_argument("--spaghetti-dropout", type=float, default=d.spaghetti_dropout)
     r.add_argument("--seed", type=int, default=d.seed)
+    r.add_argument("--camera", type=int, default=None, help="HDF5 robot log as the video: the camera to draw on")
     r.add_argument("--max-frames", type=int, default=None, help="keep only the first N frames")
     r.add_argument("--max-side", type=int, default=None, help="shrink so the longer side is at most this")
     r.add_argument("--fps", type=float, default=None, help="output frame rate (default: the tracks' or the video's)")

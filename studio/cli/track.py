@@ -1,9 +1,12 @@
-"""``python -m studio track VIDEO --points "t,x,y; ..." | --grid N``: track points through a video.
+"""``python -m studio track VIDEO --points "t,x,y; ..." | --grid N | --labelme FILE | --coco FILE``.
 
 Queries and tracks are in source-video pixels (integer = pixel centre); the
 tracks can be saved (``--out`` .npz/.csv/.json) and drawn (``--video`` .mp4).
 Points are capped as in the app (``STUDIO_MAX_POINTS``: ``--points`` and ``--grid``
 N x N), checked before the video is decoded.
+Points from a labelme or COCO keypoint file keep their names (saved with the
+tracks, written beside the points with ``--labels``; COCO-17 keypoints get their
+skeleton drawn). ``VIDEO`` may be an HDF5 robot log with ``--camera C``.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from studio.reliability import ENGINES
 
 def cmd_track(args: argparse.Namespace) -> int:
     from studio.cli.model_args import parse_options
-    from studio.io.video import read_video
+    from studio.io.named_points import named_queries, read_named_points
+    from studio.io.sources import read_source
     from studio.limits import Limits
     from studio.pipeline import grid_for, save_outputs, track_video
     from studio.queries import check_grid_size, check_point_count, parse_points
@@ -29,25 +33,38 @@ def cmd_track(args: argparse.Namespace) -> int:
         raise ValueError("--color-by reliability and --hide-below need --reliability")
     limits = Limits.from_env()
     # Every argument is checked before the video is decoded.
-    if args.points is not None:
+    point_file = args.labelme or args.coco
+    kind = "labelme" if args.labelme else "coco" if args.coco else None
+    if point_file:
+        check_point_count(len(read_named_points(point_file, kind=kind, image=args.coco_image)), limits.max_points)
+    elif args.points is not None:
         points = parse_points(args.points)
         check_point_count(len(points), limits.max_points)
     else:
         check_grid_size(args.grid, limits.max_points)
-    video = read_video(args.video, max_frames=args.max_frames, max_side=args.max_side)
+    video = read_source(args.video, max_frames=args.max_frames, max_side=args.max_side, camera=args.camera)
     for notice in video.notices:
         print(f"note: {notice}", file=sys.stderr)
-    queries = points if args.points is not None else grid_for(video, args.grid, args.grid_frame)
+    names = None
+    if point_file:
+        names, queries, notices = named_queries(point_file, args.frame or 0, tuple(video.source_size), video.num_frames,
+                                            kind=kind, image=args.coco_image)
+        for notice in notices:
+            print(f"note: {notice}", file=sys.stderr)
+    elif args.points is not None:
+        queries = points
+    else:
+        queries = grid_for(video, args.grid, args.frame if args.frame is not None else args.grid_frame)
     tracker = create_tracker(args.model, checkpoint=args.checkpoint, **parse_options(args.option))
     bar, progress = tqdm_progress(f"tracking with {args.model}")
     try:
-        run = track_video(video, queries, args.model, tracker=tracker, progress=progress,
+        run = track_video(video, queries, args.model, tracker=tracker, progress=progress, names=names,
                           reliability=args.reliability, engine=args.reliability_engine)
     finally:
         bar.close()
     print(run.summary())
     saved, rendered = save_outputs(video, run.result, args.out, args.render, tail=args.tail,
-                                   color_by=args.color_by, hide_below=args.hide_below)
+                                   color_by=args.color_by, hide_below=args.hide_below, labels=args.labels)
     if saved:
         print(f"tracks -> {saved}")
     if rendered:
@@ -58,11 +75,23 @@ def cmd_track(args: argparse.Namespace) -> int:
 def add_track_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``track`` command to the CLI's subparsers; returns its parser."""
     t = subparsers.add_parser("track", help="track points through a video")
-    t.add_argument("video", help="input video (mp4, mov, webm, gif, ...)")
+    t.add_argument("video", help="input video (mp4, mov, webm, gif, ...) or an HDF5 robot log (.h5, with --camera)")
     q = t.add_mutually_exclusive_group(required=True)
     q.add_argument("--points", help='query points "t,x,y; t,x,y" in source-video pixels (integer = pixel centre)')
     q.add_argument("--grid", type=int, help="track an N x N grid")
+    q.add_argument("--labelme", metavar="FILE",
+                   help="named query points from a labelme .json (its 'point' shapes; labelme's pixel corners "
+                   "are converted to our pixel centres), placed on --frame")
+    q.add_argument("--coco", metavar="FILE",
+                   help="named query points from a COCO keypoint .json (labelled keypoints of one image; several "
+                   "people are named person<k>/<keypoint>), placed on --frame")
+    t.add_argument("--frame", type=int, default=None,
+                   help="frame the --labelme/--coco points (or the grid) are placed on (default 0)")
+    t.add_argument("--coco-image", metavar="ID_OR_FILE", default=None,
+                   help="--coco: which image's keypoints, by id or file name (default: the first with keypoints)")
     t.add_argument("--grid-frame", type=int, default=0, help="frame the grid is placed on (default 0)")
+    t.add_argument("--camera", type=int, default=None,
+                   help="HDF5 robot log: the camera to track (step_<i>/obs/image[0, C]); needed with several")
     t.add_argument("--model", default="lk", choices=query_trackers(), metavar="NAME",
                    help="point tracker, or a dense model sampled at the queries (default lk): "
                    + ", ".join(query_trackers()))
@@ -84,6 +113,7 @@ def add_track_parser(subparsers) -> argparse.ArgumentParser:
                    help="--video colours: one per point (query) or each position by reliability (red..green)")
     t.add_argument("--hide-below", type=float, default=0.0, metavar="R",
                    help="--video leaves out positions whose reliability is below R (needs --reliability)")
+    t.add_argument("--labels", action="store_true", help="--video: write each point's name beside it")
     t.add_argument("--max-frames", type=int, default=None, help="keep only the first N frames")
     t.add_argument("--max-side", type=int, default=None, help="shrink so the longer side is at most this")
     t.set_defaults(func=cmd_track)

@@ -16,7 +16,6 @@ so a labelme point becomes ``(x - 0.5, y - 0.5)`` here, and the image bounds
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections import Counter
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from studio.io.jsonfile import read_json_object
 from studio.results import InputError
 
 LABELME_TO_STUDIO = -0.5
@@ -106,18 +106,7 @@ def read_labelme_points(
 
 
 def _load(path: Path) -> dict:
-    if not path.is_file():
-        raise InputError(f"labelme file {path.name!r} does not exist")
-    if path.stat().st_size > MAX_LABELME_BYTES:
-        raise InputError(f"labelme file {path.name!r} is larger than {MAX_LABELME_BYTES // 2**20} MiB")
-    try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path.name} is not a JSON file ({exc})") from None
-    if not isinstance(doc, dict):
-        raise InputError(f"{path.name} is not a labelme file: it holds a JSON {type(doc).__name__}, not an object")
-    return doc
+    return read_json_object(path, "labelme file", MAX_LABELME_BYTES)
 
 
 def _image_size(doc: dict, name: str) -> tuple[int, int] | None:

@@ -40,6 +40,7 @@ class RenderTracks:
       fps: frame rate stored with the tracks, 0 if unknown.
       queries: optional sparse [N, 3] ``(t, x, y)``.
       reliability: optional sparse [T, N] float32 in [0, 1] (``studio.reliability``).
+      names: optional sparse N point names (labels, pose skeletons).
     """
 
     tracks: np.ndarray
@@ -48,6 +49,7 @@ class RenderTracks:
     fps: float = 0.0
     queries: np.ndarray | None = None
     reliability: np.ndarray | None = None
+    names: list[str] | None = None
 
     @property
     def dense(self) -> bool:
@@ -81,7 +83,7 @@ def _read_sparse(path: Path) -> RenderTracks:
     from studio.io.trackfile import load_tracks
 
     r = load_tracks(path, Limits.from_env())
-    return RenderTracks(r.tracks, r.visible, tuple(r.size), r.fps, r.queries, r.reliability)
+    return RenderTracks(r.tracks, r.visible, tuple(r.size), r.fps, r.queries, reliability=r.reliability, names=r.names)
 
 
 def check_dense_shape(shape: tuple[int, ...], name: str, limits: Limits) -> None:
@@ -201,4 +203,4 @@ def fit_tracks(rt: RenderTracks, size: tuple[int, int], num_frames: int) -> tupl
         if queries is not None:
             queries = queries.copy()
             queries[:, 1:] = rescale_pixels(queries[:, 1:], src, size)
-    return RenderTracks(tracks, visible, size, rt.fps, queries, reliability), notices
+    return RenderTracks(tracks, visible, size, rt.fps, queries, reliability=reliability, names=rt.names), notices

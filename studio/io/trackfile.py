@@ -6,11 +6,14 @@ the input video, integer = pixel centre; queries ``(t, x, y)``.
 * npz keys: ``tracks`` [T,N,2] float32, ``visible`` [T,N] bool, ``queries`` [N,3]
   float32, optional ``confidence`` [T,N] float32, optional ``reliability`` [T,N]
   float32 in [0, 1] and ``cycle_error`` [T,N] float32 pixels (``studio.reliability``),
-  ``fps`` float, ``size`` [2] int ``(H, W)``, ``model`` str, ``convention`` str.
+  ``fps`` float, ``size`` [2] int ``(H, W)``, ``model`` str, ``convention`` str,
+  optional ``names`` [N] unicode strings (a plain string array: no pickle needed to read it).
 * csv: one row per point and frame, columns ``point,frame,x,y,visible`` (plus
-  ``confidence``, ``reliability``, ``cycle_error`` when present). It carries no
-  metadata; a loaded CSV gets each point's query from its first visible frame.
-* json: an object with the npz fields as nested lists plus ``format`` and ``version``.
+  ``confidence``, ``reliability``, ``cycle_error`` when present, and ``name`` after
+  ``point`` when the points are named). It carries no other metadata; a loaded CSV
+  gets each point's query from its first visible frame.
+* json: an object with the npz fields as nested lists (``names`` a list of
+  strings) plus ``format`` and ``version``.
 
 Loading never unpickles and checks every shape and type. Sizes are checked before they
 cost memory (``studio.io.guards``, ``studio.limits.Limits``): npz arrays by their headers
@@ -35,14 +38,14 @@ from studio.conventions import CONVENTION
 from studio.io.atomic import atomic_path
 from studio.io.guards import LimitExceeded, NpzFile, check_text_file, parse_json
 from studio.limits import MAX_FPS, Limits, setting
-from studio.results import InputError, TrackResult
+from studio.results import InputError, TrackResult, check_names
 
 FORMATS = ("npz", "csv", "json")
 OPTIONAL_ARRAYS = ("confidence", "reliability", "cycle_error")
 """Per-frame, per-point float32 [T, N] fields a file may carry, in column order."""
 JSON_FORMAT = "tracking-studio/tracks"
 MAX_FILE_BYTES = 512 * 1024 * 1024
-_NPZ_KEYS = ("tracks", "visible", "queries", *OPTIONAL_ARRAYS, "fps", "size", "model", "convention")
+_NPZ_KEYS = ("tracks", "visible", "queries", *OPTIONAL_ARRAYS, "fps", "size", "model", "convention", "names")
 
 
 def format_of(path: str | os.PathLike) -> str:
@@ -70,6 +73,8 @@ def save_tracks(result: TrackResult, path: str | os.PathLike) -> Path:
                 "convention": np.str_(result.convention),
             }
             arrays.update(_optional(result))
+            if result.names is not None:
+                arrays["names"] = np.asarray(result.names, dtype=np.str_).reshape(-1)
             with open(tmp, "wb") as f:
                 np.savez_compressed(f, **arrays)
         elif fmt == "csv":
@@ -87,16 +92,18 @@ def _optional(result: TrackResult) -> dict[str, np.ndarray]:
 
 
 def tracks_to_csv(result: TrackResult) -> str:
-    """The long-format CSV text of ``result`` (``point,frame,x,y,visible`` + any ``OPTIONAL_ARRAYS``)."""
+    """The long-format CSV text of ``result`` (``point[,name],frame,x,y,visible`` + any ``OPTIONAL_ARRAYS``)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     extra = _optional(result)
-    w.writerow(["point", "frame", "x", "y", "visible"] + list(extra))
+    names = result.names
+    w.writerow(["point"] + (["name"] if names is not None else []) + ["frame", "x", "y", "visible"] + list(extra))
     t_len, n = result.visible.shape
     for i in range(n):
+        named = [names[i]] if names is not None else []
         for t in range(t_len):
             x, y = result.tracks[t, i]
-            row = [i, t, repr(float(x)), repr(float(y)), int(result.visible[t, i])]
+            row = [i, *named, t, repr(float(x)), repr(float(y)), int(result.visible[t, i])]
             row += [repr(float(a[t, i])) for a in extra.values()]
             w.writerow(row)
     return buf.getvalue()
@@ -117,6 +124,8 @@ def _to_json(result: TrackResult) -> dict:
     }
     for key, value in _optional(result).items():
         out[key] = value.tolist()
+    if result.names is not None:
+        out["names"] = list(result.names)
     return out
 
 
@@ -199,6 +208,7 @@ def _result(d, name: str, limits: Limits) -> TrackResult:
         raise InputError(f"{name} uses coordinate convention {convention!r}; this studio reads {CONVENTION!r}")
     if not np.isfinite(tracks).all():
         raise InputError(f"'tracks' in {name} contains NaN or infinite values")
+    names = _names(d, name, tracks.shape[1])
     try:
         return TrackResult(
             tracks=tracks,
@@ -209,7 +219,23 @@ def _result(d, name: str, limits: Limits) -> TrackResult:
             size=tuple(int(v) for v in size) if size is not None else (0, 0),
             model=model,
             convention=convention,
+            names=names,
         )
+    except InputError as exc:
+        raise InputError(f"{name}: {exc}") from None
+
+
+def _names(d, name: str, n: int) -> list[str] | None:
+    """Optional point names: a 1-D string array (npz) or a list of strings (json)."""
+    if "names" not in d or d["names"] is None:
+        return None
+    raw = d["names"]
+    if isinstance(raw, np.ndarray):
+        if raw.ndim != 1 or raw.dtype.kind not in "US":
+            raise InputError(f"'names' in {name} must be a 1-D array of strings, got {raw.dtype} {list(raw.shape)}")
+        raw = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in raw.tolist()]
+    try:
+        return check_names(raw, n)
     except InputError as exc:
         raise InputError(f"{name}: {exc}") from None
 
@@ -232,20 +258,50 @@ def _load_json(path: Path, limits: Limits) -> TrackResult:
     return _result(d, path.name, limits)
 
 
+def _csv_table(f, cols: list[str], name: str) -> tuple[np.ndarray, list[str] | None]:
+    """The numeric columns of the rows after the header as one float64 array [rows, columns],
+    and the ``name`` column's values when there is one (None otherwise)."""
+    try:
+        if "name" not in cols:
+            # numpy parses the rows straight into one float array: a few bytes per value,
+            # where a list of row dicts costs hundreds.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # "input contained no data": said below
+                return np.loadtxt(f, delimiter=",", dtype=np.float64, ndmin=2, comments=None), None
+        # A name may hold quoted commas, so the csv module splits the rows; the text is
+        # already capped (max_text_bytes), which bounds these lists.
+        k = cols.index("name")
+        labels, values = [], []
+        for row in csv.reader(f):
+            if not row:
+                continue
+            if len(row) != len(cols):
+                raise InputError(f"{name} has {len(row)} values in a row but {len(cols)} columns in its header")
+            labels.append(row.pop(k))
+            values.append(row)
+        return np.array(values, dtype=np.float64).reshape(len(values), len(cols) - 1), labels
+    except ValueError as exc:
+        raise InputError(f"{name} has a row that is not numbers: {exc}") from None
+
+
+def _csv_names(labels: list[str], pts: np.ndarray, name: str) -> dict[int, str]:
+    """``{point: name}`` from the ``name`` column; every row of a point must carry the same name."""
+    out: dict[int, str] = {}
+    for value, p in zip(labels, pts.tolist()):
+        if out.setdefault(p, value) != value:
+            raise InputError(f"{name}: point {p} has two names, {out[p]!r} and {value!r}")
+    return out
+
+
 def _load_csv(path: Path, limits: Limits) -> TrackResult:
     need = ["point", "frame", "x", "y", "visible"]
     with open(path, newline="", encoding="utf-8") as f:
         cols = [c.strip() for c in next(csv.reader([f.readline()]), [])]
         if any(c not in cols for c in need):
             raise InputError(f"{path.name} needs the columns {','.join(need)}; it has {','.join(cols) or 'none'}")
-        try:
-            # numpy parses the rows straight into one float array: a few bytes per value,
-            # where a list of row dicts costs hundreds.
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)  # "input contained no data": said below
-                table = np.loadtxt(f, delimiter=",", dtype=np.float64, ndmin=2, comments=None)
-        except ValueError as exc:
-            raise InputError(f"{path.name} has a row that is not numbers: {exc}") from None
+        table, labels = _csv_table(f, cols, path.name)
+        if labels is not None:
+            cols = [c for c in cols if c != "name"]
     if table.size == 0:
         raise InputError(f"{path.name} has a header but no rows")
     if table.shape[1] != len(cols):
@@ -261,6 +317,7 @@ def _load_csv(path: Path, limits: Limits) -> TrackResult:
     del table, col, integers
     if pts.min() < 0 or frames.min() < 0:
         raise InputError(f"{path.name} has negative point or frame numbers")
+    names_of = _csv_names(labels, pts, path.name) if labels is not None else None
     n, t_len = int(pts.max()) + 1, int(frames.max()) + 1
     if rows != n * t_len or len(np.unique(pts * t_len + frames)) != rows:
         raise InputError(f"{path.name} must have exactly one row per point and frame ({n} points x {t_len} frames)")
@@ -270,6 +327,8 @@ def _load_csv(path: Path, limits: Limits) -> TrackResult:
     tracks[frames, pts] = xy
     visible[frames, pts] = vis
     d = {"tracks": tracks, "visible": visible}
+    if names_of is not None:
+        d["names"] = [names_of.get(i, "") for i in range(n)]
     for key, values in columns.items():
         a = np.zeros((t_len, n), np.float32)
         a[frames, pts] = values

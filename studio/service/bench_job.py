@@ -141,6 +141,8 @@ class BenchRun:
             lines.append(
                 f"{r.model}: AJ {fmt_metric(m['average_jaccard'])}, δavg {fmt_metric(m['average_pts_within_thresh'])}, "
                 f"OA {fmt_metric(m['occlusion_accuracy'])} over {len(r.videos)} videos in {r.seconds:.1f} s"
+                + (f"; pose: PCK@0.2 {fmt_metric(m['pck@0.2'])}, OKS {fmt_metric(m['oks'])}, jitter "
+                   f"{m['jitter']:.2f} (ground truth {m['jitter_gt']:.2f})" if r.has_pose else "")
             )
             for name, reason in r.skipped:
                 lines.append(f"  skipped {name}: {reason}")

@@ -186,7 +186,8 @@ def rerender(
         notices += ["used the mask stored with the dense tracks"] + more
     if spec.mask and binary is None:
         raise InputError(f"mode {mode} draws only tracks that start inside a mask: upload a mask image")
-    render_options = dataclasses.replace(render_options, mask=binary, reliability=rt.reliability)
+    render_options = dataclasses.replace(render_options, mask=binary, reliability=rt.reliability,
+                                         names=None if rt.dense else rt.names)
     out = render(frames, rt.tracks, rt.visible, mode, render_options, queries=rt.queries, progress=progress)
     out_dir = service.new_output_dir()
     stem = safe_stem(video_path)

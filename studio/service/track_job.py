@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -170,6 +170,8 @@ def run_track(
     color_by: str = "query",
     hide_below: float = 0.0,
     notices: list[str] | None = None,
+    names: list[str] | None = None,
+    labels: bool = False,
 ) -> TrackOutput:
     """Track ``queries`` through the video at ``path``, render them and save the tracks.
 
@@ -186,6 +188,9 @@ def run_track(
       color_by, hide_below: how the rendering colours points and which it leaves out
         (``studio.pipeline.render_tracks``; reliability only with ``reliability``).
       notices: what the caller already changed on the input (e.g. a resized mask), for the status line.
+      names: optional N point names (from a labelme / COCO file), saved with the tracks;
+        COCO-17 keypoint names get their skeleton drawn.
+      labels: write each point's name beside it in the rendered video.
 
     Returns:
       ``TrackOutput`` with the run, the rendered MP4 and the track files, all in a
@@ -206,12 +211,15 @@ def run_track(
     if (color_by == "reliability" or hide_below > 0) and not reliability:
         color_by, hide_below = "query", 0.0  # nothing to colour or hide by without the check
     run = _track_on_device(id(service), os.path.abspath(path), q, model, track_progress, bool(reliability))
+    if names is not None:
+        run = replace(run, result=replace(run.result, names=list(names)))
 
     out_dir = service.new_output_dir()
     stem = safe_stem(path)
     if progress is not None:
         progress(0.8, "drawing the tracks")
-    frames = render_tracks(video, run.result, tail=int(tail), color_by=color_by, hide_below=float(hide_below))
+    frames = render_tracks(video, run.result, tail=int(tail), color_by=color_by, hide_below=float(hide_below),
+                           labels=bool(labels))
     rendered = Path(
         write_video(out_dir / f"{stem}_tracked.mp4", frames, video.fps, progress=_scaled(progress, 0.85, 0.97))
     )
@@ -223,7 +231,8 @@ def run_track(
 
 
 def redraw_track(
-    service: Any, path: str, tracks_path: str, tail: int = 8, color_by: str = "query", hide_below: float = 0.0
+    service: Any, path: str, tracks_path: str, tail: int = 8, color_by: str = "query", hide_below: float = 0.0,
+    labels: bool = False,
 ) -> Path:
     """Draw saved tracks again over the video at ``path`` (no tracking): another colouring or cut-off.
 
@@ -231,7 +240,7 @@ def redraw_track(
       service: the ``TrackingService``.
       path: the source video the tracks were made on.
       tracks_path: their track file (``.npz`` from ``run_track``).
-      tail, color_by, hide_below: as in ``studio.pipeline.render_tracks``.
+      tail, color_by, hide_below, labels: as in ``studio.pipeline.render_tracks``.
 
     Returns:
       Path of the new H.264 MP4 in a fresh output folder.
@@ -242,6 +251,7 @@ def redraw_track(
     result = load_tracks(tracks_path, service.limits)
     if result.num_frames != video.num_frames:
         raise InputError(f"the tracks have {result.num_frames} frames but the video has {video.num_frames}")
-    frames = render_tracks(video, result, tail=int(tail), color_by=color_by, hide_below=float(hide_below))
+    frames = render_tracks(video, result, tail=int(tail), color_by=color_by, hide_below=float(hide_below),
+                           labels=bool(labels))
     out = service.new_output_dir() / f"{safe_stem(path)}_tracked.mp4"
     return Path(write_video(out, frames, video.fps))

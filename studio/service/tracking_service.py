@@ -70,6 +70,7 @@ class TrackingService:
         self.output_root = Path(output_root or Path(tempfile.gettempdir()) / "tracking-studio")
         self.output_ttl_s = float(output_ttl_s)
         self.sweep_dirs: list[Path] = []
+        self._playable: dict[str, str] = {}
         SERVICES[id(self)] = self
 
     # ------------------------------------------------------------------ models
@@ -229,6 +230,24 @@ class TrackingService:
         h, w = video.source_size
         q = check_queries(q, (video.num_frames, h, w))
         return q
+
+    def playable(self, source: str) -> str:
+        """A video file for ``source`` that a browser video box can show: the file itself, or (for a log
+        camera or a dataset video) an H.264 mp4 of its working frames, written once per source."""
+        from studio.io.sources import source_stem, split_source
+        from studio.io.video import write_video
+        from studio.service.outputs import safe_stem
+
+        if split_source(source)[1] is None:
+            return source
+        known = self._playable.get(source)
+        if known and os.path.isfile(known):
+            return known
+        video = self.load_video(source)
+        path = str(write_video(self.new_output_dir() / f"{safe_stem(source_stem(source))}.mp4", video.frames,
+                               video.fps))
+        self._playable[source] = path
+        return path
 
     # ------------------------------------------------------------------ requests
 

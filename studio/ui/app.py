@@ -54,6 +54,7 @@ TABS = [
     TabSpec("dense", "Dense"),
     TabSpec("render", "Render"),
     TabSpec("compare", "Compare"),
+    TabSpec("annotate", "Annotate"),
     TabSpec("benchmark", "Benchmark"),
     TabSpec("models", "Models"),
 ]
@@ -65,7 +66,8 @@ Track any point through a video with the tracker of your choice, look at the res
 """
 
 CSS = """
-#track-frame img { cursor: crosshair; }
+#track-frame img, #annotate-frame img { cursor: crosshair; }
+#annotate-status textarea { font-family: ui-monospace, monospace; font-size: 0.9em; }
 #track-status textarea { font-family: ui-monospace, monospace; font-size: 0.9em; }
 """
 

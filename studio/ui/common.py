@@ -173,13 +173,25 @@ def visibility_figure(result: TrackResult, max_rows: int = 400) -> Figure:
     return fig
 
 
+def split_points(points: list) -> tuple[np.ndarray, list[str] | None]:
+    """The Track tab's point list (``[t, x, y]`` or ``[t, x, y, name]`` rows) -> ``(queries float32 [N, 3], names)``.
+
+    ``names`` is None when no row has a name; otherwise unnamed rows get ``""``.
+    """
+    rows = list(points or [])
+    q = np.asarray([[float(v) for v in row[:3]] for row in rows], np.float32).reshape(-1, 3)
+    if not any(len(row) > 3 and row[3] for row in rows):
+        return q, None
+    return q, [str(row[3]) if len(row) > 3 and row[3] else "" for row in rows]
+
+
 def points_summary(queries: list) -> str:
     """Markdown line: how many points on which frames, e.g. ``3 points: frame 0 (2), frame 12 (1)``."""
     if not queries:
         return "No points yet: click on the frame to add one (or add a grid)."
     frames: dict[int, int] = {}
-    for t, _, _ in queries:
-        frames[int(t)] = frames.get(int(t), 0) + 1
+    for point in queries:  # [t, x, y] or [t, x, y, name]
+        frames[int(point[0])] = frames.get(int(point[0]), 0) + 1
     listed = ", ".join(f"frame {t} ({c})" for t, c in sorted(frames.items())[:12])
     more = f", … {len(frames) - 12} more frames" if len(frames) > 12 else ""
     return f"**{len(queries)} point{'s' if len(queries) != 1 else ''}**: {listed}{more}"

@@ -18,6 +18,13 @@ Per video:
 * ``points``: float [N, T, 2] ``(x, y)`` normalised: ``(0, 0)`` is the top-left
   corner of the top-left pixel, ``(1, 1)`` the bottom-right corner of the last.
 * ``occluded``: bool [N, T], True = hidden.
+* ``names`` (optional, ours): N point names, a 1-D string array (or a list of
+  strings in a pickle). Names that are COCO-17 keypoints (``studio.pose``) make the
+  benchmark add pose metrics (PCK, OKS, jitter).
+* ``keyframes`` (optional, ours): int8 [N, T], how each position was made in the
+  Annotate tab: 0 proposed by a tracker, 1 placed by hand, 2 marked hidden by hand.
+
+Readers of the original format ignore the two optional fields.
 
 Pickles are read with ``studio.benchmark.datasets.safe_pickle`` only: a file that names
 anything but numpy arrays and plain containers is refused and nothing in it runs.
@@ -50,6 +57,10 @@ from studio.results import InputError
 PICKLE_SUFFIXES = (".pkl", ".pickle")
 DATASET_SUFFIXES = PICKLE_SUFFIXES + (".npz",)
 _FIELDS = ("video", "points", "occluded")
+OPTIONAL_FIELDS = ("names", "keyframes")
+"""Our additions to a video's record (module doc); files without them are plain TAP-Vid."""
+
+KEYFRAME_PROPOSED, KEYFRAME_PLACED, KEYFRAME_HIDDEN = 0, 1, 2
 
 
 class DatasetError(InputError):
@@ -70,6 +81,8 @@ class TapVidVideo:
       raw_video: uint8 [T, H, W, 3], or a length-T sequence of encoded frames.
       source: file the video came from.
       limits: what decoding the frames may cost (default: from the environment).
+      names: optional N point names.
+      keyframes: optional int8 [N, T] (``KEYFRAME_*``: proposed, placed, marked hidden).
     """
 
     name: str
@@ -78,6 +91,8 @@ class TapVidVideo:
     raw_video: Any
     source: str = ""
     limits: Limits | None = None
+    names: list[str] | None = None
+    keyframes: np.ndarray | None = None
 
     @property
     def num_frames(self) -> int:
@@ -261,8 +276,38 @@ def validate_video(name: str, record: Any, source: str = "", limits: Limits | No
         raise DatasetError(
             f"{_where(source, name, 'video')}: has {len(video)} frames but points/occluded have {t_len}"
         )
+    names = _names(record.get("names"), n, source, name) if "names" in record else None
+    keyframes = _keyframes(record.get("keyframes"), (n, t_len), source, name) if "keyframes" in record else None
     return TapVidVideo(name=str(name), points=points, occluded=occluded, raw_video=video, source=source,
-                       limits=limits)
+                       limits=limits, names=names, keyframes=keyframes)
+
+
+def _names(raw: Any, n: int, source: str, name: str) -> list[str] | None:
+    from studio.results import MAX_NAME_CHARS
+
+    if raw is None:
+        return None
+    if isinstance(raw, np.ndarray) and raw.ndim == 1 and raw.dtype.kind in "US":
+        raw = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in raw.tolist()]
+    if not isinstance(raw, (list, tuple)) or not all(isinstance(v, str) for v in raw):
+        raise DatasetError(f"{_where(source, name, 'names')}: expected a 1-D array of strings, got {_describe(raw)}")
+    if len(raw) != n:
+        raise DatasetError(f"{_where(source, name, 'names')}: {len(raw)} names for {n} tracks")
+    if any(len(v) > MAX_NAME_CHARS for v in raw):
+        raise DatasetError(f"{_where(source, name, 'names')}: a name is longer than {MAX_NAME_CHARS} characters")
+    return [str(v) for v in raw]
+
+
+def _keyframes(raw: Any, shape: tuple[int, int], source: str, name: str) -> np.ndarray | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, np.ndarray) or raw.dtype.kind not in "iub" or raw.shape != shape:
+        raise DatasetError(
+            f"{_where(source, name, 'keyframes')}: expected an integer array of shape {list(shape)}, got {_describe(raw)}"
+        )
+    if raw.size and not np.isin(raw, (KEYFRAME_PROPOSED, KEYFRAME_PLACED, KEYFRAME_HIDDEN)).all():
+        raise DatasetError(f"{_where(source, name, 'keyframes')}: values must be 0 (proposed), 1 (placed), 2 (hidden)")
+    return raw.astype(np.int8)
 
 
 def _describe(x: Any) -> str:
@@ -476,8 +521,15 @@ def load_videos(path: str | os.PathLike, max_videos: int | None = None, limits: 
 
 def _record(video: TapVidVideo | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(video, TapVidVideo):
-        return {"video": video.raw_video, "points": video.points, "occluded": video.occluded}
-    return {k: video[k] for k in _FIELDS}
+        rec = {"video": video.raw_video, "points": video.points, "occluded": video.occluded,
+               "names": video.names, "keyframes": video.keyframes}
+    else:
+        rec = {k: video[k] for k in _FIELDS} | {k: video.get(k) for k in OPTIONAL_FIELDS}
+    if rec["names"] is not None:
+        rec["names"] = np.asarray(list(rec["names"]), dtype=np.str_).reshape(-1)
+    if rec["keyframes"] is not None:
+        rec["keyframes"] = np.asarray(rec["keyframes"], dtype=np.int8)
+    return {k: v for k, v in rec.items() if v is not None}
 
 
 def save_pickle(path: str | os.PathLike, videos: Mapping[str, Any] | Sequence[Any], protocol: int = 4) -> Path:
@@ -507,7 +559,9 @@ def save_npz(path: str | os.PathLike, videos: Mapping[str, Any], compress: bool 
     arrays: dict[str, np.ndarray] = {"__videos__": np.array([str(k) for k in videos], dtype=np.str_)}
     for name, video in videos.items():
         rec = _record(video)
-        for key in _FIELDS:
+        for key in _FIELDS + OPTIONAL_FIELDS:
+            if key not in rec:
+                continue
             value = rec[key]
             if key == "video" and isinstance(value, (list, tuple)):
                 value = np.array([bytes(b) for b in value])
