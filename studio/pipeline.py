@@ -152,8 +152,10 @@ def save_outputs(
     color_by: str = "query",
     hide_below: float = 0.0,
     labels: bool = False,
+    progress: ProgressFn | None = None,
 ) -> tuple[Path | None, Path | None]:
-    """Write the tracks (``.npz``/``.csv``/``.json``) and/or the video with them drawn (``.mp4``).
+    """Write the tracks (``.npz``/``.csv``/``.json``) and/or the video with them drawn (``.mp4``;
+    ``progress`` follows the writing).
 
     ``tail``, ``color_by`` and ``hide_below`` are ``render_tracks``'s.
 
@@ -167,7 +169,7 @@ def save_outputs(
     rendered = None
     if render_path:
         frames = render_tracks(video, result, tail=tail, color_by=color_by, hide_below=hide_below, labels=labels)
-        rendered = write_video(render_path, frames, video.fps)
+        rendered = write_video(render_path, frames, video.fps, progress=progress)
     return saved, (Path(rendered) if rendered else None)
 
 

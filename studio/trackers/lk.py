@@ -24,6 +24,7 @@ import numpy as np
 
 from studio.conventions import inside_frame
 from studio.progress import ProgressFn
+from studio.results import InputError, TrackBuffer, check_stream_frames, check_stream_queries
 from studio.trackers.base import PointTracker
 
 _CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
@@ -104,6 +105,58 @@ class LKTracker(PointTracker):
             visible[earlier] = b_vis[earlier]
         progress(1.0, "done")
         return tracks, visible, None
+
+    # -- streaming -----------------------------------------------------------------------------
+
+    def start(self, queries: np.ndarray, size: tuple[int, int]) -> None:
+        """Begin a stream of frames of ``size = (H, W)`` with ``queries`` [N, 3] ``(t, x, y)`` input pixels.
+
+        Points join when their query frame arrives; before it they are at their query position,
+        not visible (a stream cannot look back, unlike ``track``'s backward pass).
+        """
+        q = check_stream_queries(queries, size)
+        self._stream = {"size": (int(size[0]), int(size[1])), "session": LKSession(self, q[:, 0].astype(int), q[:, 1:]),
+                        "out": TrackBuffer(len(q))}
+
+    def step(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Feed the next uint8 ``[F, H, W, 3]`` frames; returns read-only tracks ``[T_done, N, 2]`` and
+        visible ``[T_done, N]`` for every frame so far (final: LK is causal, nothing is pending)."""
+        s = self._require_stream("step(frames)")
+        for frame in check_stream_frames(frames, s["size"]):
+            t, v = s["session"].push(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY))
+            s["out"].append(t[None], v[None])
+        return s["out"].view()
+
+    def add_queries(self, queries: np.ndarray) -> None:
+        """Add points ``[M, 3]`` ``(t, x, y)`` to the running stream; ``t`` must not be before the next frame.
+
+        They come after the points already there; the result is what ``start`` with all of them gives.
+        """
+        s = self._require_stream("add_queries(queries)")
+        q = check_stream_queries(queries, s["size"])
+        if (q[:, 0] < s["out"].frames).any():
+            raise InputError(f"new query frames must be >= {s['out'].frames} (the next frame of the stream)")
+        s["session"].add(q[:, 0].astype(int), q[:, 1:])
+        s["out"].add_points(q[:, 1:])
+
+    @property
+    def settled_frames(self) -> int:
+        """Frames of the running stream whose results no longer change (all of them)."""
+        s = getattr(self, "_stream", None)
+        return 0 if s is None else s["out"].frames
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray]:
+        """End the stream; returns tracks and visible for every frame given."""
+        s = self._require_stream("finish()")
+        self._stream = None
+        t, v = s["out"].view()
+        return t.copy(), v.copy()
+
+    def _require_stream(self, what: str) -> dict:
+        s = getattr(self, "_stream", None)
+        if s is None:
+            raise RuntimeError(f"call start(queries, size) before {what}")
+        return s
 
     def _lk(self, pyr0, pyr1, p0: np.ndarray, guess: np.ndarray | None = None):
         """One LK call: returns (p1 [M,2], ok [M], err [M])."""
@@ -203,80 +256,137 @@ class LKTracker(PointTracker):
 
     def _propagate(self, gray: np.ndarray, starts: np.ndarray, xy: np.ndarray, tick) -> tuple[np.ndarray, np.ndarray]:
         """Track forwards in time from each point's start frame (frames of ``gray`` in order)."""
-        t_len, h, w = gray.shape
-        n = len(starts)
-        tracks = np.zeros((t_len, n, 2), np.float32)
-        visible = np.zeros((t_len, n), bool)
-        pos = xy.copy()
-        lost = np.zeros(n, bool)
-        active = np.zeros(n, bool)
-        seen_at = np.zeros(n, int)  # last frame where each point was trusted, and where it was
-        seen_xy = xy.copy()
-        trusted = np.zeros(n, bool)  # LK itself followed the point on its last step
-        ref = np.zeros((n, self.window, self.window), np.float32)  # patch where LK last followed it
-        first = int(starts.min())
-        table, table_for, table_at = None, -1, first
-        for t in range(first, t_len):
-            new = starts == t
-            pos[new], lost[new], active[new] = xy[new], False, True
-            seen_at[new], seen_xy[new], trusted[new] = t, xy[new], True
-            tracks[t, active] = pos[active]
-            visible[t, active] = ~lost[active]
-            if t == t_len - 1:
-                break
-            idx = np.nonzero(active)[0]
-            p0 = pos[idx]
-            # OpenCV's Python binding takes images, not prebuilt pyramids, so each call builds its own.
-            pyr0, pyr1 = gray[t], gray[t + 1]
-            p1 = p0.copy()
-            ok = np.zeros(len(idx), bool)
-            seen = ~lost[idx]
-            if seen.any():
-                p1[seen], ok[seen] = self._checked_lk(pyr0, pyr1, p0[seen])
-            disp = p1 - p0
-            # Steps that disagree with the local motion are occlusions or slips.
-            if len(idx) != table_for or t - table_at >= 8:
-                table, table_for, table_at = self._neighbour_table(p0), len(idx), t
-            if ok.sum() >= 3:
-                pred = self._neighbour_motion(p0, disp, ok, table, np.nonzero(ok)[0])
-                dev = np.linalg.norm(disp[ok] - pred, axis=1)
-                tol = np.maximum(self.motion_tolerance, 0.5 * np.linalg.norm(pred, axis=1))
-                bad = np.nonzero(ok)[0][dev > tol]
-                ok[bad] = False
-            failed = np.nonzero(~ok)[0]
-            if failed.size:
-                pred = self._neighbour_motion(p0, disp, ok, table, failed)
-                p1[failed] = p0[failed] + (pred if pred is not None else 0.0)
-            if self.anchor:
-                # Re-find each point by how it looked where it was last trusted: close in time, so
-                # rotation and scale have changed it least.
-                for t0 in np.unique(seen_at[idx]):
-                    gap = t + 1 - int(t0)
-                    # Long-hidden points are looked for every 4th frame: each look costs two LK calls.
-                    if gap > 4 and gap % 4:
-                        continue
-                    members = np.nonzero((seen_at[idx] == t0) & (self.anchor_visible | ~ok))[0]
-                    if members.size == 0:
-                        continue
-                    pa, ok_a = self._checked_lk(gray[int(t0)], pyr1, seen_xy[idx[members]], p1[members])
-                    # Accept a re-match only near the prediction, so a look-alike elsewhere cannot capture it.
-                    ok_a &= np.linalg.norm(pa - p1[members], axis=1) < max(4.0, self.fb_threshold * 4)
-                    p1[members[ok_a]] = pa[ok_a]
-                    ok[members[ok_a]] = True
-            # LK gives no answer on flat texture; such a point is still visible if its patch
-            # looks as it did when LK last followed it (an occluder would change it).
-            lk_ok = ok.copy()
-            failed = np.nonzero(~lk_ok)[0]
-            if failed.size:
-                newly = failed[trusted[idx[failed]]]
-                ref[idx[newly]] = self._patches(gray[t], p0[newly])
-                diff = np.abs(self._patches(gray[t + 1], p1[failed]) - ref[idx[failed]]).mean(axis=(1, 2))
-                ok[failed[diff < self.max_patch_error]] = True
-            ok &= inside_frame(p1, (h, w))
-            pos[idx] = p1
-            lost[idx] = ~ok
-            trusted[idx] = lk_ok
-            seen_at[idx[lk_ok]] = t + 1
-            seen_xy[idx[lk_ok]] = p1[lk_ok]
-            tick()
+        t_len = gray.shape[0]
+        tracks = np.zeros((t_len, len(starts), 2), np.float32)
+        visible = np.zeros((t_len, len(starts)), bool)
+        session = LKSession(self, starts, xy)
+        for t in range(int(starts.min()), t_len):
+            tracks[t], visible[t] = session.push(gray[t], t)
+            if t > starts.min():
+                tick()
         return tracks, visible
+
+
+class LKSession:
+    """Causal LK: one frame at a time, forwards from each point's start frame.
+
+    ``LKTracker`` runs it over a whole clip (forwards, and over the reversed clip for frames
+    before each query); ``studio.online`` feeds it a live stream. The state is per point;
+    the only frames kept are the previous one and those where a hidden point was last
+    trusted (its appearance there is looked for again), so memory does not grow with the
+    stream's length.
+
+    Args:
+      lk: the ``LKTracker`` whose settings and LK steps are used.
+      starts: [N] int frame where each point starts.
+      xy: [N, 2] float32 ``(x, y)`` start positions in frame pixels.
+    """
+
+    def __init__(self, lk: LKTracker, starts: np.ndarray, xy: np.ndarray):
+        n = len(starts)
+        self.lk = lk
+        self.starts = np.asarray(starts, int)
+        self.xy = np.asarray(xy, np.float32)
+        self.pos = self.xy.copy()
+        self.lost = np.zeros(n, bool)
+        self.active = np.zeros(n, bool)
+        self.seen_at = np.zeros(n, int)  # last frame where each point was trusted, and where it was
+        self.seen_xy = self.xy.copy()
+        self.trusted = np.zeros(n, bool)  # LK itself followed the point on its last step
+        self.ref = np.zeros((n, lk.window, lk.window), np.float32)  # patch where LK last followed it
+        self.table, self.table_for, self.table_at = None, -1, int(self.starts.min()) if n else 0
+        self.frames: dict[int, np.ndarray] = {}  # grey frames still needed, by index
+        self.t = -1  # index of the last frame pushed
+
+    def add(self, starts: np.ndarray, xy: np.ndarray) -> None:
+        """Add points (after the existing ones) that start at frames ``starts`` [M] >= the next frame."""
+        m, w = len(starts), self.lk.window
+        self.starts = np.concatenate([self.starts, np.asarray(starts, int)])
+        xy = np.asarray(xy, np.float32)
+        self.xy, self.pos, self.seen_xy = (np.concatenate([a, xy]) for a in (self.xy, self.pos, self.seen_xy))
+        self.lost, self.active, self.trusted = (np.concatenate([a, np.zeros(m, bool)])
+                                                for a in (self.lost, self.active, self.trusted))
+        self.seen_at = np.concatenate([self.seen_at, np.zeros(m, int)])
+        self.ref = np.concatenate([self.ref, np.zeros((m, w, w), np.float32)])
+
+    def push(self, gray: np.ndarray, t: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Add grey frame ``t`` ([H, W] uint8; default: the one after the last) and track into it.
+
+        Returns:
+          ``(tracks [N, 2] float32 (x, y), visible [N] bool)`` at frame ``t``; points that have
+          not started are at their start position and not visible.
+        """
+        t = self.t + 1 if t is None else int(t)
+        if self.t >= 0 and self.active.any():
+            self._step(self.frames[self.t], gray, self.t)
+        self.frames[t] = gray
+        self.t = t
+        new = self.starts == t
+        self.pos[new], self.lost[new], self.active[new] = self.xy[new], False, True
+        self.seen_at[new], self.seen_xy[new], self.trusted[new] = t, self.xy[new], True
+        # Keep only frames a point may be re-found in (where it was last trusted) and this one.
+        keep = set(self.seen_at[self.active].tolist()) | {t}
+        for old in [k for k in self.frames if k not in keep]:
+            del self.frames[old]
+        tracks = np.where(self.active[:, None], self.pos, self.xy).astype(np.float32)
+        return tracks, self.active & ~self.lost
+
+    def _step(self, g0: np.ndarray, g1: np.ndarray, t: int) -> None:
+        """Move every active point from frame ``t`` (grey ``g0``) to ``t + 1`` (grey ``g1``)."""
+        lk = self.lk
+        h, w = g0.shape
+        idx = np.nonzero(self.active)[0]
+        p0 = self.pos[idx]
+        p1 = p0.copy()
+        ok = np.zeros(len(idx), bool)
+        seen = ~self.lost[idx]
+        # OpenCV's Python binding takes images, not prebuilt pyramids, so each call builds its own.
+        if seen.any():
+            p1[seen], ok[seen] = lk._checked_lk(g0, g1, p0[seen])
+        disp = p1 - p0
+        # Steps that disagree with the local motion are occlusions or slips.
+        if len(idx) != self.table_for or t - self.table_at >= 8:
+            self.table, self.table_for, self.table_at = lk._neighbour_table(p0), len(idx), t
+        table = self.table
+        if ok.sum() >= 3:
+            pred = lk._neighbour_motion(p0, disp, ok, table, np.nonzero(ok)[0])
+            dev = np.linalg.norm(disp[ok] - pred, axis=1)
+            tol = np.maximum(lk.motion_tolerance, 0.5 * np.linalg.norm(pred, axis=1))
+            bad = np.nonzero(ok)[0][dev > tol]
+            ok[bad] = False
+        failed = np.nonzero(~ok)[0]
+        if failed.size:
+            pred = lk._neighbour_motion(p0, disp, ok, table, failed)
+            p1[failed] = p0[failed] + (pred if pred is not None else 0.0)
+        seen_at, seen_xy = self.seen_at, self.seen_xy
+        if lk.anchor:
+            # Re-find each point by how it looked where it was last trusted: close in time, so
+            # rotation and scale have changed it least.
+            for t0 in np.unique(seen_at[idx]):
+                gap = t + 1 - int(t0)
+                # Long-hidden points are looked for every 4th frame: each look costs two LK calls.
+                if gap > 4 and gap % 4:
+                    continue
+                members = np.nonzero((seen_at[idx] == t0) & (lk.anchor_visible | ~ok))[0]
+                if members.size == 0:
+                    continue
+                pa, ok_a = lk._checked_lk(self.frames[int(t0)], g1, seen_xy[idx[members]], p1[members])
+                # Accept a re-match only near the prediction, so a look-alike elsewhere cannot capture it.
+                ok_a &= np.linalg.norm(pa - p1[members], axis=1) < max(4.0, lk.fb_threshold * 4)
+                p1[members[ok_a]] = pa[ok_a]
+                ok[members[ok_a]] = True
+        # LK gives no answer on flat texture; such a point is still visible if its patch
+        # looks as it did when LK last followed it (an occluder would change it).
+        lk_ok = ok.copy()
+        failed = np.nonzero(~lk_ok)[0]
+        if failed.size:
+            newly = failed[self.trusted[idx[failed]]]
+            self.ref[idx[newly]] = lk._patches(g0, p0[newly])
+            diff = np.abs(lk._patches(g1, p1[failed]) - self.ref[idx[failed]]).mean(axis=(1, 2))
+            ok[failed[diff < lk.max_patch_error]] = True
+        ok &= inside_frame(p1, (h, w))
+        self.pos[idx] = p1
+        self.lost[idx] = ~ok
+        self.trusted[idx] = lk_ok
+        seen_at[idx[lk_ok]] = t + 1
+        seen_xy[idx[lk_ok]] = p1[lk_ok]
