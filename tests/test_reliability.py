@@ -322,9 +322,9 @@ def test_track_tab_checks_reliability_and_redraws_without_tracking(tmp_path):
     assert latest["reliability"] and "reliability (jump check" in status
     assert load_tracks(latest["tracks"]).reliability.shape == (36, 4)
     assert len(figure.axes) == 3  # visibility, points, reliability
-    video, latest2 = handler_named(demo, "on_redraw")(latest, 8, "reliability", 0.6, progress=None)
+    video, latest2 = handler_named(demo, "on_redraw")(latest, 8, "reliability", 0.6)
     assert video != rendered and latest2["rendered"] == video and latest2["tracks"] == latest["tracks"]
-    plain = handler_named(demo, "on_track")(pan, points, "lk", 8, progress=None)[4]
+    plain = handler_named(demo, "on_track")(pan, points, "lk", 8)[4]
     with pytest.raises(gr.Error, match="tick Check reliability"):
-        handler_named(demo, "on_redraw")(plain, 8, "reliability", 0.0, progress=None)
-    assert handler_named(demo, "on_redraw")(None, 8, "query", 0.0, progress=None)[0] == gr.update()
+        handler_named(demo, "on_redraw")(plain, 8, "reliability", 0.0)
+    assert handler_named(demo, "on_redraw")(None, 8, "query", 0.0)[0] == gr.update()

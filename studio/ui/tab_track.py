@@ -426,7 +426,7 @@ def build_track(service: TrackingService) -> TrackTab:
         )
 
     @user_errors
-    def on_redraw(latest_value, tail_frames, colour, cutoff, label_points=False, progress=gr.Progress()):
+    def on_redraw(latest_value, tail_frames, colour, cutoff, label_points=False):
         if not latest_value:
             return gr.update(), gr.update()  # nothing tracked yet: the choice applies to the next Track
         wants = colour == "reliability" or float(cutoff or 0) > 0
