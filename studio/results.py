@@ -93,6 +93,10 @@ class TrackResult:
       names: optional list of N point names (``""`` = unnamed), from labelme / COCO
         files or the Annotate tab; saved with the tracks and drawn as labels. Names
         that are COCO-17 keypoints make a pose (``studio.pose``).
+      reliability: optional [T, N] float32 in [0, 1], how far each position can be trusted
+        without ground truth (1 = trustworthy; ``studio.reliability``).
+      cycle_error: optional [T, N] float32 pixels (>= 0), how far each position lands from its
+        query when tracked back to the query frame (0 on the query frame).
     """
 
     tracks: np.ndarray
@@ -104,6 +108,8 @@ class TrackResult:
     model: str = ""
     convention: str = CONVENTION
     extras: dict = field(default_factory=dict)
+    reliability: np.ndarray | None = None
+    cycle_error: np.ndarray | None = None
     names: list[str] | None = None
 
     def __post_init__(self) -> None:
@@ -112,6 +118,10 @@ class TrackResult:
         self.queries = np.asarray(self.queries, dtype=np.float32)
         if self.confidence is not None:
             self.confidence = np.asarray(self.confidence, dtype=np.float32)
+        if self.reliability is not None:
+            self.reliability = np.asarray(self.reliability, dtype=np.float32)
+        if self.cycle_error is not None:
+            self.cycle_error = np.asarray(self.cycle_error, dtype=np.float32)
         self.size = (int(self.size[0]), int(self.size[1]))
         self.fps = float(self.fps)
         if self.names is not None and not isinstance(self.names, (str, bytes)):
@@ -135,10 +145,16 @@ class TrackResult:
             raise InputError(f"visible must have shape [T, N] = {[t_len, n]}, got {list(self.visible.shape)}")
         if self.queries.shape != (n, 3):
             raise InputError(f"queries must have shape [N, 3] = {[n, 3]}, got {list(self.queries.shape)}")
-        if self.confidence is not None and self.confidence.shape != (t_len, n):
-            raise InputError(
-                f"confidence must have shape [T, N] = {[t_len, n]}, got {list(self.confidence.shape)}"
-            )
+        for name in ("confidence", "reliability", "cycle_error"):
+            value = getattr(self, name)
+            if value is not None and value.shape != (t_len, n):
+                raise InputError(f"{name} must have shape [T, N] = {[t_len, n]}, got {list(value.shape)}")
+        if self.reliability is not None and not (
+            np.isfinite(self.reliability).all() and (self.reliability >= 0).all() and (self.reliability <= 1).all()
+        ):
+            raise InputError("reliability must hold numbers in [0, 1]")
+        if self.cycle_error is not None and not (np.isfinite(self.cycle_error).all() and (self.cycle_error >= 0).all()):
+            raise InputError("cycle_error must hold finite pixel distances >= 0")
         if not np.all(np.isfinite(self.queries)):
             raise InputError("queries contain non-finite values")
         if n and (self.queries[:, 0].min() < 0 or self.queries[:, 0].max() >= t_len):

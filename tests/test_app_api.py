@@ -83,9 +83,12 @@ def check_result(result, queries, size, frames):
 
 def test_api_lists_named_endpoints(client):
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert {"/track", "/models"} <= set(endpoints)
+    assert {"/track", "/models", "/compare"} <= set(endpoints)
     names = [p["parameter_name"] for p in endpoints["/track"]["parameters"]]
-    assert names == ["video", "queries_json", "grid_size", "grid_frame", "model", "mask", "points_file", "labels"]
+    assert names == ["video", "queries_json", "grid_size", "grid_frame", "model", "mask", "points_file", "labels",
+                     "reliability"]
+    names = [p["parameter_name"] for p in endpoints["/compare"]["parameters"]]
+    assert names == ["video", "models", "queries_json", "grid_size", "grid_frame", "truth", "reliability"]
     assert all(p["parameter_has_default"] for p in endpoints["/track"]["parameters"][1:])
 
 
@@ -130,6 +133,21 @@ def test_track_real_clip(client):
     queries = [[0, 180, 240], [40, 100, 300]]
     _, video = check_result(track(client, CAT, queries, model="lk"), queries, (480, 368), 87)
     assert video.size == (480, 368)
+
+
+def test_track_with_reliability(client):
+    """reliability=True: the files carry reliability [T, N] in [0, 1] and cycle_error [T, N] px; the status says so."""
+    queries = [[0, 120, 80], [10, 300.5, 150], [35, 50, 200]]
+    result = track(client, PAN, queries, model="lk", reliability=True)
+    saved, _ = check_result(result, queries, (272, 480), 36)
+    assert saved.reliability.shape == saved.cycle_error.shape == (36, 3)
+    assert saved.reliability.min() >= 0.0 and saved.reliability.max() <= 1.0
+    np.testing.assert_array_equal(saved.cycle_error[[0, 10, 35], [0, 1, 2]], 0.0)  # the query itself
+    # lk follows the pan example's smooth camera motion, so its positions come back where they started.
+    assert np.median(saved.reliability[saved.visible]) > 0.8
+    assert "reliability (jump check" in result[3]
+    assert load_tracks(result[2]).reliability.shape == (36, 3)
+    assert load_tracks(track(client, PAN, queries, model="lk")[1]).reliability is None
 
 
 def test_track_grid_with_mask(client, tmp_path):

@@ -132,6 +132,44 @@ def test_bad_track_file_is_a_clear_error_and_the_next_render_works(tracked, tmp_
     assert rerender(service, str(PAN), str(out.files["npz"]), "points", {}).frames.shape[0] == 36
 
 
+def test_render_by_the_reliability_saved_in_the_track_file(tracked, tmp_path):
+    """colour_by="reliability" and hide_below read the file's own reliability [T, N]."""
+    import dataclasses
+
+    from studio.io.trackfile import save_tracks
+    from studio.render.options import RELIABILITY_CMAP
+    from studio.render.tracksets import colormap_colors
+
+    service, out = tracked
+    result = out.result
+    t = 20
+    (x0, y0), (x1, y1) = np.round(result.tracks[t, :2]).astype(int)
+    reliability = np.ones(result.visible.shape, np.float32)
+    reliability[:, 0] = 0.0  # point 0 unreliable everywhere, point 1 trustworthy
+    path = save_tracks(dataclasses.replace(result, reliability=reliability,
+                                           cycle_error=np.zeros_like(reliability)), tmp_path / "rel.npz")
+    options = {"tail": 0, "radius": 4.0, "color_by": "reliability", "reliability": "ignored: read from the file"}
+    r = rerender(service, str(PAN), str(path), "points", options)
+    green, red = colormap_colors(np.array([1.0, 0.0]), RELIABILITY_CMAP).astype(int)
+    assert np.abs(r.frames[t, y0, x0].astype(int) - red).max() <= 12
+    assert np.abs(r.frames[t, y1, x1].astype(int) - green).max() <= 12
+    hidden = rerender(service, str(PAN), str(path), "points", {"tail": 0, "radius": 4.0, "hide_below": 0.5})
+    plain = service.load_video(str(PAN)).frames[t]
+    assert np.abs(hidden.frames[t, y0, x0].astype(int) - plain[y0, x0].astype(int)).max() <= 12
+    assert np.abs(hidden.frames[t, y1, x1].astype(int) - plain[y1, x1].astype(int)).max() > 40
+    # A file without reliability: a clear error, not a crash.
+    with pytest.raises(InputError, match="needs tracks with reliability"):
+        rerender(service, str(PAN), str(out.files["npz"]), "points", {"color_by": "reliability"})
+    # The tab's colour choice and "hide below" slider reach the same drawing.
+    demo = build_demo(service)
+    opts = ["reliability", "jet", 0, 4.0, False, 0.75, 0, 1.5, 30, 2.0, 10, False, True, 0.5]
+    _, _, _, tab_mp4, *_ = handler_named(demo, "on_render")(str(PAN), str(path), "points", None, t, None, *opts,
+                                                           progress=None)
+    drawn = read_video(tab_mp4).frames[t]
+    assert np.abs(drawn[y0, x0].astype(int) - plain[y0, x0].astype(int)).max() <= 24  # hidden
+    assert np.abs(drawn[y1, x1].astype(int) - green).max() <= 24  # shown, green (after H.264)
+
+
 def test_tab_uses_the_latest_track_result_and_shows_a_still(tmp_path):
     service = TrackingService(output_root=tmp_path)
     demo = build_demo(service)

@@ -188,6 +188,11 @@ def test_limits_cut_and_shrink_with_notices_and_tracks_stay_in_source_pixels(tmp
     saved = load_tracks(out.files["npz"])
     assert saved.size == (360, 480) and saved.num_frames == frames
     np.testing.assert_allclose(saved.queries, queries)
+    if online:
+        # The reliability check needs the clip at once: with it, lk tracks up to the cap and says so.
+        checked = svc.track(str(ORBIT), queries, model="lk", formats=("npz",), reliability=True)
+        assert "kept frames 0–11 of 48" in checked.status() and "streamed" not in checked.status()
+        assert load_tracks(checked.files["npz"]).reliability.shape == (12, 2)
     np.testing.assert_allclose(saved.tracks[[0, 7], [0, 1]], queries[:, 1:], atol=1e-3)
     rendered = read_video(out.rendered)
     assert rendered.num_frames == frames and rendered.size == (180, 240)

@@ -135,6 +135,45 @@ def test_points_and_labelme_queries_with_names_beside_the_tracks(tree, tmp_path)
     assert summary.failed == 1 and "outside the 128x96 frame" in summary.records[0]["error"]
 
 
+def test_reliability_in_every_track_file_and_the_manifest(tree, tmp_path):
+    root, paths = tree
+    out = tmp_path / "out"
+    settings = TrackSettings(model="lk", grid=3, reliability=True)
+    summary = run_batch([str(paths["a"]), str(paths["b"])], settings, out, lambda: LocalPool(1),
+                        show_progress=False)
+    assert [r["status"] for r in summary.records] == ["done", "done"]
+    saved = load_tracks(out / "a.npz")
+    assert saved.reliability.shape == saved.cycle_error.shape == (16, 9)
+    assert saved.reliability.min() >= 0 and saved.reliability.max() <= 1 and saved.cycle_error[0].max() == 0
+    rec = summary.records[0]
+    assert rec["check_seconds"] > 0
+    assert rec["mean_reliability"] == pytest.approx(saved.reliability[saved.visible].mean(), abs=1e-4)
+    # The option is part of the settings a re-run compares; without it the key is as before.
+    assert settings.key()["reliability"] is True and "reliability" not in TrackSettings(model="lk", grid=3).key()
+    again = run_batch([str(paths["a"])], TrackSettings(model="lk", grid=3), out, lambda: LocalPool(1),
+                      show_progress=False)
+    assert again.records[0]["status"] == "done" and "check_seconds" not in again.records[0]
+    assert load_tracks(out / "a.npz").reliability is None
+
+
+def test_the_reliability_flag_reaches_the_settings(tree, tmp_path, monkeypatch):
+    import studio.batch.run as batch_run
+
+    from types import SimpleNamespace
+
+    seen = []
+
+    def stand_in(inputs, settings, *args, **kwargs):  # no tracking: only the settings are read
+        seen.append(settings)
+        return SimpleNamespace(line=lambda: "0 done", manifest="manifest.jsonl", failed=0)
+
+    monkeypatch.setattr(batch_run, "run_batch", stand_in)
+    root, _ = tree
+    assert main(["batch", str(root), "--grid", "2", "--out", str(tmp_path / "o"), "--reliability"]) == 0
+    assert main(["batch", str(root), "--grid", "2", "--out", str(tmp_path / "o")]) == 0
+    assert [s.reliability for s in seen] == [True, False]
+
+
 def test_killing_a_worker_mid_batch_loses_no_item(tmp_path):
     root = make_many(tmp_path / "many", copies=3)
     settings = TrackSettings(model="lk", grid=6)

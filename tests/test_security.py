@@ -472,6 +472,13 @@ def api_attacks(tmp: Path, clip_path: Path) -> list[tuple[str, dict, str]]:
         ("/bench", {"dataset": [handle_file(str(tmp / "video.npz"))]}, "declares a 64x4096x4096x3 uint8 array"),
         ("/bench", {"dataset": [handle_file(str(tmp / "notes.npz"))]}, "is not an .npz file"),
         ("/bench", {"use_sample": True, "models": "dis"}, "'dis' is a flow model, which tracks no query points"),
+        ("/compare", {"video": video, "models": "lk,dot_dis", "queries_json": json.dumps([[0, 1.0, 1.0]] * 20_000)},
+         "characters long"),
+        ("/compare", {"video": video, "models": "lk,dot_dis", "truth": handle_file(str(tmp / "bytearray.pkl"))},
+         "empty buffer of 1400000000 bytes"),
+        ("/compare", {"video": video, "models": "lk,dot_dis", "truth": handle_file(str(tmp / "video.npz"))},
+         "declares a 64x4096x4096x3 uint8 array"),
+        ("/compare", {"video": video, "models": "lk,dis", "grid_size": 2}, "'dis' is a flow model"),
     ]
 
 

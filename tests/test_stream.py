@@ -129,6 +129,8 @@ def test_cli_streams_and_offline_models_say_they_need_max_frames(clip_file, tmp_
     out = run("track", path, "--grid", 4, "--stream", "--model", "cotracker3_offline")
     assert out.returncode == 2 and "--max-frames" in out.stderr and "lk" in out.stderr
     assert "Traceback" not in out.stderr
+    out = run("track", path, "--grid", 4, "--stream", "--reliability")
+    assert out.returncode == 2 and "leave out one of --stream and --reliability" in out.stderr
 
 
 def test_track_tab_says_online_models_track_a_long_video_whole(tmp_path):

@@ -198,6 +198,9 @@ def _record(rec: dict[str, Any], task: TrackTask, outcome: Outcome, out_dir: Pat
         points=value["points"],
         notices=value["notices"],
     )
+    for key in ("check_seconds", "mean_reliability"):  # with --reliability
+        if key in value:
+            rec[key] = value[key]
     return rec
 
 

@@ -29,7 +29,8 @@ class TrackSettings:
     ``"t,x,y; ..."`` text, the same points for every video) or ``labelme_dir``
     (each video's own labelme file); ``frame`` is the frame the grid or the
     labelme points are placed on; ``options`` are the model's constructor options
-    (``--option KEY=VALUE``) as sorted pairs.
+    (``--option KEY=VALUE``) as sorted pairs; ``reliability`` adds the reliability check
+    (``studio.reliability``: ``reliability`` and ``cycle_error`` in every track file).
     """
 
     model: str
@@ -43,6 +44,7 @@ class TrackSettings:
     max_side: int | None = None
     tail: int = 8
     fmt: str = "npz"
+    reliability: bool = False
 
     def __post_init__(self) -> None:
         given = [x is not None for x in (self.grid, self.points, self.labelme_dir)]
@@ -72,9 +74,12 @@ class TrackSettings:
 
     def key(self) -> dict[str, Any]:
         """What must match for an earlier result to count as done (the manifest's ``settings``)."""
-        return {"model": self.model, "checkpoint": self.checkpoint, "options": dict(self.options),
-                "queries": self.queries_text(),
-                "max_frames": self.max_frames, "max_side": self.max_side, "format": self.fmt}
+        key = {"model": self.model, "checkpoint": self.checkpoint, "options": dict(self.options),
+               "queries": self.queries_text(),
+               "max_frames": self.max_frames, "max_side": self.max_side, "format": self.fmt}
+        if self.reliability:  # only when asked, so manifests written before the option still match
+            key["reliability"] = True
+        return key
 
 
 @dataclass(frozen=True)
@@ -119,19 +124,23 @@ class TrackWorker:
         s = self.settings
         video = read_video(task.input, max_frames=s.max_frames, max_side=s.max_side)
         queries, names, notices = self.queries(task, video)
-        run = track_video(video, queries, s.model, tracker=self.tracker)
+        run = track_video(video, queries, s.model, tracker=self.tracker, reliability=s.reliability)
         for path in (task.output, task.video, task.names):
             if path:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
         save_outputs(video, run.result, task.output, task.video, tail=s.tail)
         if names is not None and task.names:
             write_names(task.names, names, task.labelme)
-        return {
+        record = {
             "frames": run.result.num_frames,
             "points": run.result.num_points,
             "track_seconds": round(run.seconds, 4),
             "notices": list(video.notices) + notices,
         }
+        if run.check is not None:
+            record["check_seconds"] = round(run.check.seconds, 4)
+            record["mean_reliability"] = round(float(run.result.reliability[run.result.visible].mean()), 4)
+        return record
 
 
 def write_names(path: str | os.PathLike, names: list[str], source: str | None = None) -> Path:

@@ -1,4 +1,4 @@
-"""Command line: ``python -m studio models|track|batch|render|bench|dense|gt|h5``.
+"""Command line: ``python -m studio models|track|batch|render|bench|dense|compare|gt|h5``.
 
 The parser is built here; each command lives in its own module
 (``studio.cli.<command>``), which adds its subparser with
@@ -14,6 +14,7 @@ import sys
 def build_parser() -> argparse.ArgumentParser:
     from studio.cli.batch import add_batch_parser
     from studio.cli.bench import add_bench_parser
+    from studio.cli.compare import add_compare_parser
     from studio.cli.dense import add_dense_parser
     from studio.cli.gt import add_gt_parser
     from studio.cli.h5 import add_h5_parser
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_render_parser(sub)
     add_bench_parser(sub)
     add_dense_parser(sub)
+    add_compare_parser(sub)
     add_gt_parser(sub)
     add_h5_parser(sub)
     return p

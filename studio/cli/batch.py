@@ -63,7 +63,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         model=args.model, grid=args.grid, points=args.points, labelme_dir=args.labelme_dir, frame=args.frame,
         checkpoint=str(Path(args.checkpoint).expanduser().resolve()) if args.checkpoint else None,
         options=tuple(sorted(parse_options(args.option).items())), max_frames=args.max_frames,
-        max_side=args.max_side, tail=args.tail, fmt=args.format,
+        max_side=args.max_side, tail=args.tail, fmt=args.format, reliability=args.reliability,
     )
 
     def make_engine():
@@ -121,6 +121,9 @@ def add_batch_parser(subparsers) -> argparse.ArgumentParser:
     b.add_argument("--max-frames", type=_positive_int, default=None, help="keep only the first N frames")
     b.add_argument("--max-side", type=_positive_int, default=None,
                    help="shrink so the longer side is at most this")
+    b.add_argument("--reliability", action="store_true",
+                   help="also check every position without ground truth (reliability and cycle_error in each "
+                   "track file; about one more pass per video)")
     add_engine_arguments(b)
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=cmd_batch)

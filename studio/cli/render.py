@@ -51,6 +51,8 @@ def cmd_render(args: argparse.Namespace) -> int:
         color_by=args.color_by,
         colormap=args.colormap,
         mask=mask,
+        reliability=rt.reliability,
+        hide_below=args.hide_below,
         radius=args.radius,
         tail=args.tail,
         hide_occluded=args.hide_occluded,
@@ -94,7 +96,10 @@ def add_render_parser(subparsers) -> argparse.ArgumentParser:
     r.add_argument("--out", dest="video_out", required=True, help="output .mp4 (H.264)")
     r.add_argument("--mask", help="mask image for *_mask modes: only tracks starting inside it")
     r.add_argument("--color-by", default=d.color_by, choices=COLOR_BY,
-                   help=f"colour order along the map (default {d.color_by})")
+                   help=f"colour order along the map, or each position by its reliability (red..green; needs "
+                   f"tracks made with --reliability) (default {d.color_by})")
+    r.add_argument("--hide-below", type=float, default=0.0, metavar="R",
+                   help="leave out positions whose reliability is below R in [0, 1] (default 0: draw all)")
     r.add_argument("--colormap", default=d.colormap, help=f"matplotlib colour map (default {d.colormap})")
     r.add_argument("--radius", type=float, default=None, help="point radius in pixels (default: by frame size)")
     r.add_argument("--tail", type=int, default=d.tail, help=f"points: tail length in frames (default {d.tail})")

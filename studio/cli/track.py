@@ -16,8 +16,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from studio.pipeline import COLOURINGS
 from studio.progress import tqdm_progress
 from studio.registry import query_trackers
+from studio.reliability import ENGINES
 
 
 def _online() -> list[str]:
@@ -36,6 +38,8 @@ def cmd_track(args: argparse.Namespace) -> int:
     from studio.registry import create_tracker
     from studio.results import InputError
 
+    if (args.color_by == "reliability" or args.hide_below > 0) and not args.reliability:
+        raise ValueError("--color-by reliability and --hide-below need --reliability")
     limits = Limits.from_env()
     # Every argument is checked before the video is decoded.
     point_file = args.labelme or args.coco
@@ -48,6 +52,9 @@ def cmd_track(args: argparse.Namespace) -> int:
     else:
         check_grid_size(args.grid, limits.max_points)
     if args.stream:
+        if args.reliability:
+            raise InputError("--stream tracks frame by frame in bounded memory; the reliability check needs the "
+                             "whole clip at once: leave out one of --stream and --reliability")
         if point_file or args.camera is not None:
             raise InputError("--stream tracks a video file with --points or --grid (not --labelme/--coco or --camera)")
         return _stream(args, points if args.points is not None else None)
@@ -70,9 +77,10 @@ def cmd_track(args: argparse.Namespace) -> int:
             queries = grid_for(video, args.grid, args.frame if args.frame is not None else args.grid_frame)
         tracker = create_tracker(args.model, checkpoint=args.checkpoint, **parse_options(args.option))
         progress(0.0, f"tracking with {args.model}")
-        run = track_video(video, queries, args.model, tracker=tracker, progress=progress, names=names)
+        run = track_video(video, queries, args.model, tracker=tracker, progress=progress, names=names,
+                          reliability=args.reliability, engine=args.reliability_engine)
         saved, rendered = save_outputs(video, run.result, args.out, args.render, tail=args.tail, labels=args.labels,
-                                       progress=progress)
+                                       color_by=args.color_by, hide_below=args.hide_below, progress=progress)
     finally:
         bar.close()
     print(run.summary())
@@ -142,6 +150,17 @@ def add_track_parser(subparsers) -> argparse.ArgumentParser:
     t.add_argument("--out", help="write tracks to .npz, .csv or .json")
     t.add_argument("--video", dest="render", help="write the input with the tracks drawn to this .mp4")
     t.add_argument("--tail", type=int, default=8, help="tail length in frames for --video (default 8)")
+    t.add_argument("--reliability", action="store_true",
+                   help="also check every position by tracking it back to its query frame: reliability [T,N] in "
+                   "[0,1] and cycle_error (px) in the track files, a summary line (costs about one more pass; "
+                   "for lk and dot_dis a fast template-matching jump back, see the README)")
+    t.add_argument("--reliability-engine", default="auto", choices=ENGINES,
+                   help="how to track back: jump (one template-matching jump per frame), model (the tracker itself with a batch of "
+                   "backward queries) or auto (jump for weight-free models, model otherwise)")
+    t.add_argument("--color-by", default="query", choices=COLOURINGS,
+                   help="--video colours: one per point (query) or each position by reliability (red..green)")
+    t.add_argument("--hide-below", type=float, default=0.0, metavar="R",
+                   help="--video leaves out positions whose reliability is below R (needs --reliability)")
     t.add_argument("--labels", action="store_true", help="--video: write each point's name beside it")
     t.add_argument("--max-frames", type=int, default=None, help="keep only the first N frames")
     t.add_argument("--max-side", type=int, default=None, help="shrink so the longer side is at most this")

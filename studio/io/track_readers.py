@@ -39,6 +39,7 @@ class RenderTracks:
       size: ``(H, W)`` the pixels refer to; ``(0, 0)`` if the file does not say.
       fps: frame rate stored with the tracks, 0 if unknown.
       queries: optional sparse [N, 3] ``(t, x, y)``.
+      reliability: optional sparse [T, N] float32 in [0, 1] (``studio.reliability``).
       names: optional sparse N point names (labels, pose skeletons).
     """
 
@@ -47,6 +48,7 @@ class RenderTracks:
     size: tuple[int, int] = (0, 0)
     fps: float = 0.0
     queries: np.ndarray | None = None
+    reliability: np.ndarray | None = None
     names: list[str] | None = None
 
     @property
@@ -81,7 +83,7 @@ def _read_sparse(path: Path) -> RenderTracks:
     from studio.io.trackfile import load_tracks
 
     r = load_tracks(path, Limits.from_env())
-    return RenderTracks(r.tracks, r.visible, tuple(r.size), r.fps, r.queries, r.names)
+    return RenderTracks(r.tracks, r.visible, tuple(r.size), r.fps, r.queries, reliability=r.reliability, names=r.names)
 
 
 def check_dense_shape(shape: tuple[int, ...], name: str, limits: Limits) -> None:
@@ -180,10 +182,11 @@ def fit_tracks(rt: RenderTracks, size: tuple[int, int], num_frames: int) -> tupl
     """
     notices = []
     src = tuple(rt.size) if min(rt.size) > 0 else size
-    tracks, visible, queries = rt.tracks, rt.visible, rt.queries
+    tracks, visible, queries, reliability = rt.tracks, rt.visible, rt.queries, rt.reliability
     if tracks.shape[0] > num_frames:
         notices.append(f"drew the first {num_frames} of the tracks' {tracks.shape[0]} frames")
         tracks, visible = tracks[:num_frames], visible[:num_frames]
+        reliability = None if reliability is None else reliability[:num_frames]
         if queries is not None:
             queries = None if (queries[:, 0] >= num_frames).any() else queries
     if src != size:
@@ -200,4 +203,4 @@ def fit_tracks(rt: RenderTracks, size: tuple[int, int], num_frames: int) -> tupl
         if queries is not None:
             queries = queries.copy()
             queries[:, 1:] = rescale_pixels(queries[:, 1:], src, size)
-    return RenderTracks(tracks, visible, size, rt.fps, queries, rt.names), notices
+    return RenderTracks(tracks, visible, size, rt.fps, queries, reliability=reliability, names=rt.names), notices

@@ -4,13 +4,14 @@ All three use the studio convention (``studio.conventions``): ``(x, y)`` pixels 
 the input video, integer = pixel centre; queries ``(t, x, y)``.
 
 * npz keys: ``tracks`` [T,N,2] float32, ``visible`` [T,N] bool, ``queries`` [N,3]
-  float32, optional ``confidence`` [T,N] float32, ``fps`` float, ``size`` [2] int
-  ``(H, W)``, ``model`` str, ``convention`` str, optional ``names`` [N] unicode
-  strings (a plain string array: no pickle needed to read it).
+  float32, optional ``confidence`` [T,N] float32, optional ``reliability`` [T,N]
+  float32 in [0, 1] and ``cycle_error`` [T,N] float32 pixels (``studio.reliability``),
+  ``fps`` float, ``size`` [2] int ``(H, W)``, ``model`` str, ``convention`` str,
+  optional ``names`` [N] unicode strings (a plain string array: no pickle needed to read it).
 * csv: one row per point and frame, columns ``point,frame,x,y,visible`` (plus
-  ``confidence`` when present, and ``name`` after ``point`` when the points are
-  named). It carries no other metadata; a loaded CSV gets each point's query from
-  its first visible frame.
+  ``confidence``, ``reliability``, ``cycle_error`` when present, and ``name`` after
+  ``point`` when the points are named). It carries no other metadata; a loaded CSV
+  gets each point's query from its first visible frame.
 * json: an object with the npz fields as nested lists (``names`` a list of
   strings) plus ``format`` and ``version``.
 
@@ -40,9 +41,11 @@ from studio.limits import MAX_FPS, Limits, setting
 from studio.results import InputError, TrackResult, check_names
 
 FORMATS = ("npz", "csv", "json")
+OPTIONAL_ARRAYS = ("confidence", "reliability", "cycle_error")
+"""Per-frame, per-point float32 [T, N] fields a file may carry, in column order."""
 JSON_FORMAT = "tracking-studio/tracks"
 MAX_FILE_BYTES = 512 * 1024 * 1024
-_NPZ_KEYS = ("tracks", "visible", "queries", "confidence", "fps", "size", "model", "convention", "names")
+_NPZ_KEYS = ("tracks", "visible", "queries", *OPTIONAL_ARRAYS, "fps", "size", "model", "convention", "names")
 
 
 def format_of(path: str | os.PathLike) -> str:
@@ -69,8 +72,7 @@ def save_tracks(result: TrackResult, path: str | os.PathLike) -> Path:
                 "model": np.str_(result.model),
                 "convention": np.str_(result.convention),
             }
-            if result.confidence is not None:
-                arrays["confidence"] = result.confidence
+            arrays.update(_optional(result))
             if result.names is not None:
                 arrays["names"] = np.asarray(result.names, dtype=np.str_).reshape(-1)
             with open(tmp, "wb") as f:
@@ -84,22 +86,25 @@ def save_tracks(result: TrackResult, path: str | os.PathLike) -> Path:
     return path
 
 
+def _optional(result: TrackResult) -> dict[str, np.ndarray]:
+    """The ``OPTIONAL_ARRAYS`` that ``result`` has, in order."""
+    return {k: getattr(result, k) for k in OPTIONAL_ARRAYS if getattr(result, k) is not None}
+
+
 def tracks_to_csv(result: TrackResult) -> str:
-    """The long-format CSV text of ``result`` (``point[,name],frame,x,y,visible[,confidence]``)."""
+    """The long-format CSV text of ``result`` (``point[,name],frame,x,y,visible`` + any ``OPTIONAL_ARRAYS``)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    has_conf = result.confidence is not None
+    extra = _optional(result)
     names = result.names
-    w.writerow(["point"] + (["name"] if names is not None else []) + ["frame", "x", "y", "visible"]
-               + (["confidence"] if has_conf else []))
+    w.writerow(["point"] + (["name"] if names is not None else []) + ["frame", "x", "y", "visible"] + list(extra))
     t_len, n = result.visible.shape
     for i in range(n):
         named = [names[i]] if names is not None else []
         for t in range(t_len):
             x, y = result.tracks[t, i]
             row = [i, *named, t, repr(float(x)), repr(float(y)), int(result.visible[t, i])]
-            if has_conf:
-                row.append(repr(float(result.confidence[t, i])))
+            row += [repr(float(a[t, i])) for a in extra.values()]
             w.writerow(row)
     return buf.getvalue()
 
@@ -117,8 +122,8 @@ def _to_json(result: TrackResult) -> dict:
         "tracks": result.tracks.tolist(),
         "visible": result.visible.tolist(),
     }
-    if result.confidence is not None:
-        out["confidence"] = result.confidence.tolist()
+    for key, value in _optional(result).items():
+        out[key] = value.tolist()
     if result.names is not None:
         out["names"] = list(result.names)
     return out
@@ -190,7 +195,7 @@ def _result(d, name: str, limits: Limits) -> TrackResult:
     check_track_count(tracks.shape[0], tracks.shape[1], name, limits)
     visible = _array(d, "visible", bool, 2, name)
     queries = _array(d, "queries", np.float32, 2, name)
-    confidence = _array(d, "confidence", np.float32, 2, name, required=False)
+    optional = {k: _array(d, k, np.float32, 2, name, required=False) for k in OPTIONAL_ARRAYS}
     size = _array(d, "size", np.int64, 1, name, required=False)
     fps = float(np.asarray(d.get("fps", 0.0)).item()) if "fps" in d else 0.0
     if size is not None and size.shape != (2,):
@@ -209,7 +214,7 @@ def _result(d, name: str, limits: Limits) -> TrackResult:
             tracks=tracks,
             visible=visible,
             queries=queries,
-            confidence=confidence,
+            **optional,
             fps=fps,
             size=tuple(int(v) for v in size) if size is not None else (0, 0),
             model=model,
@@ -307,7 +312,7 @@ def _load_csv(path: Path, limits: Limits) -> TrackResult:
         raise InputError(f"{path.name} has a row whose point, frame or visible is not a whole number")
     pts, frames, vis = (col[c].astype(np.int64) for c in ("point", "frame", "visible"))
     xy = np.stack([col["x"], col["y"]], axis=-1).astype(np.float32)
-    conf = col["confidence"].astype(np.float32) if "confidence" in cols else None
+    columns = {k: col[k].astype(np.float32) for k in OPTIONAL_ARRAYS if k in cols}
     rows = table.shape[0]
     del table, col, integers
     if pts.min() < 0 or frames.min() < 0:
@@ -324,10 +329,10 @@ def _load_csv(path: Path, limits: Limits) -> TrackResult:
     d = {"tracks": tracks, "visible": visible}
     if names_of is not None:
         d["names"] = [names_of.get(i, "") for i in range(n)]
-    if conf is not None:
-        c = np.zeros((t_len, n), np.float32)
-        c[frames, pts] = conf
-        d["confidence"] = c
+    for key, values in columns.items():
+        a = np.zeros((t_len, n), np.float32)
+        a[frames, pts] = values
+        d[key] = a
     # No metadata in CSV: a point's query is its first visible position (frame 0 if never visible).
     first = np.where(visible.any(axis=0), np.argmax(visible > 0, axis=0), 0)
     d["queries"] = np.concatenate([first[:, None], tracks[first, np.arange(n)]], axis=1).astype(np.float32)

@@ -54,8 +54,12 @@ COMMON_MODES: tuple[str, ...] = (
 )
 """A short list of the most useful modes, for a default choice list."""
 
-COLOR_BY = ("left_right", "up_down", "query")
-"""How track colours are ordered along the colour map (DOT's ``rainbow_mode`` plus query order)."""
+COLOR_BY = ("left_right", "up_down", "query", "reliability")
+"""How tracks are coloured: ordered along the colour map (DOT's ``rainbow_mode`` plus query order),
+or by each position's reliability (``studio.reliability``; red = unreliable, green = reliable)."""
+
+RELIABILITY_CMAP = "RdYlGn"
+"""Colour map of ``color_by="reliability"``: 0 red, 0.5 yellow, 1 green."""
 
 
 @dataclass(frozen=True)
@@ -109,12 +113,16 @@ class RenderOptions:
 
     Attributes:
       color_by: ``"left_right"`` (DOT's default: colour-map order by first-frame
-        column, then row), ``"up_down"`` (by row, then column) or ``"query"`` (the
-        order the tracks are given in). Positions are the tracks' start positions
-        (their query points when known, else frame 0).
+        column, then row), ``"up_down"`` (by row, then column), ``"query"`` (the
+        order the tracks are given in) or ``"reliability"`` (each position by its
+        ``reliability``, ``RELIABILITY_CMAP``, so colours change along a track). Positions
+        are the tracks' start positions (their query points when known, else frame 0).
       colormap: matplotlib colour map name (DOT: ``"jet"``).
-      colors: optional uint8 [N, 3] RGB, one colour per sparse track; overrides
-        ``color_by``/``colormap``.
+      colors: optional uint8 [N, 3] RGB, one colour per sparse track, or [T, N, 3], one per
+        track and frame; overrides ``color_by``/``colormap``.
+      reliability: optional sparse [T, N] float in [0, 1], for ``color_by="reliability"``
+        and ``hide_below``.
+      hide_below: positions whose reliability is below this are not drawn (0 = all drawn).
       mask: optional bool [H, W] on the video's pixels, used by ``*_mask`` modes.
       radius: disc radius in pixels for points and sparse overlay; None = automatic
         (``max(2, min(H, W) / 120)``; dense overlay uses DOT's radius-1 splat).
@@ -146,6 +154,8 @@ class RenderOptions:
     colormap: str = "jet"
     colors: np.ndarray | None = field(default=None, repr=False, compare=False)
     mask: np.ndarray | None = field(default=None, repr=False, compare=False)
+    reliability: np.ndarray | None = field(default=None, repr=False, compare=False)
+    hide_below: float = 0.0
     radius: float | None = None
     tail: int = 8
     hide_occluded: bool = False
@@ -199,10 +209,20 @@ class RenderOptions:
         if len(bg) != 3 or not all(0 <= c <= 255 for c in bg):
             raise InputError(f"spaghetti_background must be an RGB triple in 0..255, got {self.spaghetti_background}")
         object.__setattr__(self, "spaghetti_background", bg)
+        if self.reliability is not None:
+            r = np.asarray(self.reliability, np.float32)
+            if r.ndim != 2 or not (np.isfinite(r).all() and (r >= 0).all() and (r <= 1).all()):
+                raise InputError(f"reliability must be a [T, N] array of numbers in [0, 1], got shape {list(r.shape)}")
+            object.__setattr__(self, "reliability", r)
+        if not 0 <= self.hide_below <= 1:
+            raise InputError(f"hide_below must be in [0, 1], got {self.hide_below}")
+        if (self.color_by == "reliability" or self.hide_below > 0) and self.reliability is None:
+            raise InputError("colouring by reliability or hiding unreliable positions needs tracks with reliability "
+                             "(track with --reliability, or tick Reliability in the Track tab)")
         if self.colors is not None:
             c = np.asarray(self.colors)
-            if c.ndim != 2 or c.shape[1] != 3:
-                raise InputError(f"colors must be [N, 3] RGB, got shape {list(c.shape)}")
+            if c.ndim not in (2, 3) or c.shape[-1] != 3:
+                raise InputError(f"colors must be [N, 3] or [T, N, 3] RGB, got shape {list(c.shape)}")
             if np.issubdtype(c.dtype, np.floating) and c.size and c.max() <= 1.0:
                 c = c * 255.0  # accept [0, 1] floats too
             object.__setattr__(self, "colors", np.clip(np.rint(c), 0, 255).astype(np.uint8))

@@ -20,7 +20,7 @@ from studio.progress import ProgressFn
 from studio.render import _splat
 from studio.render.annotations import draw_skeleton, label_stream, named_tracks
 from studio.render.options import RenderOptions, default_radius
-from studio.render.tracksets import mode_tracks
+from studio.render.tracksets import frame_palette, mode_tracks
 
 
 _WHITE = _splat.Canvas.pack(np.array([[255, 255, 255]], np.uint8))[0]
@@ -88,7 +88,7 @@ def overlay_stream(
     hidden = _splat.KeyBuffer(h, w, pad, max(m, 1)) if stripes else None
     striped = _splat.stripes_mask(h, w, pad) if stripes else None
     canvas = _splat.Canvas(h, w, pad)
-    packed = _splat.Canvas.pack(colors)
+    palette = frame_palette(colors)
     factor = np.float32(opts.overlay_factor)
     all_ids = np.arange(m)
 
@@ -109,6 +109,7 @@ def overlay_stream(
 
     def frames():
         for t in range(t_len):
+            packed = palette(t)
             canvas.load(video[t])
             splat(shown, t, ts.visible[t])
             if not stripes:

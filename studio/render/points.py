@@ -15,7 +15,7 @@ from studio.progress import ProgressFn
 from studio.render import _splat
 from studio.render.annotations import draw_skeleton, label_stream, named_tracks
 from studio.render.options import RenderOptions, default_radius
-from studio.render.tracksets import check_tracks, mode_tracks
+from studio.render.tracksets import check_tracks, frame_palette, mode_tracks
 from studio.results import InputError, check_video
 
 DENSE_POINTS_GRID = 16
@@ -111,7 +111,7 @@ def _stream(
     pad = 2 * reach + 2
     buf = _splat.KeyBuffer(h, w, pad, max(m, 1))
     canvas = _splat.Canvas(h, w, pad)
-    palette = _splat.Canvas.pack(colors)
+    palette = frame_palette(colors)
 
     def frames():
         for t in range(first, t_len):
@@ -134,7 +134,7 @@ def _stream(
             _splat.splat_stamp(buf, tracks[t, shown], shown, disc)
             idx, keys = buf.take()
             alpha, which = buf.decode(keys)
-            canvas.paint(idx, alpha, np.take(palette, which))
+            canvas.paint(idx, alpha, np.take(palette(t), which))
             yield canvas
 
     return _splat.FrameStream(frames(), (t_len - first, h, w), "drawing points")
@@ -164,7 +164,8 @@ def draw_points(
       visible: [T, N] bool.
       tail: frames of trail behind each point (0 = none); older parts fade out.
       radius: disc radius in pixels (default scales with the frame size).
-      colors: optional uint8 [N, 3] RGB per point (default: rainbow by query order).
+      colors: optional uint8 [N, 3] RGB per point, or [T, N, 3] per point and frame
+        (default: rainbow by query order).
       hide_occluded: leave hidden points out instead of drawing rings.
       first: how many frames of ``tracks`` come before ``video``'s first frame.
       names: optional N point names; COCO-17 keypoints get their skeleton drawn (``skeleton``).
@@ -182,8 +183,8 @@ def draw_points(
         raise InputError("draw_points takes sparse tracks [T, N, 2]; use render_points for dense tracks")
     n = tracks.shape[1]
     colors = point_colors(n) if colors is None else np.asarray(colors, np.uint8)
-    if colors.shape != (n, 3):
-        raise InputError(f"colors must be [N, 3] = {[n, 3]}, got {list(colors.shape)}")
+    if colors.shape not in ((n, 3), (tracks.shape[0], n, 3)):
+        raise InputError(f"colors must be [N, 3] = {[n, 3]} or [T, N, 3], got {list(colors.shape)}")
     visible = visible & np.isfinite(tracks).all(axis=-1)
     if names is not None and len(names) != n:
         raise InputError(f"names must hold one name per point ({n}), got {len(names)}")

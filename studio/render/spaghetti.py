@@ -37,7 +37,7 @@ import numpy as np
 from studio.progress import ProgressFn
 from studio.render import _splat
 from studio.render.options import RenderOptions
-from studio.render.tracksets import mode_tracks
+from studio.render.tracksets import frame_palette, mode_tracks
 
 
 def catmull_rom(tracks: np.ndarray, t: int, u: np.ndarray) -> np.ndarray:
@@ -356,7 +356,7 @@ def spaghetti_stream(
     canvas.fill(bg)
     scratch = _splat.Canvas(hc, wc, pad) if (last or static) else None
     buf = _splat.KeyBuffer(hc, wc, pad, max(m, 1))
-    packed = _splat.Canvas.pack(colors)
+    palette = frame_palette(colors)
     ids = np.arange(m)
     # Trails ignore visibility (as DOT); a sample that is not finite is simply skipped by the splat.
     pts = ts.tracks
@@ -364,15 +364,16 @@ def spaghetti_stream(
     order = np.repeat(np.arange(1, length + 1, dtype=np.uint32), m)
     batch_ids = np.tile(ids, length)
 
-    def paint_keys(target: _splat.Canvas) -> None:
+    def paint_keys(target: _splat.Canvas, t: int) -> None:
+        # Trails keep the colour of the frame they were drawn at (reliability changes along a track).
         idx, keys = buf.take()
-        target.set(idx, np.take(packed, buf.ids(keys)))
+        target.set(idx, np.take(palette(t), buf.ids(keys)))
 
     def head(target: _splat.Canvas, t: int, offset=(0.0, 0.0)) -> None:
         if m:
             xy = project_spacetime(pts[t], t, t_len, (h, w), scale) + np.asarray(offset, np.float32)
             _splat.splat_hard(buf, xy, ids, radius)
-            paint_keys(target)
+            paint_keys(target, t)
 
     def frames():
         for t in range(t_len):
@@ -382,7 +383,7 @@ def spaghetti_stream(
                 times = (t - 1 + u)[:, None]
                 xy = project_spacetime(seg, times, t_len, (h, w), scale).reshape(-1, 2)
                 _splat.splat_hard(buf, xy, batch_ids, radius, priority=order)
-                paint_keys(canvas)
+                paint_keys(canvas, t)
             elif t == 0:
                 head(canvas, 0)
             # 2. Frames kept in the background, with the current points on top.

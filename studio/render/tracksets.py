@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 import numpy as np
 
+from studio.render.options import RELIABILITY_CMAP
 from studio.results import InputError, check_video
 
 
@@ -194,20 +195,28 @@ def color_order(start: np.ndarray, color_by: str) -> np.ndarray:
 
 
 def track_colors(
-    ts: TrackSet, color_by: str = "left_right", cmap: str = "jet", colors: np.ndarray | None = None
+    ts: TrackSet, color_by: str = "left_right", cmap: str = "jet", colors: np.ndarray | None = None,
+    reliability: np.ndarray | None = None,
 ) -> np.ndarray:
-    """One colour per kept track: uint8 [M, 3] RGB.
+    """Colours of the kept tracks: uint8 [M, 3] RGB, or [T, M, 3] when they change per frame.
 
-    ``colors`` (uint8 [N, 3], sparse input only) gives each input track its own
-    colour; otherwise colour-map values ``rank / (M - 1)`` in ``color_by`` order.
+    ``colors`` (uint8 [N, 3] or [T, N, 3], sparse input only) gives each input track its own
+    colour; ``color_by="reliability"`` colours each position by ``reliability`` [T, N]
+    (``RELIABILITY_CMAP``); otherwise colour-map values ``rank / (M - 1)`` in ``color_by`` order.
     """
     if colors is not None:
         if ts.dense:
             raise InputError("per-track colours apply to sparse tracks only")
         colors = np.asarray(colors, np.uint8)
-        if len(colors) <= (ts.index.max() if ts.index.size else -1):
-            raise InputError(f"{len(colors)} colours were given for more tracks than that")
-        return colors[ts.index]
+        if colors.shape[-2] <= (ts.index.max() if ts.index.size else -1):
+            raise InputError(f"{colors.shape[-2]} colours were given for more tracks than that")
+        if colors.ndim == 3 and colors.shape[0] != ts.tracks.shape[0]:
+            raise InputError(f"colors has {colors.shape[0]} frames but the tracks have {ts.tracks.shape[0]}")
+        return colors[..., ts.index, :]
+    if color_by == "reliability":
+        if ts.dense or reliability is None:
+            raise InputError("colouring by reliability needs sparse tracks with reliability")
+        return colormap_colors(reliability[:, ts.index], RELIABILITY_CMAP)
     m = ts.num_tracks
     rank = color_order(ts.start, color_by)
     values = rank / (m - 1) if m > 1 else np.zeros(m)
@@ -244,6 +253,14 @@ def mode_tracks(
     """
     video = check_video(video)
     tracks, visible = check_tracks(video.shape, tracks, visible)
+    reliability = options.reliability
+    if reliability is not None:
+        if reliability.shape != tracks.shape[:-1] or tracks.ndim != 3:
+            raise InputError(f"reliability must be [T, N] = {list(tracks.shape[:-1])} for sparse tracks, "
+                             f"got {list(reliability.shape)}")
+        if options.hide_below > 0:
+            # A position that is not finite is not drawn by any mode.
+            tracks = np.where((reliability < options.hide_below)[..., None], np.float32(np.nan), tracks)
     if use_mask and options.mask is None:
         raise InputError("this mode needs a mask: give RenderOptions(mask=...)")
     ts = prepare_tracks(
@@ -255,4 +272,14 @@ def mode_tracks(
         dropout=dropout,
         seed=options.seed,
     )
-    return video, ts, track_colors(ts, options.color_by, options.colormap, options.colors)
+    return video, ts, track_colors(ts, options.color_by, options.colormap, options.colors, reliability)
+
+
+def frame_palette(colors: np.ndarray):
+    """``palette(t)``: packed colours (``_splat.Canvas.pack``) of frame ``t`` for [M, 3] or [T, M, 3] colours."""
+    from studio.render._splat import Canvas
+
+    if colors.ndim == 2:
+        packed = Canvas.pack(colors)
+        return lambda t: packed
+    return lambda t: Canvas.pack(colors[t])

@@ -147,7 +147,8 @@ def rerender(
       video_path: the video the tracks were made on (any size: tracks are rescaled).
       tracks_path: a track file (sparse or dense, see the module docstring).
       mode: a name from ``studio.render.MODES``.
-      options: ``RenderOptions`` fields by name (``mask`` and ``colors`` excluded).
+      options: ``RenderOptions`` fields by name (``mask``, ``colors`` and ``reliability`` excluded: the
+        reliability comes from the track file, for ``color_by="reliability"`` and ``hide_below``).
       mask: optional mask image for ``*_mask`` modes (``studio.queries.mask_plane`` and
         ``binary_mask`` read it). Without one, a dense file's own ``mask`` is used.
       progress: optional ``progress(fraction, text)``.
@@ -163,14 +164,16 @@ def rerender(
     if not tracks_path:
         raise InputError("no tracks: run the Track or Dense tab first, or upload a track file")
     opts = dict(options or {})
-    for private in ("mask", "colors"):
+    for private in ("mask", "colors", "reliability"):
         opts.pop(private, None)
+    # The track file is read first: colouring by reliability needs the reliability it carries.
+    rt = read_tracks_cached(tracks_path)
     try:
-        render_options = RenderOptions(**opts)  # every argument is checked before any decoding or drawing
+        # every argument is checked before any decoding or drawing
+        render_options = RenderOptions(reliability=rt.reliability, **opts)
     except TypeError as exc:  # an unknown option name
         raise InputError(f"bad render option: {exc}") from None
     video = service.load_video(video_path)
-    rt = read_tracks_cached(tracks_path)
     rt, notices = fit_tracks(rt, video.size, video.num_frames)
     notices = list(video.notices) + notices
     frames = video.frames
@@ -196,7 +199,8 @@ def rerender(
         notices += ["used the mask stored with the dense tracks"] + more
     if spec.mask and binary is None:
         raise InputError(f"mode {mode} draws only tracks that start inside a mask: upload a mask image")
-    render_options = dataclasses.replace(render_options, mask=binary, names=None if rt.dense else rt.names)
+    render_options = dataclasses.replace(render_options, mask=binary, reliability=rt.reliability,
+                                         names=None if rt.dense else rt.names)
     out = render(frames, rt.tracks, rt.visible, mode, render_options, queries=rt.queries, progress=progress)
     out_dir = service.new_output_dir()
     stem = safe_stem(video_path)

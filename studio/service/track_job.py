@@ -110,16 +110,20 @@ def check_track_model(name: str) -> str:
     return name
 
 
-def _track_duration(service_key: int, path: str, queries: np.ndarray, model: str, progress=None) -> int:
+def _track_duration(
+    service_key: int, path: str, queries: np.ndarray, model: str, progress=None, reliability: bool = False
+) -> int:
     """``spaces.GPU`` duration callable: same arguments as ``_track_on_device``."""
     service = SERVICES.get(service_key)
     frames = service.limits.max_frames if service is None else service.load_video(path).num_frames
-    return estimate_gpu_seconds(frames, len(queries))
+    # The reliability check is about one more pass.
+    return estimate_gpu_seconds(frames, len(queries)) * (2 if reliability else 1)
 
 
 @gpu(duration=_track_duration)
 def _track_on_device(
-    service_key: int, path: str, queries: np.ndarray, model: str, progress: ProgressFn | None = None
+    service_key: int, path: str, queries: np.ndarray, model: str, progress: ProgressFn | None = None,
+    reliability: bool = False,
 ) -> TrackRun:
     """Run one tracker on one video: the only step that needs the GPU.
 
@@ -132,6 +136,7 @@ def _track_on_device(
       queries: float32 [N, 3] ``(t, x, y)`` source pixels, already validated.
       model: registry name of a point tracker.
       progress: optional ``ProgressFn`` (None on ZeroGPU: closures do not pickle).
+      reliability: also run the reliability check (``studio.reliability``).
 
     Returns:
       ``TrackRun`` in source-video pixels.
@@ -139,7 +144,7 @@ def _track_on_device(
     service = SERVICES[service_key]
     video = service.load_video(path)
     tracker = service.tracker(model)
-    return track_video(video, queries, model, tracker=tracker, progress=progress)
+    return track_video(video, queries, model, tracker=tracker, progress=progress, reliability=reliability)
 
 
 def _scaled(progress: ProgressFn | None, start: float, stop: float) -> ProgressFn | None:
@@ -161,6 +166,9 @@ def run_track(
     tail: int = 8,
     formats: tuple[str, ...] = ("npz", "csv", "json"),
     progress: ProgressFn | None = None,
+    reliability: bool = False,
+    color_by: str = "query",
+    hide_below: float = 0.0,
     notices: list[str] | None = None,
     names: list[str] | None = None,
     labels: bool = False,
@@ -175,6 +183,10 @@ def run_track(
       tail: trail length in frames in the rendered video.
       formats: track files to write, any of ``"npz"``, ``"csv"``, ``"json"``.
       progress: optional ``ProgressFn`` over the whole request.
+      reliability: check every position by its return trip (``studio.reliability``): the files
+        carry ``reliability`` and ``cycle_error``, the status line says which tracks become unreliable.
+      color_by, hide_below: how the rendering colours points and which it leaves out
+        (``studio.pipeline.render_tracks``; reliability only with ``reliability``).
       notices: what the caller already changed on the input (e.g. a resized mask), for the status line.
       names: optional N point names (from a labelme / COCO file), saved with the tracks;
         COCO-17 keypoint names get their skeleton drawn.
@@ -196,12 +208,16 @@ def run_track(
     if progress is not None:
         progress(0.1, f"loading {model}")
     service.tracker(model)  # load in this process, before any GPU worker is forked
-    if entry.kind == "point" and entry.online and streams_whole(path, video, service.limits.max_frames):
+    # The reliability check needs the clip at once: with it, a long video is tracked up to the frame cap.
+    if (entry.kind == "point" and entry.online and not reliability
+            and streams_whole(path, video, service.limits.max_frames)):
         return _stream_whole(service, path, q, model, tail, formats, progress, notices, names, labels)
     # ZeroGPU pickles the arguments; a progress closure does not pickle.
     track_progress = None if on_zero_gpu() else _scaled(progress, 0.1, 0.8)
-    run = _track_on_device(id(service), os.path.abspath(path), q, model, track_progress)
-    if hasattr(service, "estimates"):  # later estimates follow this machine's speed
+    if (color_by == "reliability" or hide_below > 0) and not reliability:
+        color_by, hide_below = "query", 0.0  # nothing to colour or hide by without the check
+    run = _track_on_device(id(service), os.path.abspath(path), q, model, track_progress, bool(reliability))
+    if hasattr(service, "estimates") and not reliability:  # later estimates follow this machine's speed (tracking alone)
         service.estimates.observe(model, service.workload(path, q), run.seconds)
     if names is not None:
         run = replace(run, result=replace(run.result, names=list(names)))
@@ -210,7 +226,8 @@ def run_track(
     stem = safe_stem(path)
     if progress is not None:
         progress(0.8, "drawing the tracks")
-    frames = render_tracks(video, run.result, tail=int(tail), labels=bool(labels))
+    frames = render_tracks(video, run.result, tail=int(tail), color_by=color_by, hide_below=float(hide_below),
+                           labels=bool(labels))
     rendered = Path(
         write_video(out_dir / f"{stem}_tracked.mp4", frames, video.fps, progress=_scaled(progress, 0.85, 0.97))
     )
@@ -221,6 +238,31 @@ def run_track(
                        notices=list(video.notices) + list(notices or []))
 
 
+def redraw_track(
+    service: Any, path: str, tracks_path: str, tail: int = 8, color_by: str = "query", hide_below: float = 0.0,
+    labels: bool = False,
+) -> Path:
+    """Draw saved tracks again over the video at ``path`` (no tracking): another colouring or cut-off.
+
+    Args:
+      service: the ``TrackingService``.
+      path: the source video the tracks were made on.
+      tracks_path: their track file (``.npz`` from ``run_track``).
+      tail, color_by, hide_below, labels: as in ``studio.pipeline.render_tracks``.
+
+    Returns:
+      Path of the new H.264 MP4 in a fresh output folder.
+    """
+    from studio.io.trackfile import load_tracks
+
+    video = service.load_video(path)
+    result = load_tracks(tracks_path, service.limits)
+    if result.num_frames != video.num_frames:
+        raise InputError(f"the tracks have {result.num_frames} frames but the video has {video.num_frames}")
+    frames = render_tracks(video, result, tail=int(tail), color_by=color_by, hide_below=float(hide_below),
+                           labels=bool(labels))
+    out = service.new_output_dir() / f"{safe_stem(path)}_tracked.mp4"
+    return Path(write_video(out, frames, video.fps))
 def is_cut(video, max_frames: int) -> bool:
     """Whether the frame cap cut ``video`` short (the file has, or may have, more frames)."""
     return video.num_frames >= max_frames and (video.source_frames is None or video.source_frames > video.num_frames)

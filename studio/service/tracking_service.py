@@ -4,7 +4,7 @@ Each responsibility lives in its own module beside this one: ``model_cache``
 (models built once, LRU), ``video_cache`` (videos decoded once, LRU), ``catalog``
 (the Models table, the default model, dropdown choices), ``limits``, ``outputs``
 (per-request folders, pruned by age), ``zerogpu`` (GPU entry points) and the jobs of
-the tabs (``track_job``, ``dense_job``, ``render_job``, ``bench_job``). What stays
+the tabs (``track_job``, ``dense_job``, ``render_job``, ``bench_job``, ``compare_job``). What stays
 here is the request-level view of a cached video: its working frames, the
 conversion of clicks to source pixels, and query grids and checks within the limits.
 """
@@ -29,8 +29,9 @@ from studio.service import catalog
 from studio.service.estimate import Estimate, Estimator, Workload
 from studio.service.limits import Limits, env_int
 from studio.service.model_cache import ModelCache
+from studio.service.compare_job import run_compare
 from studio.service.outputs import new_output_dir, sweep_now_and_then
-from studio.service.track_job import parse_queries_json, run_track
+from studio.service.track_job import parse_queries_json, redraw_track, run_track
 from studio.service.video_cache import VideoCache
 from studio.service.zerogpu import SERVICES, DeviceTracker, on_zero_gpu
 
@@ -286,3 +287,10 @@ class TrackingService:
     # One Track request: ``service.track(path, queries, model, tail, formats, progress)``; the
     # arguments, result and errors are documented on ``track_job.run_track``.
     track = run_track
+
+    # Saved tracks drawn again (another colouring, unreliable positions hidden): ``track_job.redraw_track``.
+    redraw_track = redraw_track
+
+    # One Compare request: ``service.compare(path, queries, models, reliability, truth_path, ...)``
+    # (``compare_job.run_compare``).
+    compare = run_compare

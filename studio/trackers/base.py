@@ -18,10 +18,14 @@ from studio.results import InputError, TrackResult, check_queries, check_video
 class PointTracker:
     """Base class of point trackers.
 
-    Subclasses set ``name`` and implement ``_track``.
+    Subclasses set ``name`` and implement ``_track``; a model that follows points only forwards
+    in time from their query frame (an online one) sets ``tracks_backward = False``.
     """
 
     name: str = ""
+    tracks_backward: bool = True
+    """False: positions before a query's frame are not tracked (the reliability check then
+    tracks back on the time-reversed video, ``studio.reliability.returns``)."""
 
     def track(self, video: np.ndarray, queries: np.ndarray, progress: ProgressFn | None = None) -> TrackResult:
         """Track query points through a video.

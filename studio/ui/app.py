@@ -54,6 +54,7 @@ TABS = [
     TabSpec("live", "Live"),
     TabSpec("dense", "Dense"),
     TabSpec("render", "Render"),
+    TabSpec("compare", "Compare"),
     TabSpec("annotate", "Annotate"),
     TabSpec("benchmark", "Benchmark"),
     TabSpec("models", "Models"),

@@ -127,12 +127,21 @@ def visibility_figure(result: TrackResult, max_rows: int = 400) -> Figure:
     """
     vis = np.asarray(result.visible, bool)
     t_len, n = vis.shape
-    fig = Figure(figsize=(8, 4.2), dpi=100, layout="constrained")
-    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[1, 2.2])
+    rel = result.reliability
+    fig = Figure(figsize=(8, 4.2 if rel is None else 6.0), dpi=100, layout="constrained")
+    if rel is None:
+        top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[1, 2.2])
+    else:
+        top, bottom, lowest = fig.subplots(3, 1, sharex=True, height_ratios=[1, 2.2, 2.2])
     frames = np.arange(t_len)
-    top.plot(frames, vis.mean(axis=1) * 100 if n else np.zeros(t_len), color="#2563eb", lw=1.5)
+    top.plot(frames, vis.mean(axis=1) * 100 if n else np.zeros(t_len), color="#2563eb", lw=1.5, label="visible")
+    if rel is not None and n:
+        counts = vis.sum(axis=1)
+        mean_rel = np.where(counts > 0, np.where(vis, rel, 0.0).sum(axis=1) / np.maximum(counts, 1), np.nan)
+        top.plot(frames, mean_rel * 100, color="#16a34a", lw=1.5, label="mean reliability (visible)")
+        top.legend(loc="lower left", fontsize=8, framealpha=0.8)
     top.set_ylim(-3, 103)
-    top.set_ylabel("visible %")
+    top.set_ylabel("%")
     top.grid(alpha=0.3)
     top.set_title(f"Visibility of {n} point{'s' if n != 1 else ''} over {t_len} frames", fontsize=10)
 
@@ -146,10 +155,23 @@ def visibility_figure(result: TrackResult, max_rows: int = 400) -> Figure:
     q_frames = np.asarray(result.queries)[rows, 0] if n else np.zeros(0)
     bottom.scatter(q_frames, np.arange(len(rows)), marker="|", color="black", s=30, lw=1.2, label="query frame")
     bottom.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=8))
-    bottom.set_xlabel("frame")
     bottom.set_ylabel("point" if n <= max_rows else f"point (every {n / len(rows):.1f}th)")
     if n:
         bottom.legend(loc="lower right", fontsize=8, framealpha=0.8)
+    if rel is None:
+        bottom.set_xlabel("frame")
+        return fig
+    # Reliability per point and frame, red (0) .. green (1), light grey where the point is hidden.
+    from matplotlib import colormaps
+
+    from studio.render.options import RELIABILITY_CMAP
+
+    image = colormaps[RELIABILITY_CMAP](np.asarray(rel)[:, rows].T)[..., :3].astype(np.float32)
+    image[~vis[:, rows].T] = 0.92
+    lowest.imshow(image, aspect="auto", interpolation="nearest", extent=(-0.5, t_len - 0.5, len(rows) - 0.5, -0.5))
+    lowest.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=8))
+    lowest.set_ylabel("reliability")
+    lowest.set_xlabel("frame (red = unreliable, green = reliable, grey = hidden)")
     return fig
 
 

@@ -31,9 +31,11 @@ DEFAULTS = RenderOptions()
 
 
 def _options(color_by, colormap, tail, radius, hide_occluded, overlay_factor, dense_grid,
-             spaghetti_radius, spaghetti_grid, spaghetti_scale, spaghetti_every, labels=False, skeleton=True) -> dict:
+             spaghetti_radius, spaghetti_grid, spaghetti_scale, spaghetti_every, labels=False, skeleton=True,
+             hide_below=0.0) -> dict:
     """The option widgets' values as ``RenderOptions`` fields (0 = automatic where it applies)."""
     return {
+        "hide_below": float(hide_below or 0.0),
         "color_by": color_by,
         "colormap": colormap,
         "tail": int(tail),
@@ -86,6 +88,8 @@ def build_render(service: TrackingService, context: dict | None = None):
                     overlay_factor = gr.Slider(0, 1, value=DEFAULTS.overlay_factor, step=0.05, label="Overlay factor")
                     dense_grid = gr.Slider(0, 64, value=0, step=1, label="Dense density: grid stride (0 = auto)")
                 hide_occluded = gr.Checkbox(value=False, label="Hide occluded points (default: rings)")
+                hide_below = gr.Slider(0, 1, value=0, step=0.05, elem_id="render-hide-below",
+                                       label="Hide positions with reliability below (tracks checked for reliability)")
                 with gr.Row():
                     labels = gr.Checkbox(value=False, label="Label points with their names", elem_id="render-labels")
                     skeleton = gr.Checkbox(value=True, label="Pose skeleton (COCO keypoint names)",
@@ -107,7 +111,7 @@ def build_render(service: TrackingService, context: dict | None = None):
     download = gr.File(label="Download mp4", interactive=False)
 
     option_inputs = [color_by, colormap, tail, radius, hide_occluded, overlay_factor, dense_grid,
-                     spaghetti_radius, spaghetti_grid, spaghetti_scale, spaghetti_every, labels, skeleton]
+                     spaghetti_radius, spaghetti_grid, spaghetti_scale, spaghetti_every, labels, skeleton, hide_below]
 
     @user_errors
     def on_render(video_path, tracks_file, mode_name, mask_image, t, previous, *opts, progress=gr.Progress()):

@@ -50,8 +50,10 @@ INTRO = """\
 download the tracks as npz, CSV or JSON (pixels of your video, integer = pixel centre, queries `(t, x, y)`). \
 The point list under the frame shows every point; select a row to move the point with a click or delete it, \
 edit a cell to name or place it exactly. \
-Points marked in **labelme** or **COCO keypoint** files can be added with their names (*Named points from a \
-file*); robot logs in **HDF5** open camera by camera (*HDF5 robot log*).
+Tick **Check reliability** to learn which tracks to trust without ground truth: every position is tracked back \
+to its query frame (about one more pass), then colour points by reliability (red = unreliable) or hide the \
+unreliable ones. Points marked in **labelme** or **COCO keypoint** files can be added with their names (*Named \
+points from a file*); robot logs in **HDF5** open camera by camera (*HDF5 robot log*).
 """
 
 
@@ -69,6 +71,7 @@ class TrackTab:
         A Render tab can re-draw the tracks from it.
       model: the model dropdown (value = registry name).
       track_button, rendered, files, plot, status: the Track action and its outputs.
+      reliability: the "Check reliability" checkbox.
     """
 
     video: gr.Video
@@ -83,6 +86,7 @@ class TrackTab:
     files: gr.File
     plot: gr.Plot
     status: gr.Textbox
+    reliability: gr.Checkbox | None = None
 
 
 def video_input(elem_id: str, height: int = 320) -> gr.Video:
@@ -239,9 +243,22 @@ def build_track(service: TrackingService) -> TrackTab:
         )
         tail = gr.Slider(0, 30, value=8, step=1, label="Tail length (frames)", scale=2)
         labels = gr.Checkbox(value=False, label="Label points with their names", scale=1, elem_id="track-labels")
+        reliability = gr.Checkbox(
+            value=False, label="Check reliability (about one more pass)", scale=1, elem_id="track-reliability",
+            info="tracks every position back to its query frame",
+        )
         track_button = gr.Button("Track", variant="primary", scale=1, elem_id="track-button")
     note = gr.Markdown("", elem_id="track-model-note")
     status = gr.Textbox(label="Status", interactive=False, elem_id="track-status")
+    with gr.Row(equal_height=True):
+        color_by = gr.Radio(
+            [("one colour per point", "query"), ("by reliability (red = unreliable)", "reliability")],
+            value="query", label="Colour points", elem_id="track-color-by", scale=2,
+        )
+        hide_below = gr.Slider(
+            0, 1, value=0, step=0.05, label="Hide positions with reliability below", elem_id="track-hide-below",
+            scale=2,
+        )
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
             rendered = gr.Video(label="Tracked video", autoplay=True, loop=True, interactive=False, elem_id="track-out")
@@ -450,7 +467,8 @@ def build_track(service: TrackingService) -> TrackTab:
         return None, None, None, f"tracking with {model_name or 'the default model'}…"
 
     @user_errors
-    def on_track(path, points, model_name, tail_frames, label_points=False, progress=gr.Progress()):
+    def on_track(path, points, model_name, tail_frames, label_points=False, check=False, colour="query", cutoff=0.0,
+                 progress=gr.Progress()):
         _need_video(path)
         if not points:
             raise InputError("no query points: click on the frame to add points, or add a grid")
@@ -463,6 +481,9 @@ def build_track(service: TrackingService) -> TrackTab:
             progress=progress_adapter(progress),
             names=names,
             labels=bool(label_points),
+            reliability=bool(check),
+            color_by=colour or "query",
+            hide_below=float(cutoff or 0),
         )
         latest_value = {
             "tracks": str(out.files["npz"]),
@@ -470,6 +491,7 @@ def build_track(service: TrackingService) -> TrackTab:
             "rendered": str(out.rendered),
             "model": out.result.model,
             "files": {k: str(v) for k, v in out.files.items()},
+            "reliability": out.result.reliability is not None,
         }
         return (
             str(out.rendered),
@@ -480,6 +502,21 @@ def build_track(service: TrackingService) -> TrackTab:
             # A first use may have downloaded weights: show the new status in the menu.
             gr.update(choices=service.model_choices(dense=True)),
         )
+
+    @user_errors
+    def on_redraw(latest_value, tail_frames, colour, cutoff, label_points=False):
+        if not latest_value:
+            return gr.update(), gr.update()  # nothing tracked yet: the choice applies to the next Track
+        wants = colour == "reliability" or float(cutoff or 0) > 0
+        if wants and not latest_value.get("reliability"):
+            raise InputError("these tracks were made without the reliability check: tick Check reliability and "
+                             "press Track again")
+        video = service.redraw_track(
+            latest_value["video"], latest_value["tracks"], int(tail_frames), colour or "query", float(cutoff or 0),
+            labels=bool(label_points),
+        )
+        latest_value = {**latest_value, "rendered": str(video)}
+        return str(video), latest_value
 
     # ------------------------------------------------------------------ wiring
 
@@ -529,6 +566,16 @@ def build_track(service: TrackingService) -> TrackTab:
     for trigger in (model, source_path, queries):
         trigger.change(on_note, inputs=[source_path, queries, model], outputs=[note, track_button], queue=False,
                        show_progress="hidden", **LAST_WINS, **ui)
+    for event in (color_by.change, hide_below.release):  # release: one redraw per drag, not one per step
+        event(
+            on_redraw,
+            inputs=[latest, tail, color_by, hide_below, labels],
+            outputs=[rendered, latest],
+            show_progress_on=[status],
+            concurrency_id="render",
+            concurrency_limit=2,
+            **ui,
+        )
     h5_file.change(on_h5_file, inputs=[h5_file], outputs=[h5_camera], queue=False, **ui)
     h5_load.click(on_h5_load, inputs=[h5_file, h5_camera], outputs=load_outputs, concurrency_id="decode",
                   concurrency_limit=4, **ui)
@@ -541,7 +588,7 @@ def build_track(service: TrackingService) -> TrackTab:
         **ui,
     ).then(
         on_track,
-        inputs=[source_path, queries, model, tail, labels],
+        inputs=[source_path, queries, model, tail, labels, reliability, color_by, hide_below],
         outputs=[rendered, plot, files, status, latest, model],
         # Progress and errors show on the status line, not as "Error" badges on every output.
         show_progress_on=[status],
@@ -562,6 +609,7 @@ def build_track(service: TrackingService) -> TrackTab:
         files=files,
         plot=plot,
         status=status,
+        reliability=reliability,
     )
 
 
@@ -572,7 +620,8 @@ def build_api(service: TrackingService) -> None:
     ``grid_size`` (> 0: an N x N grid instead of queries), ``grid_frame``, ``model``
     (registry name, empty = default), ``mask`` (optional PNG: grid only inside it),
     ``points_file`` (optional labelme / COCO keypoint JSON: named points on ``grid_frame``),
-    ``labels`` (names written in the rendered video).
+    ``labels`` (names written in the rendered video), ``reliability`` (check every position;
+    the rendering is then coloured by reliability).
     Outputs: rendered MP4, tracks npz, tracks JSON, status line.
     """
     with gr.Group(visible=False):
@@ -584,6 +633,7 @@ def build_api(service: TrackingService) -> None:
         mask = gr.File(label="mask")
         points_file = gr.File(label="points_file")
         labels = gr.Checkbox(label="labels", value=False)
+        check = gr.Checkbox(label="reliability", value=False)
         out_video = gr.File(label="rendered_video")
         out_npz = gr.File(label="tracks_npz")
         out_json = gr.File(label="tracks_json")
@@ -592,7 +642,7 @@ def build_api(service: TrackingService) -> None:
 
     @user_errors
     def track(video, queries_json="", grid_size=0, grid_frame=0, model="", mask=None, points_file=None, labels=False,
-              progress=gr.Progress()):
+              reliability=False, progress=gr.Progress()):
         """Track points through a video.
 
         Args:
@@ -605,6 +655,9 @@ def build_api(service: TrackingService) -> None:
             points_file: optional labelme or COCO keypoint .json: its named points, placed on grid_frame,
                 are tracked instead of queries_json (names are saved with the tracks).
             labels: write each point's name beside it in the rendered video.
+            reliability: also check every position by tracking it back to its query frame; the files then
+                carry reliability [T, N] in [0, 1] and cycle_error (px), and the status says which tracks
+                become unreliable (costs about one more pass).
 
         Returns:
             rendered MP4, tracks .npz, tracks .json and a status line.
@@ -639,6 +692,8 @@ def build_api(service: TrackingService) -> None:
             model=model_name,
             formats=("npz", "json", "csv"),
             progress=progress_adapter(progress),
+            reliability=bool(reliability),
+            color_by="reliability" if reliability else "query",
             notices=notices,
             names=names,
             labels=bool(labels),
@@ -647,7 +702,7 @@ def build_api(service: TrackingService) -> None:
 
     trigger.click(
         track,
-        inputs=[video, queries_json, grid_size, grid_frame, model, mask, points_file, labels],
+        inputs=[video, queries_json, grid_size, grid_frame, model, mask, points_file, labels, check],
         outputs=[out_video, out_npz, out_json, out_status],
         api_name="track",
         concurrency_id="gpu",

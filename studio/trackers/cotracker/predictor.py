@@ -166,6 +166,11 @@ class CoTrackerOffline(PointTracker):
         self.encoder_chunk = int(encoder_chunk)
         self.autocast = autocast
 
+    @property
+    def tracks_backward(self) -> bool:
+        """``PointTracker.tracks_backward``: only with the time-reversed pass."""
+        return self.backward_tracking
+
     # -- helpers ---------------------------------------------------------------------------
 
     def _context(self):

@@ -222,6 +222,8 @@ class TrackOnTracker(PointTracker):
     (the memory holds ``memory`` frames per point). ``add_queries`` adds points mid-stream.
     """
 
+    tracks_backward = False  # forward only: before its query frame a point holds the query position
+
     def __init__(self, model: torch.nn.Module, variant: Variant, device=None, memory: int | None = None,
                  threshold: float | None = None, support_grid: bool = True):
         self.name = variant.name
