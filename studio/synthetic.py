@@ -5,6 +5,13 @@ scene point at reference pixel ``p`` (frame-0 pixels, integer = centre) is seen
 at ``M_t p`` in frame ``t``. A textured disc moves across on top and hides what
 is behind it. Positions and visibility of any point are therefore exact, which
 is what accuracy tests and the bundled examples need.
+
+``Appearance`` adds what real footage has and a rigid warp lacks, without
+blurring the truth: a gradual gain change and a moving soft light (lighting),
+motion blur (each frame the mean of sub-frames rendered across an exposure
+centred on the frame's instant), a smooth non-rigid deformation (the scene
+point ``p`` is seen at ``M_t (p + D_t p)`` with a known, smooth ``D_t``,
+``D_0 = 0``) and sensor noise. ``APPEARANCES`` names the presets the benchmarks use.
 """
 
 from __future__ import annotations
@@ -18,6 +25,70 @@ import numpy as np
 from studio.conventions import inside_frame
 
 MOTIONS = ("translate", "rotate", "scale", "perspective", "mixed")
+
+
+@dataclass(frozen=True)
+class Appearance:
+    """Real-world appearance change on top of the motion; every field 0 (or 1 for ``gain``) = none.
+
+    Attributes:
+      gain: brightness factor reached by the last frame, changing linearly from 1 (auto-exposure,
+        a cloud): 0.6 darkens the last frame to 60%.
+      light: strength of a soft light that sweeps across the frame over the clip: pixel values are
+        multiplied by ``1 + light * g`` with ``g`` a wide Gaussian blob in [0, 1] (shading).
+      blur: exposure as a fraction of the frame interval (motion blur along the true motion;
+        1 = the shutter is open the whole interval).
+      deform: amplitude in pixels of a smooth non-rigid deformation (waves of 150-220 px wavelength,
+        so neighbouring points move differently but nothing folds over).
+      deform_period: frames per cycle of the deformation.
+      noise: standard deviation of Gaussian sensor noise in grey levels.
+    """
+
+    gain: float = 1.0
+    light: float = 0.0
+    blur: float = 0.0
+    deform: float = 0.0
+    deform_period: float = 40.0
+    noise: float = 0.0
+
+    @property
+    def warps_rigidly(self) -> bool:
+        return self.deform == 0 and self.blur == 0
+
+
+APPEARANCES = {
+    "rigid": Appearance(),
+    "lighting": Appearance(gain=0.6, light=0.4),
+    "blur": Appearance(blur=1.0, noise=2.0),
+    "nonrigid": Appearance(deform=6.0),
+    "all": Appearance(gain=0.65, light=0.35, blur=0.8, deform=5.0, noise=2.0),
+}
+"""Named appearance presets: each real-world change alone, then all of them together."""
+
+# Deformation waves: (direction angle, wavelength px, temporal phase step, displacement angle).
+_WAVES = ((0.3, 220.0, 0.0, 1.9), (1.7, 170.0, 2.1, 0.4), (2.6, 150.0, 4.0, 3.0))
+
+
+def deformation(amplitude: float, period: float, t: float, xy: np.ndarray) -> np.ndarray:
+    """The non-rigid displacement ``D_t p`` of reference pixels ``xy`` [..., 2] at time ``t`` (frames).
+
+    A sum of three plane waves whose phase advances with time; ``D_0 = 0`` exactly and the
+    Jacobian stays far below 1 for amplitudes up to ~15 px, so the map never folds.
+
+    Returns:
+      [..., 2] float64 displacement in pixels.
+    """
+    xy = np.asarray(xy, dtype=np.float64)
+    out = np.zeros_like(xy)
+    if amplitude == 0 or t == 0:
+        return out
+    omega = 2 * np.pi / period
+    for angle, wavelength, phase, direction in _WAVES:
+        k = 2 * np.pi / wavelength * np.array([np.cos(angle), np.sin(angle)])
+        arg = xy @ k + phase
+        wave = (np.sin(arg + omega * t) - np.sin(arg)) * (amplitude / len(_WAVES))
+        out += wave[..., None] * np.array([np.cos(direction), np.sin(direction)])
+    return out
 
 
 @lru_cache(maxsize=1)
@@ -96,6 +167,7 @@ class SyntheticClip:
       occluder_centres: [T, 2] float64 ``(x, y)`` centre of the occluding disc per frame.
       occluder_radius: radius of the disc in pixels (0 = no occluder).
       fps: frame rate to write the clip at.
+      appearance: the ``Appearance`` it was rendered with (its ``deform`` enters the truth).
     """
 
     video: np.ndarray
@@ -103,6 +175,19 @@ class SyntheticClip:
     occluder_centres: np.ndarray
     occluder_radius: float
     fps: float = 24.0
+    appearance: Appearance = Appearance()
+
+    def to_frame(self, t: int, ref: np.ndarray) -> np.ndarray:
+        """Reference pixels ``ref`` [..., 2] -> where they are seen in frame ``t`` [..., 2] float64."""
+        a = self.appearance
+        ref = np.asarray(ref, dtype=np.float64)
+        return apply_homography(self.homographies[t], ref + deformation(a.deform, a.deform_period, t, ref))
+
+    def to_reference(self, t: int, xy: np.ndarray) -> np.ndarray:
+        """Pixels ``xy`` [..., 2] of frame ``t`` -> the reference pixels seen there [..., 2] float64."""
+        a = self.appearance
+        q = apply_homography(np.linalg.inv(self.homographies[t]), np.asarray(xy, dtype=np.float64))
+        return _undeform(q, a, t)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -130,9 +215,10 @@ class SyntheticClip:
         t_len = self.video.shape[0]
         h, w = self.size
         ref = np.empty((len(queries), 2))
-        for i, (tq, x, y) in enumerate(queries):
-            ref[i] = apply_homography(np.linalg.inv(self.homographies[int(tq)]), np.array([x, y]))
-        tracks = np.stack([apply_homography(self.homographies[t], ref) for t in range(t_len)])
+        frames = queries[:, 0].astype(int)
+        for tq in np.unique(frames):
+            ref[frames == tq] = self.to_reference(int(tq), queries[frames == tq, 1:])
+        tracks = np.stack([self.to_frame(t, ref) for t in range(t_len)])
         inside = inside_frame(tracks, (h, w))
         hidden = np.stack([self.occluded_at(t, tracks[t]) for t in range(t_len)])
         return tracks.astype(np.float32), inside & ~hidden
@@ -146,8 +232,20 @@ class SyntheticClip:
         h, w = self.size
         ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
         xy = np.stack([xs, ys], axis=-1)
-        m = self.homographies[t1] @ np.linalg.inv(self.homographies[t0])
-        return (apply_homography(m, xy) - xy).astype(np.float32)
+        return (self.to_frame(t1, self.to_reference(t0, xy)) - xy).astype(np.float32)
+
+
+def _undeform(q: np.ndarray, appearance: Appearance, t: float) -> np.ndarray:
+    """Solve ``p + D_t p = q`` for ``p`` (fixed-point iteration; D is a contraction)."""
+    if appearance.deform == 0 or t == 0:
+        return q
+    p = q.copy()
+    for _ in range(30):
+        step = q - deformation(appearance.deform, appearance.deform_period, t, p) - p
+        p += step
+        if np.abs(step).max() < 1e-9:
+            break
+    return p
 
 
 def _occluder_texture(radius: int, seed: int) -> np.ndarray:
@@ -169,6 +267,7 @@ def make_clip(
     image: np.ndarray | None = None,
     seed: int = 0,
     fps: float = 24.0,
+    appearance: Appearance | str = "rigid",
 ) -> SyntheticClip:
     """Render a clip of a real photo under a known motion, optionally with a moving occluder.
 
@@ -179,12 +278,17 @@ def make_clip(
       speed: motion rate multiplier.
       occluder: paste a textured disc that sweeps across the frame.
       image: uint8 [h, w, 3] RGB scene; defaults to ``sample_photo()``.
-      seed: occluder texture seed.
+      seed: occluder texture seed (and the noise seed).
       fps: frame rate recorded in the clip.
+      appearance: an ``Appearance`` or a name from ``APPEARANCES`` (default: none, a rigid warp).
 
     Returns:
       A ``SyntheticClip``.
     """
+    if isinstance(appearance, str):
+        if appearance not in APPEARANCES:
+            raise ValueError(f"unknown appearance {appearance!r}; choose one of {sorted(APPEARANCES)}")
+        appearance = APPEARANCES[appearance]
     h, w = size
     scene = sample_photo() if image is None else image
     # Fit the scene to the frame with area resampling first, so the warp itself
@@ -202,11 +306,15 @@ def make_clip(
     texture = _occluder_texture(radius, seed) if occluder else None
     frames = np.empty((num_frames, h, w, 3), dtype=np.uint8)
     ys, xs = np.mgrid[-radius : radius + 1, -radius : radius + 1] if occluder else (None, None)
+    rng = np.random.default_rng(seed + 104729)
+    pixels = None if appearance.warps_rigidly else np.stack(np.mgrid[0:h, 0:w][::-1], axis=-1).astype(np.float64)
+    # Motion blur: the mean of sub-frames spread over the exposure, centred on the frame's instant.
+    subs = np.linspace(-appearance.blur / 2, appearance.blur / 2, 9) if appearance.blur > 0 else np.zeros(1)
     for t in range(num_frames):
-        src_from_dst = offset @ np.linalg.inv(homs[t])
-        frame = cv2.warpPerspective(
-            fitted, src_from_dst, (w, h), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT101
-        ).astype(np.float32)
+        frame = np.zeros((h, w, 3), np.float32)
+        for dt in subs:
+            frame += _render_scene(fitted, offset, motion, t + dt, size, speed, appearance, pixels)
+        frame /= len(subs)
         if occluder:
             cx, cy = centres[t]
             # Anti-aliased coverage of the disc for each pixel of its bounding box.
@@ -219,8 +327,45 @@ def make_clip(
                 sl = (slice(y_lo - y0, y_hi - y0), slice(x_lo - x0, x_hi - x0))
                 region = frame[y_lo:y_hi, x_lo:x_hi]
                 frame[y_lo:y_hi, x_lo:x_hi] = region * (1 - cover[sl]) + texture[sl] * cover[sl]
+        frame = _relight(frame, appearance, t, num_frames)
+        if appearance.noise > 0:
+            frame += rng.normal(0.0, appearance.noise, frame.shape).astype(np.float32)
         frames[t] = np.clip(np.rint(frame), 0, 255).astype(np.uint8)
-    return SyntheticClip(frames, homs, centres, float(radius), fps)
+    return SyntheticClip(frames, homs, centres, float(radius), fps, appearance)
+
+
+def _render_scene(fitted, offset, motion, t, size, speed, appearance: Appearance, pixels) -> np.ndarray:
+    """The scene at (possibly fractional) time ``t`` as float32 [H, W, 3], before occluder and lighting."""
+    h, w = size
+    m = motion_homography(motion, t, size, speed)
+    if pixels is None or appearance.deform == 0:
+        src_from_dst = offset @ np.linalg.inv(m)
+        return cv2.warpPerspective(
+            fitted, src_from_dst, (w, h), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT101
+        ).astype(np.float32)
+    # Each output pixel shows the reference point p with M_t (p + D_t p) = pixel.
+    ref = _undeform(apply_homography(np.linalg.inv(m), pixels), appearance, t)
+    src = ref + offset[:2, 2]
+    return cv2.remap(
+        fitted, src[..., 0].astype(np.float32), src[..., 1].astype(np.float32), cv2.INTER_CUBIC,
+        borderMode=cv2.BORDER_REFLECT101,
+    ).astype(np.float32)
+
+
+def _relight(frame: np.ndarray, appearance: Appearance, t: int, num_frames: int) -> np.ndarray:
+    """Apply the gain ramp and the sweeping soft light to a float32 [H, W, 3] frame."""
+    if appearance.gain == 1 and appearance.light == 0:
+        return frame
+    h, w = frame.shape[:2]
+    u = t / max(num_frames - 1, 1)
+    factor = np.full((h, w), 1.0 + (appearance.gain - 1.0) * u, np.float32)
+    if appearance.light:
+        # A wide blob of light travelling from the top left to the bottom right over the clip.
+        cx, cy = (-0.2 + 1.4 * u) * w, (0.1 + 0.8 * u) * h
+        sigma = 0.3 * max(h, w)
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        factor *= 1.0 + appearance.light * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * sigma * sigma))
+    return frame * factor[..., None]
 
 
 def accuracy_summary(

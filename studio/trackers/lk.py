@@ -11,10 +11,23 @@ the start. A step from frame ``t`` to ``t+1`` is trusted when:
   the frame.
 
 A point that fails is marked hidden; while hidden it is carried along by a local
-affine motion fitted to its nearest trusted neighbours, and every frame LK tries
-to find its *query-frame* appearance again near that prediction. The same
-query-frame match also pulls visible points back onto their original
-appearance, which removes the drift of chained frame-to-frame steps.
+affine motion fitted to its nearest trusted neighbours. It is found again when LK
+re-finds how it looked where it was last trusted near that prediction (the gain
+between then and now may differ by ``max_gain``: lighting changes while a point is
+hidden).
+
+Robustness to the exact click (``support``): a request with few queries tracks
+each query together with sub-points on the best-textured pixels within
+``support_radius`` px. A query's sub-points are each other's neighbours, so a click
+is judged and carried by the motion around it rather than by far-away clicks on
+other objects (the neighbour test above assumes one smooth motion field, which
+holds for a grid of points, not for seven clicks on a cat and a sofa); a hidden
+sub-point comes back when its frame step agrees with its visible siblings', and
+each step is also tried on the base pyramid level alone from where the last step
+leads (see ``_step``). The query's position in a frame is the click carried by a
+similarity fitted to its visible sub-points, and it is visible while most of them
+are. Many queries (a grid, DOT's initial tracks) support each other and get no
+sub-points: the total is capped at ``support_budget``.
 """
 
 from __future__ import annotations
@@ -27,6 +40,11 @@ from studio.progress import ProgressFn
 from studio.trackers.base import PointTracker
 
 _CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
+_ANCHOR_LEVELS = 1
+"""Pyramid levels above the base for re-finding a hidden point: the search is only a few pixels
+around its predicted position, and a shallow pyramid lets the call work on a small crop."""
+_GAIN_MIN_CONTRAST = 8.0
+"""Grey-level standard deviation below which a patch is too flat to tell a gain from a different surface."""
 
 
 def to_gray(video: np.ndarray) -> np.ndarray:
@@ -45,8 +63,16 @@ class LKTracker(PointTracker):
       motion_tolerance: a step is an outlier when it differs from its neighbours'
         motion by more than ``max(motion_tolerance, 0.5 * |neighbour motion|)`` pixels.
       neighbours: how many trusted neighbours predict a hidden point's motion.
-      anchor: re-match every point against its query-frame appearance (drift removal
+      anchor: re-match every point against its last trusted appearance (drift removal
         and re-detection after occlusion).
+      anchor_visible: also re-match visible points (slower; off by default).
+      min_eig: LK's minimum eigenvalue threshold (flat patches fail below it).
+      max_gain: largest brightness ratio between a hidden point's last trusted
+        appearance and a re-found one.
+      support: sub-points per query (0 = the click alone).
+      support_radius: how far from the click sub-points may lie, in pixels.
+      support_budget: most sub-points per request; queries beyond it get fewer sub-points
+        (``support_budget // queries - 1``), many queries none.
     """
 
     name = "lk"
@@ -54,7 +80,7 @@ class LKTracker(PointTracker):
     def __init__(
         self,
         window: int = 15,
-        levels: int = 3,
+        levels: int = 2,
         fb_threshold: float = 1.5,
         max_patch_error: float = 12.0,
         motion_tolerance: float = 3.0,
@@ -62,9 +88,11 @@ class LKTracker(PointTracker):
         anchor: bool = True,
         anchor_visible: bool = False,
         min_eig: float = 1e-4,
+        max_gain: float = 1.5,
+        support: int = 8,
+        support_radius: float = 4.0,
+        support_budget: int = 256,
     ):
-        self.anchor_visible = bool(anchor_visible)
-        self.min_eig = float(min_eig)
         self.window = int(window)
         self.levels = int(levels)
         self.fb_threshold = float(fb_threshold)
@@ -72,18 +100,77 @@ class LKTracker(PointTracker):
         self.motion_tolerance = float(motion_tolerance)
         self.neighbours = int(neighbours)
         self.anchor = bool(anchor)
+        self.anchor_visible = bool(anchor_visible)
+        self.min_eig = float(min_eig)
+        self.max_gain = float(max_gain)
+        self.support = int(support)
+        self.support_radius = float(support_radius)
+        self.support_budget = int(support_budget)
+
+    # ------------------------------------------------------------------ queries -> sub-points -> queries
 
     def _track(self, video: np.ndarray, queries: np.ndarray, progress: ProgressFn):
-        t_len = video.shape[0]
         gray = to_gray(video)
+        subs, owner = self._sub_points(gray, queries)
+        groups = owner if len(subs) > len(queries) else None
+        tracks, visible = self._both_ways(gray, subs, groups, progress)
+        if groups is not None:
+            tracks, visible = combine_sub_points(tracks, visible, subs, owner, queries)
+        progress(1.0, "done")
+        return tracks, visible, None
+
+    def sub_point_count(self, n: int) -> int:
+        """Sub-points per query (besides the click itself) for a request of ``n`` queries."""
+        return int(np.clip(self.support_budget // max(n, 1) - 1, 0, self.support))
+
+    def _sub_points(self, gray: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each query followed by its sub-points: ([M, 3] ``(t, x, y)`` float32, [M] owning query index).
+
+        Sub-points are the best-textured pixels (largest minimum eigenvalue of the gradient
+        structure tensor over an LK window) at integer offsets within ``support_radius`` of
+        the click, at least 2 px from the click and from each other.
+        """
+        n = len(queries)
+        k = self.sub_point_count(n)
+        if k == 0:
+            return queries.astype(np.float32), np.arange(n)
+        r = int(np.floor(self.support_radius))
+        oy, ox = np.mgrid[-r : r + 1, -r : r + 1]
+        keep = (ox**2 + oy**2 <= self.support_radius**2) & (ox**2 + oy**2 >= 4)
+        offsets = np.stack([ox[keep], oy[keep]], 1).astype(np.float32)  # [C, 2]
+        h, w = gray.shape[1:]
+        half = r + self.window // 2 + 2
+        rows, owner = [], []
+        for i, (t, x, y) in enumerate(queries):
+            t, cx, cy = int(t), int(round(float(x))), int(round(float(y)))
+            x0, y0 = max(cx - half, 0), max(cy - half, 0)
+            crop = gray[t, y0 : min(cy + half + 1, h), x0 : min(cx + half + 1, w)]
+            eig = cv2.cornerMinEigenVal(crop, self.window, 3) if min(crop.shape) > 2 else np.zeros_like(crop, np.float32)
+            cand = np.array([x, y], np.float32) + offsets
+            ix = np.clip(np.rint(cand[:, 0]).astype(int) - x0, 0, crop.shape[1] - 1)
+            iy = np.clip(np.rint(cand[:, 1]).astype(int) - y0, 0, crop.shape[0] - 1)
+            inside = inside_frame(cand, (h, w))
+            score = np.where(inside, eig[iy, ix], -1.0)
+            picked = [np.array([x, y], np.float32)]
+            for j in np.argsort(-score, kind="stable"):
+                if len(picked) > k or score[j] < 0:
+                    break
+                if min(np.linalg.norm(cand[j] - p) for p in picked) >= 2.0:
+                    picked.append(cand[j])
+            rows.append(np.concatenate([np.full((len(picked), 1), t, np.float32), np.stack(picked)], 1))
+            owner.append(np.full(len(picked), i))
+        return np.concatenate(rows).astype(np.float32), np.concatenate(owner)
+
+    def _both_ways(self, gray: np.ndarray, queries: np.ndarray, groups, progress: ProgressFn):
+        """Tracks [T, M, 2] and visibility [T, M] of every (sub-)query, forwards and backwards."""
+        t_len = gray.shape[0]
         starts = queries[:, 0].astype(int)
         xy = queries[:, 1:].astype(np.float32)
         tracks = np.zeros((t_len, len(queries), 2), np.float32)
         visible = np.zeros((t_len, len(queries)), bool)
-
         fwd = starts < t_len - 1
         bwd = starts > 0
-        steps = max(1, int(np.sum(t_len - 1 - starts.min()) if fwd.any() else 0) + int(starts.max() if bwd.any() else 0))
+        steps = max(1, (t_len - 1 - int(starts.min()) if fwd.any() else 0) + (int(starts.max()) if bwd.any() else 0))
         done = [0]
 
         def tick(desc: str) -> None:
@@ -91,48 +178,88 @@ class LKTracker(PointTracker):
             progress(min(done[0] / steps, 1.0), desc)
 
         # Forwards from each query frame; frames before it are filled by the backward pass.
-        f_tracks, f_vis = self._propagate(gray, starts, xy, lambda: tick("tracking forwards"))
+        f_tracks, f_vis = self._propagate(gray, starts, xy, groups, lambda: tick("tracking forwards"))
         later = np.arange(t_len)[:, None] >= starts[None, :]
         tracks[later] = f_tracks[later]
         visible[later] = f_vis[later]
         if bwd.any():
             rev = gray[::-1]
-            b_tracks, b_vis = self._propagate(rev, t_len - 1 - starts, xy, lambda: tick("tracking backwards"))
+            b_tracks, b_vis = self._propagate(rev, t_len - 1 - starts, xy, groups, lambda: tick("tracking backwards"))
             b_tracks, b_vis = b_tracks[::-1], b_vis[::-1]
             earlier = ~later
             tracks[earlier] = b_tracks[earlier]
             visible[earlier] = b_vis[earlier]
-        progress(1.0, "done")
-        return tracks, visible, None
+        return tracks, visible
 
-    def _lk(self, pyr0, pyr1, p0: np.ndarray, guess: np.ndarray | None = None):
-        """One LK call: returns (p1 [M,2], ok [M], err [M])."""
+    # ------------------------------------------------------------------ LK calls
+
+    def _lk(self, img0, img1, p0: np.ndarray, guess: np.ndarray | None = None, levels: int | None = None):
+        """One LK call: returns (p1 [M,2], ok [M], err [M]).
+
+        With few points in a small part of the frame, both images are cropped to the
+        points plus what the pyramid's windows can reach, which saves building whole-frame
+        pyramids (OpenCV's Python binding takes images, not prebuilt pyramids).
+        """
+        levels = self.levels if levels is None else levels
+        p0 = p0.reshape(-1, 2).astype(np.float32)
+        shift = np.zeros(2, np.float32)
+        pts = p0 if guess is None else np.concatenate([p0, guess.reshape(-1, 2)])
+        h, w = img0.shape
+        margin = (self.window + 2) * 2**levels + 8
+        x_lo, y_lo = np.floor(pts.min(0)).astype(int) - margin
+        x_hi, y_hi = np.ceil(pts.max(0)).astype(int) + margin + 1
+        x_lo, y_lo, x_hi, y_hi = max(x_lo, 0), max(y_lo, 0), min(x_hi, w), min(y_hi, h)
+        if x_hi > x_lo and y_hi > y_lo and (x_hi - x_lo) * (y_hi - y_lo) < 0.5 * h * w:
+            img0, img1 = img0[y_lo:y_hi, x_lo:x_hi], img1[y_lo:y_hi, x_lo:x_hi]
+            shift = np.array([x_lo, y_lo], np.float32)
         flags = 0
+        p1 = None
         if guess is not None:
             flags = cv2.OPTFLOW_USE_INITIAL_FLOW
-            p1 = guess.reshape(-1, 1, 2).astype(np.float32).copy()
-        else:
-            p1 = None
+            p1 = (guess.reshape(-1, 1, 2) - shift).astype(np.float32)
         p1, status, err = cv2.calcOpticalFlowPyrLK(
-            pyr0,
-            pyr1,
-            p0.reshape(-1, 1, 2).astype(np.float32),
+            np.ascontiguousarray(img0),
+            np.ascontiguousarray(img1),
+            (p0 - shift).reshape(-1, 1, 2),
             p1,
             winSize=(self.window, self.window),
-            maxLevel=self.levels,
+            maxLevel=levels,
             criteria=_CRITERIA,
             flags=flags,
             minEigThreshold=self.min_eig,
         )
-        return p1.reshape(-1, 2), status.reshape(-1).astype(bool), err.reshape(-1)
+        return p1.reshape(-1, 2) + shift, status.reshape(-1).astype(bool), err.reshape(-1)
 
-    def _checked_lk(self, pyr0, pyr1, p0, guess=None):
-        """LK forwards then backwards; a point is ``ok`` when the round trip closes and the patch matches."""
-        p1, ok, err = self._lk(pyr0, pyr1, p0, guess)
-        back, ok_b, _ = self._lk(pyr1, pyr0, p1, p0)
+    def _checked_lk(self, img0, img1, p0, guess=None, levels=None, patch_check=True, with_err=False):
+        """LK forwards then backwards; a point is ``ok`` when the round trip closes (and, with
+        ``patch_check``, LK's own patch difference is small)."""
+        p1, ok, err = self._lk(img0, img1, p0, guess, levels)
+        back, ok_b, _ = self._lk(img1, img0, p1, p0, levels)
         fb = np.linalg.norm(back - p0, axis=1)
-        ok &= ok_b & (fb < self.fb_threshold) & (err < self.max_patch_error)
+        ok &= ok_b & (fb < self.fb_threshold)
+        if patch_check:
+            ok &= err < self.max_patch_error
+        if with_err:
+            return p1, ok, err
         return p1, ok
+
+    def _step(self, img0, img1, p0: np.ndarray, velocity: np.ndarray, thorough: bool):
+        """One frame step t -> t+1 of points ``p0`` [M, 2]. Returns (p1 [M, 2], ok [M]).
+
+        The pyramid's coarse levels see tens of pixels around a point, so a strong edge or a
+        passing occluder nearby can drag a point and its round trip alike. A ``thorough`` step
+        also runs LK on the base level alone from where the point's last step leads
+        (``velocity`` [M, 2]), which sees only the point's own window; where the two answers
+        differ by a pixel or more, the one whose patch matches better wins.
+        """
+        p1, ok, err = self._checked_lk(img0, img1, p0, with_err=True)
+        if not thorough:
+            return p1, ok
+        pa, ok_a, err_a = self._checked_lk(img0, img1, p0, p0 + velocity, 0, with_err=True)
+        agree = np.linalg.norm(pa - p1, axis=1) < 1.0
+        use_a = ok_a & (~ok | (~agree & (err_a < err)))
+        p1[use_a] = pa[use_a]
+        return p1, ok | ok_a
 
     def _patches(self, gray: np.ndarray, xy: np.ndarray) -> np.ndarray:
         """Bilinear [M, window, window] float32 patches of ``gray`` centred on ``xy`` [M, 2]."""
@@ -151,8 +278,27 @@ class LKTracker(PointTracker):
         )
         return out.reshape(m, self.window, self.window).astype(np.float32)
 
-    def _neighbour_table(self, p: np.ndarray) -> np.ndarray:
-        """Indices [M, K] of each point's K nearest other points (K = min(neighbours, M-1)).
+    def _mismatch(self, before: np.ndarray, now: np.ndarray, gain: bool = True) -> np.ndarray:
+        """Mean absolute grey-level difference [M] of patches [M, k, k], with ``gain`` after matching
+        their brightness (a gain of at most ``max_gain`` either way).
+
+        Only textured patches get a gain: their texture has to agree after it, while two flat
+        patches of different brightness would match under any gain.
+        """
+        if not gain:
+            return np.abs(now - before).mean(axis=(1, 2))
+        m0 = before.mean(axis=(1, 2))
+        m1 = np.maximum(now.mean(axis=(1, 2)), 1.0)
+        g = np.clip(m0 / m1, 1 / self.max_gain, self.max_gain)
+        textured = np.minimum(before.std(axis=(1, 2)), now.std(axis=(1, 2))) >= _GAIN_MIN_CONTRAST
+        g = np.where(textured, g, 1.0)
+        return np.abs(now * g[:, None, None] - before).mean(axis=(1, 2))
+
+    # ------------------------------------------------------------------ neighbours
+
+    def _neighbour_table(self, p: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
+        """Indices [M, K] of each point's K nearest other points (K = min(neighbours, M-1));
+        with ``groups``, a point's own group comes first.
 
         Nearness changes slowly under smooth motion, so the table is rebuilt only now and then;
         rows are computed in chunks to keep the [chunk, M] distance block small.
@@ -164,13 +310,16 @@ class LKTracker(PointTracker):
         out = np.empty((m, k), int)
         for a in range(0, m, 1024):
             d2 = np.sum((p[a : a + 1024, None, :] - p[None, :, :]) ** 2, axis=-1)
+            if groups is not None:
+                d2 += np.where(groups[a : a + 1024, None] == groups[None, :], 0.0, 1e12)
             d2[np.arange(d2.shape[0]), np.arange(a, a + d2.shape[0])] = np.inf  # not its own neighbour
             out[a : a + 1024] = np.argpartition(d2, k - 1, axis=1)[:, :k]
         return out
 
     def _neighbour_motion(
-        self, p0: np.ndarray, disp: np.ndarray, trusted: np.ndarray, table: np.ndarray, targets: np.ndarray
-    ) -> np.ndarray | None:
+        self, p0: np.ndarray, disp: np.ndarray, trusted: np.ndarray, table: np.ndarray, targets: np.ndarray,
+        groups: np.ndarray | None = None,
+    ) -> tuple[np.ndarray | None, np.ndarray]:
         """Predict the motion of points ``targets`` from a local affine fit to their trusted neighbours.
 
         Args:
@@ -179,17 +328,26 @@ class LKTracker(PointTracker):
           trusted: [M] bool.
           table: [M, K] neighbour indices from ``_neighbour_table``.
           targets: [B] indices into p0 to predict.
+          groups: [M] group of each point or None; with groups, a target with at least 3
+            trusted neighbours in its own group is predicted from those alone.
 
         Returns:
-          [B, 2] predicted motion, or None when nothing is trusted.
+          ([B, 2] predicted motion, or None when nothing is trusted; [B] bool ``local``: the
+          prediction rests on at least 3 trusted neighbours (of the target's own group, with groups)).
         """
         if not trusted.any():
-            return None
+            return None, np.zeros(len(targets), bool)
         fallback = np.median(disp[trusted], axis=0)
         if table.shape[1] == 0:
-            return np.broadcast_to(fallback, (len(targets), 2)).copy()
+            return np.broadcast_to(fallback, (len(targets), 2)).copy(), np.zeros(len(targets), bool)
         near = table[targets]  # [B, K]
         w = trusted[near].astype(np.float64)  # untrusted neighbours do not vote
+        if groups is None:
+            local = w.sum(axis=1) >= 3
+        else:
+            same = w * (groups[near] == groups[targets, None])
+            local = same.sum(axis=1) >= 3
+            w = np.where(local[:, None], same, w)
         # Affine fit centred on each target: disp ~ A (p - p_target) + b; b is the prediction.
         rel = p0[near] - p0[targets, None, :]
         x = np.concatenate([rel, np.ones(rel.shape[:2] + (1,))], axis=-1)  # [B, K, 3]
@@ -197,11 +355,12 @@ class LKTracker(PointTracker):
         xtx = np.einsum("bk,bki,bkj->bij", w, x, x) + np.diag([1e-2, 1e-2, 1e-6])
         xty = np.einsum("bk,bki,bkj->bij", w, x, disp[near])
         pred = np.linalg.solve(xtx, xty)[:, 2, :]
-        few = w.sum(axis=1) < 3
-        pred[few] = fallback
-        return pred
+        pred[w.sum(axis=1) < 3] = fallback
+        return pred, local
 
-    def _propagate(self, gray: np.ndarray, starts: np.ndarray, xy: np.ndarray, tick) -> tuple[np.ndarray, np.ndarray]:
+    # ------------------------------------------------------------------ one direction
+
+    def _propagate(self, gray: np.ndarray, starts: np.ndarray, xy: np.ndarray, groups, tick) -> tuple[np.ndarray, np.ndarray]:
         """Track forwards in time from each point's start frame (frames of ``gray`` in order)."""
         t_len, h, w = gray.shape
         n = len(starts)
@@ -214,55 +373,55 @@ class LKTracker(PointTracker):
         seen_xy = xy.copy()
         trusted = np.zeros(n, bool)  # LK itself followed the point on its last step
         ref = np.zeros((n, self.window, self.window), np.float32)  # patch where LK last followed it
+        vel = np.zeros((n, 2), np.float32)  # each point's last step
         first = int(starts.min())
         table, table_for, table_at = None, -1, first
         for t in range(first, t_len):
             new = starts == t
             pos[new], lost[new], active[new] = xy[new], False, True
-            seen_at[new], seen_xy[new], trusted[new] = t, xy[new], True
+            seen_at[new], seen_xy[new], trusted[new], vel[new] = t, xy[new], True, 0.0
             tracks[t, active] = pos[active]
             visible[t, active] = ~lost[active]
             if t == t_len - 1:
                 break
             idx = np.nonzero(active)[0]
+            grp = None if groups is None else groups[idx]
             p0 = pos[idx]
-            # OpenCV's Python binding takes images, not prebuilt pyramids, so each call builds its own.
-            pyr0, pyr1 = gray[t], gray[t + 1]
             p1 = p0.copy()
             ok = np.zeros(len(idx), bool)
-            seen = ~lost[idx]
-            if seen.any():
-                p1[seen], ok[seen] = self._checked_lk(pyr0, pyr1, p0[seen])
+            was_lost = lost[idx]
+            # Hidden sub-points step too, from where their query's other sub-points carry them.
+            stepping = np.ones(len(idx), bool) if grp is not None else ~was_lost
+            if stepping.any():
+                p1[stepping], ok[stepping] = self._step(
+                    gray[t], gray[t + 1], p0[stepping], vel[idx[stepping]], thorough=grp is not None
+                )
             disp = p1 - p0
             # Steps that disagree with the local motion are occlusions or slips.
             if len(idx) != table_for or t - table_at >= 8:
-                table, table_for, table_at = self._neighbour_table(p0), len(idx), t
-            if ok.sum() >= 3:
-                pred = self._neighbour_motion(p0, disp, ok, table, np.nonzero(ok)[0])
-                dev = np.linalg.norm(disp[ok] - pred, axis=1)
+                table, table_for, table_at = self._neighbour_table(p0, grp), len(idx), t
+            voters = ok & ~was_lost
+            judged = np.nonzero(ok)[0]
+            if voters.sum() >= 3 and judged.size:
+                pred, local = self._neighbour_motion(p0, disp, voters, table, judged, grp)
+                dev = np.linalg.norm(disp[judged] - pred, axis=1)
                 tol = np.maximum(self.motion_tolerance, 0.5 * np.linalg.norm(pred, axis=1))
-                bad = np.nonzero(ok)[0][dev > tol]
-                ok[bad] = False
+                # A query's sub-points are judged only by each other: other queries may lie on
+                # other objects. Without sub-points every point is judged by its nearest ones.
+                bad = dev > tol if grp is None else (dev > tol) & local
+                # A hidden sub-point comes back only on a step that its visible neighbours confirm
+                # closely: its appearance may have changed (a turning object), its motion has not.
+                back = was_lost[judged]
+                bad |= back & ~(local & (dev < self.fb_threshold))
+                ok[judged[bad]] = False
+            else:
+                ok &= ~was_lost
             failed = np.nonzero(~ok)[0]
             if failed.size:
-                pred = self._neighbour_motion(p0, disp, ok, table, failed)
+                pred, _ = self._neighbour_motion(p0, disp, ok, table, failed, grp)
                 p1[failed] = p0[failed] + (pred if pred is not None else 0.0)
             if self.anchor:
-                # Re-find each point by how it looked where it was last trusted: close in time, so
-                # rotation and scale have changed it least.
-                for t0 in np.unique(seen_at[idx]):
-                    gap = t + 1 - int(t0)
-                    # Long-hidden points are looked for every 4th frame: each look costs two LK calls.
-                    if gap > 4 and gap % 4:
-                        continue
-                    members = np.nonzero((seen_at[idx] == t0) & (self.anchor_visible | ~ok))[0]
-                    if members.size == 0:
-                        continue
-                    pa, ok_a = self._checked_lk(gray[int(t0)], pyr1, seen_xy[idx[members]], p1[members])
-                    # Accept a re-match only near the prediction, so a look-alike elsewhere cannot capture it.
-                    ok_a &= np.linalg.norm(pa - p1[members], axis=1) < max(4.0, self.fb_threshold * 4)
-                    p1[members[ok_a]] = pa[ok_a]
-                    ok[members[ok_a]] = True
+                self._refind(gray, t, idx, p1, ok, seen_at, seen_xy)
             # LK gives no answer on flat texture; such a point is still visible if its patch
             # looks as it did when LK last followed it (an occluder would change it).
             lk_ok = ok.copy()
@@ -270,9 +429,10 @@ class LKTracker(PointTracker):
             if failed.size:
                 newly = failed[trusted[idx[failed]]]
                 ref[idx[newly]] = self._patches(gray[t], p0[newly])
-                diff = np.abs(self._patches(gray[t + 1], p1[failed]) - ref[idx[failed]]).mean(axis=(1, 2))
+                diff = self._mismatch(ref[idx[failed]], self._patches(gray[t + 1], p1[failed]), gain=False)
                 ok[failed[diff < self.max_patch_error]] = True
             ok &= inside_frame(p1, (h, w))
+            vel[idx] = p1 - p0
             pos[idx] = p1
             lost[idx] = ~ok
             trusted[idx] = lk_ok
@@ -280,3 +440,82 @@ class LKTracker(PointTracker):
             seen_xy[idx[lk_ok]] = p1[lk_ok]
             tick()
         return tracks, visible
+
+    def _refind(self, gray, t, idx, p1, ok, seen_at, seen_xy) -> None:
+        """Re-find points that failed this step by how they looked where they were last trusted
+        (close in time, so rotation and scale have changed them least); updates ``p1``, ``ok``."""
+        for t0 in np.unique(seen_at[idx]):
+            gap = t + 1 - int(t0)
+            # Long-hidden points are looked for every 4th frame: each look costs two LK calls.
+            if gap > 4 and gap % 4:
+                continue
+            members = np.nonzero((seen_at[idx] == t0) & (self.anchor_visible | ~ok))[0]
+            if members.size == 0:
+                continue
+            src = seen_xy[idx[members]]
+            pa, ok_a = self._checked_lk(gray[int(t0)], gray[t + 1], src, p1[members], _ANCHOR_LEVELS, patch_check=False)
+            # Accept a re-match only near the prediction, so a look-alike elsewhere cannot capture it,
+            # and only if it looks the same up to a change of brightness.
+            ok_a &= np.linalg.norm(pa - p1[members], axis=1) < max(4.0, self.fb_threshold * 4)
+            if ok_a.any():
+                diff = self._mismatch(self._patches(gray[int(t0)], src[ok_a]), self._patches(gray[t + 1], pa[ok_a]))
+                ok_a[np.nonzero(ok_a)[0][diff >= self.max_patch_error]] = False
+            p1[members[ok_a]] = pa[ok_a]
+            ok[members[ok_a]] = True
+
+
+def _similarity(src: np.ndarray, dst: np.ndarray) -> tuple[complex, complex]:
+    """Least-squares similarity ``dst ~ a * src + b`` on complex coordinates (src, dst [K] complex)."""
+    ms, md = src.mean(), dst.mean()
+    s, d = src - ms, dst - md
+    den = float(np.sum(np.abs(s) ** 2))
+    a = complex(np.sum(np.conj(s) * d) / den) if den > 1e-9 else 1.0 + 0j
+    return a, md - a * ms
+
+
+def combine_sub_points(
+    tracks: np.ndarray, visible: np.ndarray, subs: np.ndarray, owner: np.ndarray, queries: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """One track per query from its sub-points' tracks.
+
+    In each frame the click is carried by a similarity (rotation, scale, shift) fitted to
+    its visible sub-points, refitted once without those more than 1.5 px (or 3x the median
+    residual) off; with fewer than 3 visible, by their median shift; with none, by the median
+    of all its sub-points' carried positions. The query is visible when at least half of its
+    sub-points are, the click itself counting twice.
+
+    Args:
+      tracks: [T, M, 2], visible: [T, M] of the sub-points.
+      subs: [M, 3] their ``(t, x, y)`` starts; owner: [M] query index of each.
+      queries: [N, 3].
+
+    Returns:
+      tracks [T, N, 2] float32, visible [T, N] bool.
+    """
+    t_len, n = tracks.shape[0], len(queries)
+    out = np.zeros((t_len, n, 2), np.float32)
+    vis = np.zeros((t_len, n), bool)
+    for i in range(n):
+        rows = np.nonzero(owner == i)[0]  # the click first
+        start = subs[rows, 1:].astype(np.float64)
+        click = queries[i, 1:].astype(np.float64)
+        weight = np.ones(len(rows))
+        weight[0] = 2.0
+        for t in range(t_len):
+            v = visible[t, rows]
+            now = tracks[t, rows].astype(np.float64)
+            vis[t, i] = weight[v].sum() >= weight.sum() / 2
+            if v.sum() >= 3:
+                src = start[v, 0] + 1j * start[v, 1]
+                dst = now[v, 0] + 1j * now[v, 1]
+                a, b = _similarity(src, dst)
+                res = np.abs(a * src + b - dst)
+                good = res <= max(1.5, 3 * np.median(res))
+                if 3 <= good.sum() < len(src):
+                    a, b = _similarity(src[good], dst[good])
+                z = a * complex(click[0], click[1]) + b
+                out[t, i] = (z.real, z.imag)
+            else:
+                use = v if v.any() else np.ones(len(rows), bool)
+                out[t, i] = click + np.median(now[use] - start[use], axis=0)
+    return out, vis
