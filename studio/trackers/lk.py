@@ -32,6 +32,8 @@ sub-points: the total is capped at ``support_budget``.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import cv2
 import numpy as np
 
@@ -177,14 +179,22 @@ class LKTracker(PointTracker):
             done[0] += 1
             progress(min(done[0] / steps, 1.0), desc)
 
-        # Forwards from each query frame; frames before it are filled by the backward pass.
-        f_tracks, f_vis = self._propagate(gray, starts, xy, groups, lambda: tick("tracking forwards"))
+        def count() -> None:  # the backward pass runs in a worker thread and only counts
+            done[0] += 1
+
+        # Forwards from each query frame; frames before it are filled by the backward pass. The
+        # two passes are independent: the backward one runs in a second thread meanwhile (OpenCV
+        # releases the GIL while it computes).
+        rev = gray[::-1]
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            back = pool.submit(self._propagate, rev, t_len - 1 - starts, xy, groups, count) if bwd.any() else None
+            f_tracks, f_vis = self._propagate(gray, starts, xy, groups, lambda: tick("tracking"))
+            if back is not None:
+                b_tracks, b_vis = back.result()
         later = np.arange(t_len)[:, None] >= starts[None, :]
         tracks[later] = f_tracks[later]
         visible[later] = f_vis[later]
-        if bwd.any():
-            rev = gray[::-1]
-            b_tracks, b_vis = self._propagate(rev, t_len - 1 - starts, xy, groups, lambda: tick("tracking backwards"))
+        if back is not None:
             b_tracks, b_vis = b_tracks[::-1], b_vis[::-1]
             earlier = ~later
             tracks[earlier] = b_tracks[earlier]
@@ -296,24 +306,28 @@ class LKTracker(PointTracker):
 
     # ------------------------------------------------------------------ neighbours
 
-    def _neighbour_table(self, p: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
-        """Indices [M, K] of each point's K nearest other points (K = min(neighbours, M-1));
-        with ``groups``, a point's own group comes first.
+    def _nearest(self, p: np.ndarray, groups: np.ndarray | None, rows: np.ndarray, k: int) -> np.ndarray:
+        """Indices [R, k] of the ``k`` nearest other points of ``p`` [M, 2] for points ``rows`` [R]
+        (-1 where there are fewer); with ``groups``, a point's own group comes first."""
+        import torch
 
-        Nearness changes slowly under smooth motion, so the table is rebuilt only now and then;
-        rows are computed in chunks to keep the [chunk, M] distance block small.
-        """
         m = len(p)
-        k = min(self.neighbours, m - 1)
-        if k <= 0:
-            return np.zeros((m, 0), int)
-        out = np.empty((m, k), int)
-        for a in range(0, m, 1024):
-            d2 = np.sum((p[a : a + 1024, None, :] - p[None, :, :]) ** 2, axis=-1)
+        out = np.full((len(rows), k), -1, np.int64)
+        kk = min(k, m - 1)
+        if kk <= 0 or len(rows) == 0:
+            return out
+        p = np.ascontiguousarray(p, np.float32)
+        sq = (p * p).sum(axis=1)
+        for a in range(0, len(rows), 1024):  # keeps the [chunk, M] distance block small
+            r = np.asarray(rows[a : a + 1024])
+            d2 = sq[r, None] + sq[None, :] - 2.0 * (p[r] @ p.T)
             if groups is not None:
-                d2 += np.where(groups[a : a + 1024, None] == groups[None, :], 0.0, 1e12)
-            d2[np.arange(d2.shape[0]), np.arange(a, a + d2.shape[0])] = np.inf  # not its own neighbour
-            out[a : a + 1024] = np.argpartition(d2, k - 1, axis=1)[:, :k]
+                d2 += np.where(groups[r, None] == groups[None, :], 0.0, 1e12)
+            d2[np.arange(len(r)), r] = np.inf  # not its own neighbour
+            if len(r) > 256:  # torch's top-k beats numpy's partition on big blocks
+                out[a : a + len(r), :kk] = torch.from_numpy(d2).topk(kk, dim=1, largest=False).indices.numpy()
+            else:
+                out[a : a + len(r), :kk] = np.argpartition(d2, kk - 1, axis=1)[:, :kk]
         return out
 
     def _neighbour_motion(
@@ -326,7 +340,7 @@ class LKTracker(PointTracker):
           p0: [M, 2] positions at frame t.
           disp: [M, 2] measured motion t -> t+1 (used only where ``trusted``).
           trusted: [M] bool.
-          table: [M, K] neighbour indices from ``_neighbour_table``.
+          table: [M, K] neighbour indices (-1 = none).
           targets: [B] indices into p0 to predict.
           groups: [M] group of each point or None; with groups, a target with at least 3
             trusted neighbours in its own group is predicted from those alone.
@@ -341,7 +355,8 @@ class LKTracker(PointTracker):
         if table.shape[1] == 0:
             return np.broadcast_to(fallback, (len(targets), 2)).copy(), np.zeros(len(targets), bool)
         near = table[targets]  # [B, K]
-        w = trusted[near].astype(np.float64)  # untrusted neighbours do not vote
+        w = (trusted[np.maximum(near, 0)] & (near >= 0)).astype(np.float64)  # untrusted neighbours do not vote
+        near = np.maximum(near, 0)
         if groups is None:
             local = w.sum(axis=1) >= 3
         else:
@@ -352,8 +367,9 @@ class LKTracker(PointTracker):
         rel = p0[near] - p0[targets, None, :]
         x = np.concatenate([rel, np.ones(rel.shape[:2] + (1,))], axis=-1)  # [B, K, 3]
         # A little ridge keeps the fit sane when neighbours are few or nearly collinear.
-        xtx = np.einsum("bk,bki,bkj->bij", w, x, x) + np.diag([1e-2, 1e-2, 1e-6])
-        xty = np.einsum("bk,bki,bkj->bij", w, x, disp[near])
+        xw = np.swapaxes(x * w[..., None], 1, 2)  # [B, 3, K]
+        xtx = xw @ x + np.diag([1e-2, 1e-2, 1e-6])
+        xty = xw @ disp[near]
         pred = np.linalg.solve(xtx, xty)[:, 2, :]
         pred[w.sum(axis=1) < 3] = fallback
         return pred, local
@@ -375,7 +391,13 @@ class LKTracker(PointTracker):
         ref = np.zeros((n, self.window, self.window), np.float32)  # patch where LK last followed it
         vel = np.zeros((n, 2), np.float32)  # each point's last step
         first = int(starts.min())
-        table, table_for, table_at = None, -1, first
+        # Each point's nearest neighbours (point ids, -1 = none). Nearness changes slowly under
+        # smooth motion, so the table is rebuilt every 8 frames; a point that starts in between
+        # gets its own row at once.
+        width = min(self.neighbours, n - 1) if n > 1 else 0
+        nbr = np.full((n, width), -1, np.int64)
+        nbr_at = first - 8
+        slot = np.full(n, -1, np.int64)  # point id -> position among the active points
         for t in range(first, t_len):
             new = starts == t
             pos[new], lost[new], active[new] = xy[new], False, True
@@ -398,8 +420,15 @@ class LKTracker(PointTracker):
                 )
             disp = p1 - p0
             # Steps that disagree with the local motion are occlusions or slips.
-            if len(idx) != table_for or t - table_at >= 8:
-                table, table_for, table_at = self._neighbour_table(p0, grp), len(idx), t
+            slot[idx] = np.arange(len(idx))
+            if t - nbr_at >= 8:
+                rows, nbr_at = np.arange(len(idx)), t
+            else:
+                rows = slot[np.nonzero(new)[0]]
+            if rows.size and width:
+                found = self._nearest(p0, grp, rows, width)
+                nbr[idx[rows]] = np.where(found >= 0, idx[np.maximum(found, 0)], -1)
+            table = np.where(nbr[idx] >= 0, slot[np.maximum(nbr[idx], 0)], -1)
             voters = ok & ~was_lost
             judged = np.nonzero(ok)[0]
             if voters.sum() >= 3 and judged.size:
@@ -443,13 +472,16 @@ class LKTracker(PointTracker):
 
     def _refind(self, gray, t, idx, p1, ok, seen_at, seen_xy) -> None:
         """Re-find points that failed this step by how they looked where they were last trusted
-        (close in time, so rotation and scale have changed them least); updates ``p1``, ``ok``."""
-        for t0 in np.unique(seen_at[idx]):
+        (close in time, so rotation and scale have changed them least); updates ``p1``, ``ok``.
+
+        Points carried outside the frame are not looked for (a panning camera leaves many)."""
+        wanted = (self.anchor_visible | ~ok) & inside_frame(p1, gray.shape[1:])
+        for t0 in np.unique(seen_at[idx[wanted]]):
             gap = t + 1 - int(t0)
             # Long-hidden points are looked for every 4th frame: each look costs two LK calls.
             if gap > 4 and gap % 4:
                 continue
-            members = np.nonzero((seen_at[idx] == t0) & (self.anchor_visible | ~ok))[0]
+            members = np.nonzero((seen_at[idx] == t0) & wanted)[0]
             if members.size == 0:
                 continue
             src = seen_xy[idx[members]]
