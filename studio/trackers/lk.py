@@ -309,25 +309,21 @@ class LKTracker(PointTracker):
     def _nearest(self, p: np.ndarray, groups: np.ndarray | None, rows: np.ndarray, k: int) -> np.ndarray:
         """Indices [R, k] of the ``k`` nearest other points of ``p`` [M, 2] for points ``rows`` [R]
         (-1 where there are fewer); with ``groups``, a point's own group comes first."""
-        import torch
-
         m = len(p)
         out = np.full((len(rows), k), -1, np.int64)
         kk = min(k, m - 1)
         if kk <= 0 or len(rows) == 0:
             return out
-        p = np.ascontiguousarray(p, np.float32)
+        # float32 is plenty for plain distances; the group penalty below needs float64's range.
+        p = np.ascontiguousarray(p, np.float32 if groups is None else np.float64)
         sq = (p * p).sum(axis=1)
-        for a in range(0, len(rows), 1024):  # keeps the [chunk, M] distance block small
-            r = np.asarray(rows[a : a + 1024])
+        for a in range(0, len(rows), 512):  # keeps the [chunk, M] distance block small
+            r = np.asarray(rows[a : a + 512])
             d2 = sq[r, None] + sq[None, :] - 2.0 * (p[r] @ p.T)
             if groups is not None:
                 d2 += np.where(groups[r, None] == groups[None, :], 0.0, 1e12)
             d2[np.arange(len(r)), r] = np.inf  # not its own neighbour
-            if len(r) > 256:  # torch's top-k beats numpy's partition on big blocks
-                out[a : a + len(r), :kk] = torch.from_numpy(d2).topk(kk, dim=1, largest=False).indices.numpy()
-            else:
-                out[a : a + len(r), :kk] = np.argpartition(d2, kk - 1, axis=1)[:, :kk]
+            out[a : a + len(r), :kk] = np.argpartition(d2, kk - 1, axis=1)[:, :kk]
         return out
 
     def _neighbour_motion(
