@@ -45,6 +45,8 @@ _CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
 _ANCHOR_LEVELS = 1
 """Pyramid levels above the base for re-finding a hidden point: the search is only a few pixels
 around its predicted position, and a shallow pyramid lets the call work on a small crop."""
+_MIN_SUPPORT = 4
+"""Fewest sub-points per query worth having."""
 _GAIN_MIN_CONTRAST = 8.0
 """Grey-level standard deviation below which a patch is too flat to tell a gain from a different surface."""
 
@@ -73,8 +75,8 @@ class LKTracker(PointTracker):
         appearance and a re-found one.
       support: sub-points per query (0 = the click alone).
       support_radius: how far from the click sub-points may lie, in pixels.
-      support_budget: most sub-points per request; queries beyond it get fewer sub-points
-        (``support_budget // queries - 1``), many queries none.
+      support_budget: most sub-points per request: a request of N queries gets
+        ``support_budget // N - 1`` per query (at most ``support``), none when that is under 4.
     """
 
     name = "lk"
@@ -122,8 +124,11 @@ class LKTracker(PointTracker):
         return tracks, visible, None
 
     def sub_point_count(self, n: int) -> int:
-        """Sub-points per query (besides the click itself) for a request of ``n`` queries."""
-        return int(np.clip(self.support_budget // max(n, 1) - 1, 0, self.support))
+        """Sub-points per query (besides the click itself) for a request of ``n`` queries: as many
+        as the budget allows, up to ``support``; none below ``_MIN_SUPPORT``, which could not judge
+        each other (a step is tested against at least 3 trusted siblings)."""
+        k = int(np.clip(self.support_budget // max(n, 1) - 1, 0, self.support))
+        return k if k >= _MIN_SUPPORT else 0
 
     def _sub_points(self, gray: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each query followed by its sub-points: ([M, 3] ``(t, x, y)`` float32, [M] owning query index).
