@@ -213,6 +213,22 @@ class SyntheticClip:
         q = apply_homography(np.linalg.inv(self.homographies[t]), np.asarray(xy, dtype=np.float64))
         return _deform(q, self.appearance, t)
 
+    def clicks(self, rng: np.random.Generator, n: int = 7, on_object: int = 4) -> np.ndarray:
+        """[n, 3] queries ``(0, x, y)`` as a user would click them: the first ``on_object`` well
+        inside the foreground object (6 px from its edge), the rest well off it (8 px), all
+        visible on frame 0. Without a foreground object, all anywhere visible."""
+        h, w = self.size
+        out = []
+        while len(out) < n:
+            xy = np.array([[rng.uniform(8, w - 9), rng.uniform(8, h - 9)]])
+            if self.object_poses is not None:
+                wanted = self.on_object(0, xy, margin=-6) if len(out) < on_object else ~self.on_object(0, xy, margin=8)
+                if not wanted[0]:
+                    continue
+            if self.ground_truth(np.array([[0.0, *xy[0]]]))[1][0, 0]:
+                out.append(xy[0])
+        return np.concatenate([np.zeros((n, 1)), np.array(out)], 1)
+
     @property
     def size(self) -> tuple[int, int]:
         return int(self.video.shape[1]), int(self.video.shape[2])

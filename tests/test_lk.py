@@ -115,18 +115,11 @@ def test_nearby_clicks_follow_the_same_point():
     in 0.68. Now 0.82 and 0.87."""
     clip = make_clip("translate", num_frames=40, size=(180, 240), foreground=True,
                      appearance=Appearance(gain=0.7, light=0.3, deform=4.0))
-    h, w = clip.size
     rng = np.random.default_rng(2)
     lk = create_tracker("lk")
     worst, share = [], []
     for _ in range(4):
-        clicks = []
-        while len(clicks) < 7:  # on the object first (well inside it), then on the scene (well off it)
-            xy = np.array([[rng.uniform(8, w - 9), rng.uniform(8, h - 9)]])
-            wanted = clip.on_object(0, xy, margin=-6) if len(clicks) < 4 else ~clip.on_object(0, xy, margin=8)
-            if wanted[0] and clip.ground_truth(np.array([[0.0, *xy[0]]]))[1][0, 0]:
-                clicks.append(xy[0])
-        base = np.concatenate([np.zeros((7, 1)), np.array(clicks)], 1)
+        base = clip.clicks(rng, 7, on_object=4)
         per = []
         for v in range(4):
             q = base.copy()
