@@ -420,7 +420,6 @@ class LKTracker(PointTracker):
                     gray[t], gray[t + 1], p0[stepping], vel[idx[stepping]], thorough=grp is not None
                 )
             disp = p1 - p0
-            # Steps that disagree with the local motion are occlusions or slips.
             slot[idx] = np.arange(len(idx))
             if t - nbr_at >= 8:
                 rows, nbr_at = np.arange(len(idx)), t
@@ -430,6 +429,7 @@ class LKTracker(PointTracker):
                 found = self._nearest(p0, grp, rows, width)
                 nbr[idx[rows]] = np.where(found >= 0, idx[np.maximum(found, 0)], -1)
             table = np.where(nbr[idx] >= 0, slot[np.maximum(nbr[idx], 0)], -1)
+            # Steps that disagree with the local motion are occlusions or slips.
             voters = ok & ~was_lost
             judged = np.nonzero(ok)[0]
             if voters.sum() >= 3 and judged.size:
