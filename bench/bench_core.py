@@ -15,10 +15,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from studio.io.video import read_video, write_video  # noqa: E402
 from studio.queries import grid_queries  # noqa: E402
 from studio.registry import create_tracker  # noqa: E402
 from studio.synthetic import make_clip  # noqa: E402
-from studio.video import read_video, write_video  # noqa: E402
 
 
 def best_of(fn, repeats: int = 3) -> float:

@@ -24,10 +24,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from studio.cli_dense import read_mask_image  # noqa: E402
+from studio.io.masks import read_mask_image  # noqa: E402
+from studio.io.video import read_video  # noqa: E402
 from studio.registry import create_tracker  # noqa: E402
 from studio.synthetic import make_clip  # noqa: E402
-from studio.video import read_video  # noqa: E402
 
 
 def peak_rss_gib() -> float:

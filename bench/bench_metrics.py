@@ -1,4 +1,4 @@
-"""Time ``studio.metrics.compute_tapvid_metrics`` against straightforward implementations.
+"""Time ``studio.benchmark.metrics.compute_tapvid_metrics`` against straightforward implementations.
 
     python bench/bench_metrics.py [--videos 30 --points 1000 --frames 100 --repeats 5]
 
@@ -6,7 +6,7 @@ The default batch is "DAVIS-sized" as an upper bound: 30 videos, 1000 queries
 each (strided sampling duplicates tracks) and 100 frames, all padded to the same
 size as one batched call needs. Compared:
 
-* ``studio``: the histogram implementation in ``studio.metrics.tapvid``;
+* ``studio``: the histogram implementation in ``studio.benchmark.metrics.tapvid``;
 * ``simple numpy``: the definitions written the obvious way, one full pass over
   the batch per threshold (the shape of most published copies);
 * ``python loop``: ``compute_tapvid_metrics_naive``, one (track, frame) pair at a
@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from studio.metrics.tapvid import (
+from studio.benchmark.metrics.tapvid import (
     METRIC_KEYS,
     THRESHOLDS,
     compute_tapvid_metrics,

@@ -22,9 +22,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from studio.io.video import write_video  # noqa: E402
 from studio.render import COMMON_MODES, RenderOptions, render  # noqa: E402
 from studio.synthetic import make_clip  # noqa: E402
-from studio.video import write_video  # noqa: E402
 
 DEFAULT_MODES = COMMON_MODES
 
@@ -69,7 +69,7 @@ def main(argv=None) -> int:
     path = os.path.join(tmp, "out.mp4")
 
     if not args.no_encode:
-        print("\nencode only (studio.video.write_video, libx264 veryfast crf 20):")
+        print("\nencode only (studio.io.video.write_video, libx264 veryfast crf 20):")
         for s in sorted({1.0, *args.spaghetti_scale}):
             frames = video if s == 1.0 else np.ascontiguousarray(
                 np.repeat(np.repeat(video, int(s), axis=1), int(s), axis=2)) if float(s).is_integer() else None

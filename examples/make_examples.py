@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
+from studio.io.trackfile import save_tracks
+from studio.io.video import write_video
 from studio.queries import grid_queries
 from studio.results import TrackResult
 from studio.synthetic import make_clip
-from studio.trackfile import save_tracks
-from studio.video import write_video
 
 HERE = Path(__file__).resolve().parent
 

@@ -18,7 +18,7 @@ from studio.registry import QUERY_KINDS, create_tracker, tracker_info
 from studio.render import draw_points
 from studio.results import InputError, TrackResult
 from studio.progress import ProgressFn
-from studio.video import Video
+from studio.io.video import Video
 
 
 @dataclass

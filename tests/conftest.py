@@ -44,6 +44,15 @@ def visible_grid(clip, n: int, t: int) -> np.ndarray:
     return q[vis[t]]
 
 
+@pytest.fixture(autouse=True)
+def checkpoint_folder(tmp_path, monkeypatch) -> Path:
+    """Every test gets its own empty checkpoint folder (``STUDIO_CHECKPOINT_DIR``, not yet created),
+    so files a user keeps in theirs never change a test's outcome."""
+    folder = tmp_path / "checkpoints"
+    monkeypatch.setenv("STUDIO_CHECKPOINT_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture
 def empty_hub_cache(tmp_path, monkeypatch):
     """An empty Hugging Face hub cache in a temporary folder, with HF_HUB_OFFLINE=1."""

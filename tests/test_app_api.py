@@ -17,10 +17,10 @@ gr = pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file
 
+from studio.io.trackfile import load_tracks
+from studio.io.video import read_video
 from studio.service import Limits, TrackingService
-from studio.trackfile import load_tracks
 from studio.ui.app import TABS, TabSpec, available_tabs, build_demo, launch_kwargs
-from studio.video import read_video
 
 ROOT = Path(__file__).resolve().parents[1]
 PAN = ROOT / "examples" / "hopper_pan.mp4"  # 36 frames, 480x272
@@ -94,7 +94,7 @@ def test_dense_endpoint_with_a_mask(client, tmp_path):
     assert names == ["video", "mask", "query_frame", "model", "initializer", "num_tracks", "mode"]
     frames = read_video(PAN).frames[:8]
     clip = tmp_path / "short.mp4"
-    from studio.video import write_video
+    from studio.io.video import write_video
 
     write_video(clip, frames, 12)
     mask = np.zeros((272, 480), np.uint8)

@@ -1,4 +1,5 @@
-"""The Benchmark tab: same numbers as ``studio.evaluate`` and the CLI, safe with hostile uploads, plots and viewer."""
+"""The Benchmark tab: same numbers as ``studio.benchmark.runner`` and the CLI, safe with hostile uploads,
+plots and viewer."""
 
 from __future__ import annotations
 
@@ -20,18 +21,13 @@ pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file
 from matplotlib.figure import Figure
 
-from studio.bench_report import (
-    SAMPLE,
-    guess_benchmark,
-    parse_point_selection,
-    published_table,
-    results_table,
-    table_rows,
-)
-from studio.cli_bench import main as cli_main
-from studio.evaluate import evaluate
+from studio.benchmark.report import guess_benchmark, published_table, results_table, table_rows
+from studio.benchmark.runner import evaluate
+from studio.cli.bench import main as cli_main
 from studio.results import InputError
 from studio.service import TrackingService
+from studio.service.bench_job import SAMPLE
+from studio.service.bench_view import parse_point_selection
 from studio.ui import tab_benchmark
 from studio.ui.app import build_demo, launch_kwargs
 

@@ -1,4 +1,5 @@
-"""The Dense tab and its request layer (studio.dense_jobs): mask in, dense tracks out, views without re-tracking."""
+"""The Dense tab and its request layer (studio.service.dense_job): mask in, dense tracks out, views without
+re-tracking."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ import pytest
 from conftest import handler_named
 
 from studio.dense.result import DenseResult
-from studio.dense_jobs import run_dense
+from studio.io.video import write_video
 from studio.results import InputError
 from studio.service import Limits, TrackingService
+from studio.service.dense_job import run_dense
 from studio.synthetic import make_clip
 from studio.ui.app import build_demo
 from studio.ui.tab_dense import painted_mask
-from studio.video import write_video
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The Render tab and its compute (studio.rerender): re-draw saved tracks in any mode, no tracking."""
+"""The Render tab and its compute (studio.service.render_job): re-draw saved tracks in any mode, no tracking."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from conftest import handler_named
 
-from studio.rerender import rerender
+from studio.io.video import read_video, write_video
 from studio.results import InputError
 from studio.service import Limits, TrackingService
+from studio.service.render_job import rerender
 from studio.ui.app import build_demo
-from studio.video import read_video, write_video
 
 ROOT = Path(__file__).resolve().parents[1]
 PAN = ROOT / "examples" / "hopper_pan.mp4"  # 36 frames, 480x272

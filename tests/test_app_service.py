@@ -13,14 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from studio import service as service_module
 from studio.hub import HubFile, WeightsUnavailable
+from studio.io.trackfile import load_tracks
+from studio.io.video import VideoError, read_video
 from studio.registry import ModelEntry, register, unregister
 from studio.results import InputError
-from studio.service import Limits, TrackingService, estimate_gpu_seconds, parse_queries_json
+from studio.service import Limits, TrackingService, catalog, parse_queries_json, track_job, tracking_service, zerogpu
+from studio.service.zerogpu import estimate_gpu_seconds
 from studio.trackers.lk import LKTracker
-from studio.trackfile import load_tracks
-from studio.video import VideoError, read_video
 
 ROOT = Path(__file__).resolve().parents[1]
 ORBIT = ROOT / "examples" / "hopper_orbit.mp4"  # 48 frames, 480x360
@@ -51,8 +51,9 @@ def counting_model():
 
 def test_compute_layer_does_not_import_gradio():
     code = (
-        "import sys, studio.service, studio.pipeline, studio.cli, studio.trackfile, studio.rerender, studio.dense_jobs\n"
-        "import studio.bench_report, studio.dense.tracker\n"
+        "import sys, studio.service, studio.pipeline, studio.cli, studio.io.trackfile, studio.io.video\n"
+        "import studio.service.render_job, studio.service.dense_job, studio.service.bench_job\n"
+        "import studio.service.bench_view, studio.benchmark.report, studio.dense.tracker\n"
         "bad = [m for m in sys.modules if m == 'gradio' or m.startswith('gradio.')]\n"
         "print(bad); sys.exit(1 if bad else 0)"
     )
@@ -107,7 +108,7 @@ def neural_models(monkeypatch):
         )
     # Every other registered model (real ones included) counts as unavailable here.
     status = {"lk": "built-in", "dis": "built-in"}
-    monkeypatch.setattr(service_module, "weight_status", lambda n: status.get(n, "unavailable"))
+    monkeypatch.setattr(catalog, "weight_status", lambda n: status.get(n, "unavailable"))
     yield status
     for name in names:
         unregister(name)
@@ -290,33 +291,33 @@ def test_gpu_duration_grows_with_frames_and_points():
     small = estimate_gpu_seconds(50, 10)
     assert estimate_gpu_seconds(300, 10) > small
     assert estimate_gpu_seconds(50, 500) > small
-    assert estimate_gpu_seconds(300, 2500) == service_module.GPU_SECONDS_MAX
+    assert estimate_gpu_seconds(300, 2500) == zerogpu.GPU_SECONDS_MAX
 
 
 def test_gpu_entry_point_is_plain_off_zero_gpu(service):
-    assert not service_module.on_zero_gpu()
+    assert not zerogpu.on_zero_gpu()
     # Without ZeroGPU `spaces.GPU` returns the function itself, so it is called in-process.
-    assert service_module._track_on_device.__module__ == "studio.service"
-    assert not hasattr(service_module._track_on_device, "zerogpu")
-    frames = service_module._track_duration(id(service), str(PAN), np.zeros((10, 3)), "lk")
+    assert track_job._track_on_device.__module__ == "studio.service.track_job"
+    assert not hasattr(track_job._track_on_device, "zerogpu")
+    frames = track_job._track_duration(id(service), str(PAN), np.zeros((10, 3)), "lk")
     assert frames == estimate_gpu_seconds(36, 10)
 
 
 def test_device_tracker_gives_one_call_per_clip_on_zero_gpu(service, monkeypatch):
     """On ZeroGPU the benchmark tracks each clip through the GPU entry point; elsewhere with the model itself."""
     assert service.device_tracker("lk") is service.tracker("lk")
-    monkeypatch.setattr(service_module, "on_zero_gpu", lambda: True)
+    monkeypatch.setattr(tracking_service, "on_zero_gpu", lambda: True)
     proxy = service.device_tracker("lk")
-    assert isinstance(proxy, service_module.DeviceTracker)
+    assert isinstance(proxy, zerogpu.DeviceTracker)
     calls = []
-    real = service_module.track_arrays_on_device
-    monkeypatch.setattr(service_module, "track_arrays_on_device", lambda *a: calls.append(a) or real(*a))
+    real = zerogpu.track_arrays_on_device
+    monkeypatch.setattr(zerogpu, "track_arrays_on_device", lambda *a: calls.append(a) or real(*a))
     video = read_video(PAN).frames[:6]
     queries = np.array([[0, 100.0, 80.0], [5, 200.0, 150.0]], np.float32)
     result = proxy.track(video, queries, progress=lambda f, d="": None)
     assert len(calls) == 1 and calls[0][:2] == (id(service), "lk")
     np.testing.assert_allclose(result.tracks, service.tracker("lk").track(video, queries).tracks)
-    assert service_module._arrays_duration(id(service), "lk", video, queries) == estimate_gpu_seconds(6, 2)
+    assert zerogpu._arrays_duration(id(service), "lk", video, queries) == estimate_gpu_seconds(6, 2)
 
 
 def test_output_folders_are_pruned_by_age(tmp_path):

@@ -123,7 +123,7 @@ CASES = {
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_click_points_track_and_download(page, tmp_path, case):
-    from studio.trackfile import load_tracks
+    from studio.io.trackfile import load_tracks
 
     clip, (frames, width, height), clicks = CASES[case]
     if not clip.is_file():
@@ -211,3 +211,30 @@ def test_dense_paint_a_region_track_download_and_rerender(page, tmp_path):
     page.get_by_role("button", name="Use latest Dense result").click()
     wait_text(page, "#render-status", "172800 dense tracks")
     assert "points_mask" in page.locator("#render-status textarea").input_value()
+
+
+def test_models_tab_refuses_a_wrong_checkpoint_and_keeps_a_good_one(page, tmp_path, checkpoint_folder):
+    """Models tab: pick gmrw (it needs a file), upload a file of another model (refused, key differences
+    shown, nothing kept), then the right one (kept under its official name, status 'local file')."""
+    from test_gmrw import official_file as gmrw_file
+    from test_raft import official_file as raft_file
+
+    wrong, good = tmp_path / "wrong.pth", tmp_path / "download.pth"
+    raft_file("raft_cvo", wrong)
+    gmrw_file(good)
+    page.get_by_role("tab", name="Models").click()
+    assert "status here: needs a file" in page.locator("#checkpoint-where").inner_text()
+    upload = page.locator("#checkpoint-file input[type=file]")
+    result = page.locator("#checkpoint-result")
+    upload.set_input_files(str(wrong))
+    page.wait_for_timeout(1500)  # the upload reaches the server before the click
+    page.click("#checkpoint-keep")
+    result.get_by_text("Refused, nothing kept").wait_for()
+    assert "missing: backbone.conv1.weight" in result.inner_text()
+    assert not checkpoint_folder.exists() or not any(checkpoint_folder.iterdir())
+    upload.set_input_files(str(good))
+    page.wait_for_timeout(1500)
+    page.click("#checkpoint-keep")
+    result.get_by_text("passed the strict check").wait_for()
+    assert [p.name for p in checkpoint_folder.iterdir()] == ["kubric_73k.pth"]
+    assert "status here: local file" in page.locator("#checkpoint-where").inner_text()

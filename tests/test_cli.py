@@ -8,8 +8,8 @@ import pytest
 
 from conftest import ROOT
 from studio.synthetic import make_clip
-from studio.trackfile import load_tracks
-from studio.video import read_video, write_video
+from studio.io.trackfile import load_tracks
+from studio.io.video import read_video, write_video
 
 
 def run(*args, cwd=ROOT):

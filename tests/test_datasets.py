@@ -13,24 +13,26 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from studio.conventions import tapvid_to_pixels
-from studio.datasets import (
+from studio.benchmark.datasets import (
     DatasetError,
     UnsafePickleError,
     load_videos,
     open_dataset,
-    prepare_video,
     safe_loads,
-    sample_queries_first,
-    sample_queries_strided,
     save_npz,
     save_pickle,
-    tracks_to_metric_space,
     validate_video,
 )
-from studio.datasets.make_sample import SAMPLE_NPZ, SAMPLE_PICKLE, VIDEOS
-from studio.evaluate import evaluate, score_tracks
-from studio.metrics import METRIC_KEYS
+from studio.benchmark.datasets.make_sample import SAMPLE_NPZ, SAMPLE_PICKLE, VIDEOS
+from studio.benchmark.metrics import METRIC_KEYS
+from studio.benchmark.protocol import (
+    prepare_video,
+    sample_queries_first,
+    sample_queries_strided,
+    tracks_to_metric_space,
+)
+from studio.benchmark.runner import evaluate, score_tracks
+from studio.conventions import tapvid_to_pixels
 from studio.trackers.base import PointTracker
 
 NAMES = [v[0] for v in VIDEOS]
@@ -386,7 +388,7 @@ def test_score_tracks_matches_a_hand_count():
 
 
 def test_cli_bench_writes_json_and_csv(tmp_path, capsys):
-    from studio.cli_bench import main
+    from studio.cli.bench import main
 
     js, cs = tmp_path / "r.json", tmp_path / "r.csv"
     rc = main([str(SAMPLE_NPZ), "--model", "lk", "--query-mode", "first", "--max-videos", "2",
@@ -404,7 +406,7 @@ def test_cli_bench_writes_json_and_csv(tmp_path, capsys):
 
 
 def test_a_folder_with_one_dataset_in_two_formats_is_read_once(tmp_path):
-    from studio.datasets.tapvid import dataset_files
+    from studio.benchmark.datasets.tapvid import dataset_files
 
     for name in ("a.pkl", "a.npz", "b.pkl", "notes.txt"):
         (tmp_path / name).write_bytes(b"x")

@@ -17,13 +17,13 @@ import pytest
 import torch
 
 from studio.cli import main
-from studio.cli_render import read_dense_npz
 from studio.dense import DenseResult
 from studio.dense.boundaries import boundary_strength, motion_boundaries
 from studio.dense.interpolation import SparseToDense, coarse_grid, nearest_visible, normalise
 from studio.dense.result import SAVE_STEP
 from studio.dense.sampling import frame_quotas, sample_frame_points, sample_queries
 from studio.dense.tracker import working_size
+from studio.io.track_readers import read_dense_npz
 from studio.registry import create_tracker, list_trackers, tracker_info, weight_status
 from studio.results import InputError, TrackResult
 from studio.synthetic import make_clip
@@ -423,7 +423,7 @@ def test_saved_precision_holds_for_large_frames(tmp_path):
 
 @pytest.fixture(scope="module")
 def clip_files(clip, tmp_path_factory, ellipse):
-    from studio.video import write_video
+    from studio.io.video import write_video
 
     d = tmp_path_factory.mktemp("dense_cli")
     video = write_video(d / "clip.mp4", clip.video, clip.fps)
@@ -450,7 +450,7 @@ def test_cli_dense_end_to_end(clip_files, capsys):
 
 
 def test_cli_reinit_writes_sparse_tracks_restarted_every_k_frames(clip_files, capsys):
-    from studio.trackfile import load_tracks
+    from studio.io.trackfile import load_tracks
 
     d, video, mask = clip_files
     out = d / "reinit.npz"  # npz keeps each track's start; csv keeps only positions
@@ -482,7 +482,7 @@ def test_cli_dense_bad_masks(clip_files, capsys):
 
 
 def test_mask_alpha_channel_is_used(tmp_path):
-    from studio.cli_dense import read_mask_image
+    from studio.io.masks import read_mask_image
 
     rgba = np.zeros((8, 8, 4), np.uint8)
     rgba[..., :3] = 255  # white everywhere, only the alpha says what is inside
@@ -599,7 +599,7 @@ def test_a_mask_region_is_driven_by_its_own_tracks(clip, tracker):
 
 def test_dense_models_track_queries_in_the_app_and_the_benchmark(tmp_path):
     """dot_dis is offered wherever queries are tracked: the Track pipeline and TAP-Vid scoring."""
-    from studio.evaluate import evaluate
+    from studio.benchmark.runner import evaluate
     from studio.registry import query_trackers
     from studio.service import TrackingService
 

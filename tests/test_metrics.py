@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from studio.metrics import METRIC_KEYS, THRESHOLDS, compute_tapvid_metrics, evaluation_mask
-from studio.metrics.published import DATASETS, PUBLISHED, published
-from studio.metrics.tapvid import compute_tapvid_metrics_naive
+from studio.benchmark.metrics import METRIC_KEYS, THRESHOLDS, compute_tapvid_metrics, evaluation_mask
+from studio.benchmark.metrics.published import DATASETS, PUBLISHED, published
+from studio.benchmark.metrics.tapvid import compute_tapvid_metrics_naive
 
 
 def one_track(gt_xy, gt_occ, pred_xy, pred_occ, query_t):
@@ -199,7 +199,10 @@ def test_bad_inputs_are_refused():
 
 
 def test_metrics_import_neither_torch_nor_gradio():
-    code = "import sys, studio.metrics, studio.metrics.published; print(sorted({'torch', 'gradio'} & set(sys.modules)))"
+    code = (
+        "import sys, studio.benchmark.metrics, studio.benchmark.metrics.published; "
+        "print(sorted({'torch', 'gradio'} & set(sys.modules)))"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
     )

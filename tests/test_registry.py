@@ -9,7 +9,7 @@ import torch
 
 from hubcache import put_in_cache
 from studio import hub
-from studio.hub import CheckpointMismatch, HubFile, WeightsUnavailable, load_strict, read_state_dict
+from studio.hub import CheckpointMismatch, HubFile, UserFile, WeightsUnavailable, load_strict, read_state_dict
 from studio.registry import ModelEntry, create_tracker, list_trackers, register, tracker_info, unregister, weight_status
 from studio.trackers.base import PointTracker
 
@@ -27,6 +27,9 @@ def test_builtin_models_are_registered_and_described():
         assert e.license and e.paper and e.visibility and e.query_convention
         if not e.needs_weights:
             assert weight_status(name) == "built-in"
+        elif isinstance(e.checkpoint, UserFile):  # published outside the hub: the user brings it
+            assert e.checkpoint.filename and e.checkpoint.url.startswith("https://") and e.checkpoint.source
+            assert weight_status(name) == "needs a file"
         else:
             assert e.checkpoint.repo_id and e.checkpoint.filename and e.checkpoint.revision
 

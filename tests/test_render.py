@@ -5,6 +5,7 @@ import argparse
 import numpy as np
 import pytest
 
+from studio.io.video import read_video, write_video
 from studio.render import (
     MODES,
     RenderOptions,
@@ -17,7 +18,6 @@ from studio.render import (
 )
 from studio.results import InputError
 from studio.synthetic import make_clip
-from studio.video import read_video, write_video
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 
@@ -308,7 +308,7 @@ def test_bad_inputs_get_clear_errors():
 
 
 def _cli(argv):
-    from studio.cli_render import add_render_parser
+    from studio.cli.render import add_render_parser
 
     p = argparse.ArgumentParser()
     add_render_parser(p.add_subparsers(dest="command"))
@@ -317,8 +317,8 @@ def _cli(argv):
 
 
 def test_cli_renders_a_track_file_at_another_size(tmp_path, dense_clip):
+    from studio.io.trackfile import save_tracks
     from studio.results import TrackResult
-    from studio.trackfile import save_tracks
 
     video, dense, vis = dense_clip
     path = write_video(tmp_path / "clip.mp4", video, 12.0)

@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
+from studio.io.trackfile import load_tracks, save_tracks
 from studio.results import InputError, TrackResult
-from studio.trackfile import load_tracks, save_tracks
 
 
 @pytest.fixture

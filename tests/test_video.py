@@ -1,4 +1,4 @@
-"""Tests for studio.video: every file here is made with PyAV (or Pillow) in tmp_path.
+"""Tests for studio.io.video: every file here is made with PyAV (or Pillow) in tmp_path.
 
 The synthetic clip encodes order and orientation in its pixels: a white square
 moves 2 px right per frame, the blue channel is 5 * frame index, and a red block
@@ -18,8 +18,8 @@ import pytest
 from PIL import Image
 
 from studio.conventions import rescale_pixels
+from studio.io.video import Video, VideoError, probe_video, read_video, write_video
 from studio.results import InputError
-from studio.video import Video, VideoError, probe_video, read_video, write_video
 
 H, W = 64, 112
 SQUARE = 8
@@ -521,9 +521,9 @@ def test_memory_cap_when_count_unknown(tmp_path):
 
 
 def test_huge_frames_refused(tmp_path, good, monkeypatch):
-    import studio.video as video
+    import studio.io.video.limits as limits
 
-    monkeypatch.setattr(video, "MAX_DECODED_SIDE", 100)
+    monkeypatch.setattr(limits, "MAX_DECODED_SIDE", 100)
     with pytest.raises(VideoError, match="112×64"):
         read_video(good)
     with pytest.raises(VideoError, match="112×64"):

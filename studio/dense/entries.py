@@ -47,6 +47,13 @@ register(
     )
 )
 
+def check_dot_file(path) -> None:
+    """A user's file for ``dot`` is the refiner's: checked as ``raft_refiner`` (the estimator has its own entry)."""
+    from studio.registry import check_checkpoint
+
+    check_checkpoint("raft_refiner", path)
+
+
 register(
     ModelEntry(
         name="dot",
@@ -60,5 +67,6 @@ register(
         paper="Le Moing et al., 'Dense Optical Tracking: Connecting the Dots', CVPR 2024, arXiv:2312.00786",
         notes="needs raft_refiner (this file) and raft_cvo weights; initial tracks from lk by default "
         "(--initializer picks any point tracker); slow on CPU",
+        check=check_dot_file,
     )
 )

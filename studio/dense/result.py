@@ -1,6 +1,6 @@
 """``DenseResult``: one track per pixel of a query frame, and its ``.npz`` file.
 
-The file (read by ``studio.cli_render.read_dense_npz`` and ``DenseResult.load``):
+The file (read by ``studio.io.track_readers.read_dense_npz`` and ``DenseResult.load``):
 
 * ``offsets`` [T, H, W, 2] int32: where each pixel's point is, as its offset from the
   pixel itself in units of ``offset_unit`` px (``1/64``), so
@@ -124,7 +124,7 @@ class DenseResult:
     @classmethod
     def load(cls, path: str | os.PathLike) -> DenseResult:
         """Read a file written by ``save`` (or any dense ``.npz`` ``read_dense_npz`` accepts)."""
-        from studio.cli_render import read_dense_npz
+        from studio.io.track_readers import read_dense_npz
 
         path = Path(path)
         if not path.is_file():

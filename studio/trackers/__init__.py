@@ -48,4 +48,5 @@ register(
 )
 import studio.trackers.cotracker  # noqa: E402,F401  registers the CoTracker family
 import studio.trackers.raft  # noqa: E402,F401  registers DOT's RAFT estimator and refiner
+import studio.trackers.gmrw  # noqa: E402,F401  registers GMRW (Kubric and Kinetics checkpoints)
 import studio.dense.entries  # noqa: E402,F401  registers the dense trackers dot and dot_dis

@@ -121,7 +121,8 @@ def build_demo(service: TrackingService | None = None) -> gr.Blocks:
 def launch_kwargs() -> dict:
     """Arguments for ``demo.launch`` (in Gradio 6 theme and css go here, not to ``gr.Blocks``)."""
     return {
-        "max_file_size": os.environ.get("STUDIO_MAX_FILE_SIZE", "200mb"),
+        # 300 MB: room for every released checkpoint in the Models tab's upload (the largest, BootsTAPIR, is 219 MB).
+        "max_file_size": os.environ.get("STUDIO_MAX_FILE_SIZE", "300mb"),
         "theme": gr.themes.Soft(),
         "css": CSS,
         "footer_links": ["api", "gradio", "settings"],

@@ -3,12 +3,12 @@
 Upload TAP-Vid pickles or ``.npz`` files (several files form one dataset, e.g.
 Kinetics shards) or take the bundled 5-clip sample, pick trackers, a query mode
 and a resolution, and run. The tab shows the same table as ``python -m studio
-bench`` (both come from ``studio.bench_report``), the published numbers for the
+bench`` (both come from ``studio.benchmark.report``), the published numbers for the
 same models and benchmark, a δ-by-threshold plot, per-video AJ bars, CSV/JSON
 downloads in the CLI's ``--csv``/``--json`` formats, and a viewer that draws
 ground truth beside a model's prediction for one video.
 
-Pickles are read with the restricted unpickler (``studio.datasets.safe_pickle``):
+Pickles are read with the restricted unpickler (``studio.benchmark.datasets.safe_pickle``):
 a file that would run code is refused with a message and nothing in it runs.
 Runs keep one decoded video in memory at a time; the viewer re-reads only the
 chosen video (predictions are saved per video in the run's folder).
@@ -25,25 +25,20 @@ import shutil
 import gradio as gr
 import pandas as pd
 
-from studio.bench_report import (
+from studio.benchmark.metrics.tapvid import QUERY_MODES
+from studio.benchmark.protocol import METRIC_SIZE
+from studio.benchmark.report import (
     PUBLISHED_HEADERS,
-    SAMPLE,
     aj_figure,
     delta_figure,
     guess_benchmark,
-    load_view,
-    open_files,
-    parse_point_selection,
     published_table,
-    render_comparison,
     results_table,
-    run_benchmark,
-    view_summary,
 )
-from studio.datasets.tapvid import METRIC_SIZE
-from studio.metrics.tapvid import QUERY_MODES
 from studio.results import InputError
 from studio.service import TrackingService
+from studio.service.bench_job import SAMPLE, open_files, run_benchmark
+from studio.service.bench_view import load_view, parse_point_selection, render_comparison, view_summary
 from studio.ui.common import progress_adapter, user_errors
 
 GPU_CONCURRENCY = max(1, int(os.environ.get("STUDIO_GPU_CONCURRENCY", "1") or 1))

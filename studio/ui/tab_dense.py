@@ -1,6 +1,6 @@
 """The "Dense" tab: paint a region on a frame (or upload a mask), track every pixel of it.
 
-The compute is ``studio.dense_jobs.run_dense`` (DOT's recipe: a few thousand
+The compute is ``studio.service.dense_job.run_dense`` (DOT's recipe: a few thousand
 point tracks, nearest-track interpolation, optical-flow refinement). The default
 model ``dot_dis`` needs no weights (LK tracks + OpenCV DIS). The result is shown
 in a render mode that can be switched without tracking again, and saved as a
@@ -15,7 +15,10 @@ from dataclasses import dataclass
 import gradio as gr
 import numpy as np
 
-from studio.dense_jobs import (
+from studio.registry import tracker_info, weight_status
+from studio.results import InputError
+from studio.service import TrackingService
+from studio.service.dense_job import (
     DEFAULT_MAX_SIDE,
     DEFAULT_MODEL,
     DEFAULT_NUM_TRACKS,
@@ -23,10 +26,7 @@ from studio.dense_jobs import (
     dense_models,
     run_dense,
 )
-from studio.registry import tracker_info, weight_status
-from studio.rerender import rerender
-from studio.results import InputError
-from studio.service import TrackingService
+from studio.service.render_job import rerender
 from studio.ui.common import progress_adapter, user_errors
 from studio.ui.tab_track import GPU_CONCURRENCY, _read_mask, video_input
 

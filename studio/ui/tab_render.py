@@ -4,7 +4,7 @@ Its input is a video plus a track file: the latest result of the Track or Dense
 tab (one click fills both in), or files the user uploads. Every mode of
 ``studio.render.MODES`` and its options are offered; changing the mode renders
 again at once, since drawing is cheap and the decoded video and the tracks are
-cached by the service (``studio.rerender``). The output is an mp4, a still frame
+cached by the service (``studio.service.render_job``). The output is an mp4, a still frame
 chosen with a slider, and the mp4 as a download.
 """
 
@@ -14,9 +14,9 @@ import gradio as gr
 import numpy as np
 
 from studio.render import COLOR_BY, MODES, RenderOptions
-from studio.rerender import rerender
 from studio.results import InputError
 from studio.service import TrackingService
+from studio.service.render_job import rerender
 from studio.ui.common import progress_adapter, user_errors
 
 INTRO = """\

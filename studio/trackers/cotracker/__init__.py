@@ -29,10 +29,10 @@ _TITLES = {
 }
 
 
-def _build(name: str, device, checkpoint):
+def _build(name: str, device, checkpoint, **options):
     from studio.trackers.cotracker.predictor import build_tracker
 
-    return build_tracker(name, device, checkpoint)
+    return build_tracker(name, device, checkpoint, **options)
 
 
 def _visibility(v: Variant) -> str:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from studio.hub import load_strict, read_state_dict
+from studio.hub import load_strict, read_state_dict, strip_prefixes
 from studio.progress import ProgressFn
 from studio.results import InputError, check_queries
 from studio.trackers.base import PointTracker
@@ -52,18 +52,6 @@ def build_model(variant: Variant) -> torch.nn.Module:
 
         return CoTracker1(window_len=variant.window_len)
     raise ValueError(f"unknown CoTracker version {variant.version}")
-
-
-def strip_prefixes(prefixes: tuple[str, ...]):
-    """Key filter: remove the first of ``prefixes`` that every key carries (raw files pass unchanged)."""
-
-    def key_filter(sd: dict) -> dict:
-        for p in prefixes:
-            if sd and all(k.startswith(p) for k in sd):
-                return {k[len(p):]: v for k, v in sd.items()}
-        return sd
-
-    return key_filter
 
 
 def build_tracker(name: str, device, checkpoint: str | Path | None, **options) -> CoTrackerOffline:

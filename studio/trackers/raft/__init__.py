@@ -27,10 +27,10 @@ _TITLES = {
 }
 
 
-def _build(name: str, device, checkpoint):
+def _build(name: str, device, checkpoint, **options):
     from studio.trackers.raft.adapter import build_flow
 
-    return build_flow(name, device, checkpoint)
+    return build_flow(name, device, checkpoint, **options)
 
 
 def _notes(c: RaftConfig) -> str:

@@ -2,7 +2,7 @@
 
 Videos are read, decoded, tracked and scored one at a time, so a Kinetics shard
 never has more than one decoded video in memory. Per-video metrics are the
-reference's (``studio.metrics.compute_tapvid_metrics``, fractions in [0, 1]);
+reference's (``studio.benchmark.metrics.compute_tapvid_metrics``, fractions in [0, 1]);
 the benchmark number is their plain mean over videos, x 100, as papers report.
 """
 
@@ -17,16 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from studio.datasets.tapvid import (
-    METRIC_SIZE,
-    QUERY_STRIDE,
-    PreparedVideo,
-    TapVidDataset,
-    open_dataset,
-    prepare_video,
-    tracks_to_metric_space,
-)
-from studio.metrics.tapvid import METRIC_KEYS, QUERY_MODES, compute_tapvid_metrics
+from studio.benchmark.datasets.tapvid import TapVidDataset, open_dataset
+from studio.benchmark.metrics.tapvid import METRIC_KEYS, QUERY_MODES, compute_tapvid_metrics
+from studio.benchmark.protocol import METRIC_SIZE, QUERY_STRIDE, PreparedVideo, prepare_video, tracks_to_metric_space
 from studio.progress import ProgressFn, no_progress
 from studio.results import TrackResult
 
@@ -121,7 +114,7 @@ def score_tracks(prepared: PreparedVideo, result: TrackResult, query_mode: str) 
     """TAP-Vid metrics of a tracker's output on a prepared video.
 
     Args:
-      prepared: from ``studio.datasets.prepare_video``.
+      prepared: from ``studio.benchmark.protocol.prepare_video``.
       result: tracks for ``prepared.queries`` in ``prepared.video`` pixels.
       query_mode: the mode the queries were sampled with.
 

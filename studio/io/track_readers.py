@@ -1,19 +1,17 @@
-"""``python -m studio render VIDEO TRACKS --mode MODE --out out.mp4``: draw saved tracks over a video.
+"""Track files read for drawing: sparse or dense, any registered format, fitted to the frames.
 
 Track files hold ``(x, y)`` in the pixels of the *source* video, with its
-``size = (H, W)``; when the video is read smaller (``--max-side``) the tracks are
-rescaled to the frames that are drawn on. Readers are looked up in
-``TRACK_READERS``: sparse files go through ``studio.trackfile.load_tracks``; an
+``size = (H, W)``; when the video is read smaller the tracks are rescaled to the
+frames that are drawn on (``fit_tracks``). Readers are looked up in
+``TRACK_READERS``: sparse files go through ``studio.io.trackfile.load_tracks``; an
 ``.npz`` whose ``tracks`` array is 4-D is read as dense tracks (one track per pixel
 of the query frame). ``register_track_reader`` adds a format without touching
-this module.
+this module. Used by ``python -m studio render`` and the Render tab.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,10 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from studio.conventions import rescale_pixels
-from studio.render import COLOR_BY, MODES, RenderOptions, render
 from studio.results import InputError
-
-VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov")
 
 
 @dataclass
@@ -79,7 +74,7 @@ def _is_dense_npz(path: Path) -> bool:
 
 
 def _read_sparse(path: Path) -> RenderTracks:
-    from studio.trackfile import load_tracks
+    from studio.io.trackfile import load_tracks
 
     r = load_tracks(path)
     return RenderTracks(r.tracks, r.visible, tuple(r.size), r.fps, r.queries)
@@ -180,105 +175,3 @@ def fit_tracks(rt: RenderTracks, size: tuple[int, int], num_frames: int) -> tupl
             queries = queries.copy()
             queries[:, 1:] = rescale_pixels(queries[:, 1:], src, size)
     return RenderTracks(tracks, visible, size, rt.fps, queries), notices
-
-
-def read_mask(path: str | os.PathLike, size: tuple[int, int]) -> np.ndarray:
-    """A mask image (any format OpenCV reads; at least 50% grey = inside, 0/1 masks as they are) as bool [H, W] at ``size``."""
-    import cv2
-
-    image = cv2.imread(os.fspath(path), cv2.IMREAD_GRAYSCALE)
-    if image is None:
-        raise InputError(f"mask {Path(path).name!r} is missing or not an image")
-    h, w = size
-    if image.shape != (h, w):
-        image = cv2.resize(image, (w, h), interpolation=cv2.INTER_NEAREST)
-    from studio.queries import binary_mask
-
-    return binary_mask(image)
-
-
-def cmd_render(args: argparse.Namespace) -> int:
-    from studio.progress import tqdm_progress
-    from studio.video import read_video, write_video
-
-    if Path(args.video_out).suffix.lower() not in VIDEO_EXTENSIONS:
-        raise InputError(f"--out must end in .mp4, got {Path(args.video_out).name!r}")
-    if "mask" in args.mode.split("_") and not args.mask:
-        raise InputError(f"mode {args.mode} needs --mask IMAGE")
-    rt = read_render_tracks(args.tracks)  # before decoding: a bad track file fails fast
-    video = read_video(args.video, max_frames=args.max_frames, max_side=args.max_side)
-    frames = video.frames
-    notices = list(video.notices)
-    rt, more = fit_tracks(rt, video.size, video.num_frames)
-    notices += more
-    if rt.tracks.shape[0] < frames.shape[0]:
-        notices.append(
-            f"drew the first {rt.tracks.shape[0]} of the video's {frames.shape[0]} frames (the tracks end there)"
-        )
-        frames = frames[: rt.tracks.shape[0]]
-    for notice in notices:
-        print(f"note: {notice}", file=sys.stderr)
-    options = RenderOptions(
-        color_by=args.color_by,
-        colormap=args.colormap,
-        mask=read_mask(args.mask, video.size) if args.mask else None,
-        radius=args.radius,
-        tail=args.tail,
-        hide_occluded=args.hide_occluded,
-        overlay_factor=args.overlay_factor,
-        dense_grid=args.dense_grid,
-        spaghetti_radius=args.spaghetti_radius,
-        spaghetti_length=args.spaghetti_length,
-        spaghetti_grid=args.spaghetti_grid,
-        spaghetti_scale=args.spaghetti_scale,
-        spaghetti_every=args.spaghetti_every,
-        spaghetti_dropout=args.spaghetti_dropout,
-        seed=args.seed,
-    )
-    bar, progress = tqdm_progress(f"rendering {args.mode}")
-    try:
-        out = render(frames, rt.tracks, rt.visible, args.mode, options, queries=rt.queries, progress=progress)
-    finally:
-        bar.close()
-    fps = args.fps or rt.fps or video.fps
-    print(f"video  -> {write_video(args.video_out, out, fps, crf=args.crf)}  ({out.shape[0]} frames, "
-          f"{out.shape[2]}x{out.shape[1]}, {args.mode})")
-    return 0
-
-
-def add_render_parser(subparsers) -> argparse.ArgumentParser:
-    """Add the ``render`` command to the CLI's subparsers; returns its parser."""
-    d = RenderOptions()
-    r = subparsers.add_parser(
-        "render",
-        help="draw saved tracks over a video (points, overlay, spaghetti)",
-        description="Draw saved tracks over a video. Modes: " + ", ".join(MODES),
-    )
-    r.add_argument("video", help="input video (mp4, mov, webm, gif, ...)")
-    r.add_argument("tracks", help="track file (.npz, .csv, .json from 'track'; dense .npz with tracks [T,H,W,2])")
-    r.add_argument("--mode", default="points", choices=MODES, metavar="MODE",
-                   help="render mode (default points); one of: " + ", ".join(MODES))
-    r.add_argument("--out", dest="video_out", required=True, help="output .mp4 (H.264)")
-    r.add_argument("--mask", help="mask image for *_mask modes: only tracks starting inside it")
-    r.add_argument("--color-by", default=d.color_by, choices=COLOR_BY,
-                   help=f"colour order along the map (default {d.color_by})")
-    r.add_argument("--colormap", default=d.colormap, help=f"matplotlib colour map (default {d.colormap})")
-    r.add_argument("--radius", type=float, default=None, help="point radius in pixels (default: by frame size)")
-    r.add_argument("--tail", type=int, default=d.tail, help=f"points: tail length in frames (default {d.tail})")
-    r.add_argument("--hide-occluded", action="store_true", help="points: leave hidden points out (default: rings)")
-    r.add_argument("--overlay-factor", type=float, default=d.overlay_factor,
-                   help=f"overlay opacity (default {d.overlay_factor})")
-    r.add_argument("--dense-grid", type=int, default=None, help="dense tracks: stride for points/overlay")
-    r.add_argument("--spaghetti-radius", type=float, default=d.spaghetti_radius)
-    r.add_argument("--spaghetti-length", type=int, default=d.spaghetti_length, help="samples per frame interval")
-    r.add_argument("--spaghetti-grid", type=int, default=d.spaghetti_grid, help="dense tracks: trail stride")
-    r.add_argument("--spaghetti-scale", type=float, default=d.spaghetti_scale, help="output size factor")
-    r.add_argument("--spaghetti-every", type=int, default=d.spaghetti_every)
-    r.add_argument("--spaghetti-dropout", type=float, default=d.spaghetti_dropout)
-    r.add_argument("--seed", type=int, default=d.seed)
-    r.add_argument("--max-frames", type=int, default=None, help="keep only the first N frames")
-    r.add_argument("--max-side", type=int, default=None, help="shrink so the longer side is at most this")
-    r.add_argument("--fps", type=float, default=None, help="output frame rate (default: the tracks' or the video's)")
-    r.add_argument("--crf", type=int, default=20, help="H.264 quality, 0..51, lower is better (default 20)")
-    r.set_defaults(func=cmd_render)
-    return r

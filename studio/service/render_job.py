@@ -4,7 +4,7 @@ This is the compute behind the Render tab (no gradio here). The video comes from
 the service's decode cache and the track file from a small cache of its own, so
 switching modes or options costs only the drawing and the H.264 encode.
 
-Tracks are read with ``studio.cli_render.read_render_tracks`` (sparse ``.npz`` /
+Tracks are read with ``studio.io.track_readers.read_render_tracks`` (sparse ``.npz`` /
 ``.csv`` / ``.json`` from the Track tab or CLI, dense ``.npz`` with ``tracks``
 [T, H, W, 2] from the Dense tab), then brought onto the working frames
 (``fit_tracks``: rescaled from the pixels of the video they were made on).
@@ -21,12 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from studio.cli_render import RenderTracks, fit_tracks, read_render_tracks
+from studio.io.track_readers import RenderTracks, fit_tracks, read_render_tracks
+from studio.io.video import write_video
 from studio.progress import ProgressFn
 from studio.queries import mask_to_size
 from studio.render import RenderOptions, parse_mode, render
 from studio.results import InputError
-from studio.video import write_video
+from studio.service.outputs import safe_stem
 
 _TRACK_CACHE_SIZE = 2
 _track_cache: OrderedDict[tuple, RenderTracks] = OrderedDict()
@@ -171,9 +172,7 @@ def rerender(
         raise InputError(f"bad render option: {exc}") from None
     out = render(frames, rt.tracks, rt.visible, mode, render_options, queries=rt.queries, progress=progress)
     out_dir = service.new_output_dir()
-    from studio.service import _safe_stem
-
-    stem = _safe_stem(video_path)
+    stem = safe_stem(video_path)
     path = Path(write_video(out_dir / f"{stem}_{mode}.mp4", out, rt.fps or video.fps))
     num_tracks = int(np.prod(rt.tracks.shape[1:3])) if rt.dense else int(rt.tracks.shape[1])
     return RerenderOutput(path=path, frames=out, mode=mode, dense=rt.dense, num_tracks=num_tracks, notices=notices)

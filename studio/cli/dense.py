@@ -8,53 +8,20 @@ reads and optionally draws it straight away.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from studio.queries import binary_mask, mask_plane
+from studio.io.masks import read_mask_image
+from studio.io.video import MP4_SUFFIXES
 from studio.results import InputError
-
-VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov")
-
-
-def read_mask_image(path: str | os.PathLike, size: tuple[int, int]) -> tuple[np.ndarray, list[str]]:
-    """A mask image as bool [H, W] at ``size``: pixels at least half on are inside
-    (``studio.queries.binary_mask``; a soft edge's faint halo stays outside).
-
-    An image with a transparency channel that is not fully opaque uses that
-    channel. A mask of another size is resized
-    (nearest neighbour) with a notice.
-
-    Returns:
-      ``(mask, notices)``.
-
-    Raises:
-      InputError: missing or unreadable file, or a mask with no pixel inside.
-    """
-    import cv2
-
-    name = Path(path).name
-    image = cv2.imread(os.fspath(path), cv2.IMREAD_UNCHANGED) if Path(path).is_file() else None
-    if image is None:
-        raise InputError(f"mask {name!r} is missing or not an image")
-    inside = binary_mask(mask_plane(image))
-    notices = []
-    h, w = size
-    if inside.shape != (h, w):
-        notices.append(f"resized mask {name} from {inside.shape[1]}x{inside.shape[0]} to the video's {w}x{h}")
-        inside = cv2.resize(inside.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
-    if not inside.any():
-        raise InputError(f"mask {name!r} is empty: no pixel is at least half on")
-    return inside, notices
 
 
 def cmd_dense(args: argparse.Namespace) -> int:
+    from studio.io.video import read_video, write_video
     from studio.progress import tqdm_progress
     from studio.registry import create_tracker, tracker_info
-    from studio.video import read_video, write_video
 
     if args.reinit is not None:
         if args.reinit < 1:
@@ -65,7 +32,7 @@ def cmd_dense(args: argparse.Namespace) -> int:
             raise InputError(f"with --reinit, --out is a track file (.npz, .csv or .json), got {Path(args.out).name!r}")
     elif args.out and Path(args.out).suffix.lower() != ".npz":
         raise InputError(f"--out must end in .npz, got {Path(args.out).name!r}")
-    if args.video_out and Path(args.video_out).suffix.lower() not in VIDEO_EXTENSIONS:
+    if args.video_out and Path(args.video_out).suffix.lower() not in MP4_SUFFIXES:
         raise InputError(f"--video must end in .mp4, got {Path(args.video_out).name!r}")
     if not args.out and not args.video_out:
         raise InputError("nothing to write: give --out dense.npz and/or --video out.mp4")
@@ -73,6 +40,8 @@ def cmd_dense(args: argparse.Namespace) -> int:
         raise InputError(f"mode {args.mode} needs --mask IMAGE")
     if args.initializer and tracker_info(args.initializer).kind != "point":
         raise InputError(f"--initializer must be a point tracker, '{args.initializer}' is not")
+    if args.initializer_checkpoint and not args.initializer:
+        raise InputError("--initializer-checkpoint needs --initializer NAME")
     if args.num_tracks < 1:
         raise InputError(f"--num-tracks must be at least 1, got {args.num_tracks}")
     video = read_video(args.video, max_frames=args.max_frames)
@@ -90,7 +59,9 @@ def cmd_dense(args: argparse.Namespace) -> int:
     tracker.max_side = args.max_side
     tracker.seed = args.seed
     if args.initializer:
-        tracker.initializer = args.initializer
+        tracker.initializer = (create_tracker(args.initializer, device=tracker.device,
+                                              checkpoint=args.initializer_checkpoint)
+                               if args.initializer_checkpoint else args.initializer)
     if args.reinit is not None:
         return _reinit(args, tracker, video)
     bar, progress = tqdm_progress(f"dense tracking with {args.tracker}")
@@ -116,10 +87,10 @@ def cmd_dense(args: argparse.Namespace) -> int:
 
 def _reinit(args: argparse.Namespace, tracker, video) -> int:
     """``--reinit K``: sparse tracks started on every uncovered cell every K frames (DOT's mode 4)."""
+    from studio.io.trackfile import save_tracks
+    from studio.io.video import write_video
     from studio.progress import tqdm_progress
     from studio.render import RenderOptions, render
-    from studio.trackfile import save_tracks
-    from studio.video import write_video
 
     bar, progress = tqdm_progress(f"tracks re-started every {args.reinit} frames with {args.tracker}")
     try:
@@ -154,10 +125,14 @@ def add_dense_parser(subparsers) -> argparse.ArgumentParser:
     d.add_argument("--mask", help="mask image (PNG): pixels at least half on (or half opaque) are tracked")
     d.add_argument("--tracker", default="dot_dis", choices=list_trackers("dense"),
                    help="dense model (default dot_dis, weight-free; dot needs RAFT weights)")
-    d.add_argument("--checkpoint", help="local refiner checkpoint instead of the hub download")
+    d.add_argument("--checkpoint", metavar="PATH",
+                   help="the dense model's checkpoint file (dot: the refiner's) instead of the checkpoint folder "
+                   "or the hub download")
     d.add_argument("--initializer", default=None, choices=list_trackers("point"), metavar="NAME",
                    help="point tracker for the initial tracks (default lk); one of: "
                    + ", ".join(list_trackers("point")))
+    d.add_argument("--initializer-checkpoint", metavar="PATH",
+                   help="the initializer's checkpoint file (with --initializer)")
     d.add_argument("--num-tracks", type=int, default=2048, help="initial tracks (default 2048)")
     d.add_argument("--query-frame", type=int, default=0, help="frame whose pixels are tracked (default 0)")
     d.add_argument("--max-side", type=int, default=512,

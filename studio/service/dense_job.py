@@ -24,9 +24,10 @@ import numpy as np
 
 from studio.progress import ProgressFn
 from studio.registry import tracker_info
-from studio.rerender import mask_on_frames, rerender
 from studio.results import InputError
-from studio.service import GPU_SECONDS_BASE, GPU_SECONDS_MAX, gpu, on_zero_gpu
+from studio.service.outputs import safe_stem
+from studio.service.render_job import mask_on_frames, rerender
+from studio.service.zerogpu import GPU_SECONDS_BASE, GPU_SECONDS_MAX, SERVICES, gpu, on_zero_gpu
 
 DEFAULT_MODEL = "dot_dis"
 DEFAULT_NUM_TRACKS = 2048
@@ -106,10 +107,8 @@ def _dense_seconds(service_key, path, num_frames, mask, query_frame, model, *res
 @gpu(duration=_dense_seconds)
 def _dense_on_device(service_key, path, num_frames, mask, query_frame, model, initializer, num_tracks, max_side,
                      progress=None):
-    """The one GPU step of a dense request; light, picklable arguments (see ``service._track_on_device``)."""
-    from studio.service import _SERVICES
-
-    service = _SERVICES[service_key]
+    """The one GPU step of a dense request; light, picklable arguments (see ``track_job._track_on_device``)."""
+    service = SERVICES[service_key]
     video = service.load_video(path)
     tracker = configured_tracker(service, model, initializer, num_tracks, max_side)
     return tracker.track_dense(video.frames[:num_frames], query_frame=query_frame, mask=mask, fps=video.fps,
@@ -153,8 +152,6 @@ def run_dense(
     """
     import cv2
 
-    from studio.service import _safe_stem
-
     report = progress or (lambda f, d="": None)
     video = service.load_video(path)
     notices = list(video.notices)
@@ -184,7 +181,7 @@ def run_dense(
                               initializer, int(num_tracks), int(max_side), track_progress)
     seconds = time.perf_counter() - tic
     out_dir = service.new_output_dir()
-    stem = _safe_stem(path)
+    stem = safe_stem(path)
     report(0.86, "saving the dense tracks")
     npz = result.save(out_dir / f"{stem}_dense.npz")
     mask_png = None

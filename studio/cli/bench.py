@@ -2,7 +2,7 @@
 
 Wired into ``studio.cli`` by ``add_bench_parser(sub)``; the command prints a
 table per model (each video and the mean, x 100) and can write JSON and CSV.
-Tables and files come from ``studio.bench_report``, which the app's Benchmark tab
+Tables and files come from ``studio.benchmark.report``, which the app's Benchmark tab
 uses too, so both show the same numbers.
 """
 
@@ -12,9 +12,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from studio.bench_report import COLUMNS, format_table, results_document, table_rows, write_csv, write_json
-from studio.bench_report import fmt_metric as _fmt
-from studio.metrics.tapvid import QUERY_MODES
+from studio.benchmark.metrics.tapvid import QUERY_MODES
+from studio.benchmark.report import COLUMNS, format_table, results_document, table_rows, write_csv, write_json
+from studio.benchmark.report import fmt_metric as _fmt
+from studio.cli import run
 from studio.progress import tqdm_progress
 from studio.registry import query_trackers
 
@@ -49,6 +50,11 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
         "--query-mode", required=True, choices=QUERY_MODES,
         help="'first': each track's first visible point; 'strided': every visible point on frames 0, 5, 10, ...",
     )
+    b.add_argument(
+        "--checkpoint", action="append", metavar="[NAME=]PATH",
+        help="a model's checkpoint file (instead of the checkpoint folder or the hub download); NAME=PATH when "
+        "several models are scored; repeatable",
+    )
     b.add_argument("--json", dest="json_out", help="write all results to this .json file")
     b.add_argument("--csv", dest="csv_out", help="write one row per model and video (and the mean) to this .csv file")
     b.add_argument(
@@ -62,19 +68,23 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from studio.datasets import open_dataset
-    from studio.evaluate import evaluate
+    from studio.benchmark.datasets import open_dataset
+    from studio.benchmark.runner import evaluate
+    from studio.cli.model_args import parse_checkpoints
+    from studio.registry import create_tracker
 
     for out in (args.json_out, args.csv_out):
         if out and not Path(out).resolve().parent.is_dir():
             raise OSError(f"cannot write {out}: folder {Path(out).resolve().parent} does not exist")
+    checkpoints = parse_checkpoints(args.checkpoint, args.model)
     dataset = open_dataset(args.dataset)
     resolution = None if args.full_resolution else (256, 256)
     results = []
     for model in dict.fromkeys(args.model):  # each model once, in the order given
         bar, progress = tqdm_progress(f"{model}")
         try:
-            result = evaluate(model, dataset, args.query_mode, resolution, args.max_videos, progress)
+            tracker = create_tracker(model, checkpoint=checkpoints[model]) if model in checkpoints else model
+            result = evaluate(tracker, dataset, args.query_mode, resolution, args.max_videos, progress)
         finally:
             bar.close()
         results.append(result)
@@ -98,14 +108,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``bench`` on its own (the studio CLI is the usual entry point)."""
-    p = argparse.ArgumentParser(prog="python -m studio.cli_bench")
+    p = argparse.ArgumentParser(prog="python -m studio.cli.bench")
     add_bench_parser(p.add_subparsers(dest="command", required=True))
     args = p.parse_args(["bench", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return args.func(args)
-    except (ValueError, KeyError, RuntimeError, OSError) as exc:
-        print(f"error: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}", file=sys.stderr)
-        return 2
+    return run(args)
 
 
 __all__ = ["COLUMNS", "add_bench_parser", "cmd_bench", "format_table", "main", "table_rows", "write_csv"]

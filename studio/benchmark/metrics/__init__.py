@@ -1,6 +1,6 @@
 """Benchmark metrics (pure numpy: no torch, no gradio)."""
 
-from studio.metrics.tapvid import (
+from studio.benchmark.metrics.tapvid import (
     METRIC_KEYS,
     QUERY_MODES,
     THRESHOLDS,

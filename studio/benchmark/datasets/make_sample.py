@@ -1,6 +1,6 @@
 """Generate the bundled TAP-Vid sample: real-photo clips with exact ground truth.
 
-``python -m studio.datasets.make_sample [--out assets/tapvid_sample]`` writes
+``python -m studio.benchmark.datasets.make_sample [--out assets/tapvid_sample]`` writes
 
 * ``tapvid_sample.pkl``: the TAP-Vid-DAVIS layout, ``{name: {"video": uint8
   [T, H, W, 3], "points": float32 [N, T, 2] normalised (x, y), "occluded": bool
@@ -24,12 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
+from studio.benchmark.datasets.tapvid import save_npz, save_pickle
 from studio.conventions import pixels_to_tapvid
-from studio.datasets.tapvid import save_npz, save_pickle
 from studio.queries import grid_queries
 from studio.synthetic import make_clip, sample_photo
 
-SAMPLE_DIR = Path(__file__).resolve().parents[2] / "assets" / "tapvid_sample"
+SAMPLE_DIR = Path(__file__).resolve().parents[3] / "assets" / "tapvid_sample"
 SAMPLE_PICKLE = SAMPLE_DIR / "tapvid_sample.pkl"
 SAMPLE_NPZ = SAMPLE_DIR / "tapvid_sample.npz"
 
@@ -101,7 +101,9 @@ def write_sample(out_dir: str | Path = SAMPLE_DIR) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m studio.datasets.make_sample", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m studio.benchmark.datasets.make_sample", description=__doc__.split("\n")[0]
+    )
     p.add_argument("--out", default=str(SAMPLE_DIR), help=f"output folder (default {SAMPLE_DIR})")
     args = p.parse_args(argv)
     for path in write_sample(args.out):

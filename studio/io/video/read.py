@@ -1,0 +1,226 @@
+"""``read_video``: decode any video FFmpeg reads into upright RGB frames, within limits, saying what changed."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from studio.io.video.base import AV_ERRORS, DEFAULT_FPS, ThrottledProgress, Video, VideoError, base_name
+from studio.io.video.limits import DEFAULT_MAX_BYTES, check_side, refuse_size, target_size
+from studio.io.video.orientation import Orientation, find_orientation
+from studio.io.video.probe import check_path, open_video_file, stream_facts, video_stream
+from studio.progress import ProgressFn
+from studio.results import InputError
+
+
+def read_video(
+    path,
+    max_frames: int | None = None,
+    max_side: int | None = None,
+    progress: ProgressFn | None = None,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Video:
+    """Decode a video file into RGB frames, upright, optionally shortened and shrunk.
+
+    Any container and codec PyAV's FFmpeg decodes works (H.264/MPEG-4/VP9 in
+    MP4, MOV, WebM, MKV, AVI; animated GIF). Decoding stops as soon as
+    ``max_frames`` frames are kept.
+
+    Args:
+      path: the video file.
+      max_frames: keep frames ``0..max_frames-1`` only; None keeps all.
+      max_side: if the longer side of the (rotated) video exceeds this, shrink
+        so it equals ``max_side`` (sizes rounded to even), keeping the aspect.
+      progress: optional ``progress(fraction in [0, 1], description)``, called at
+        most about 50 times.
+      max_bytes: refuse to keep more than this many bytes of RGB frames.
+
+    Returns:
+      ``Video`` with frames [T, H, W, 3] np.uint8 RGB in [0, 255].
+
+    Raises:
+      VideoError: missing file, not a video, no video stream, no frame decodable,
+        frames larger than ``MAX_DECODED_SIDE`` or more than ``max_bytes`` to keep.
+      InputError: ``max_frames``, ``max_side`` or ``max_bytes`` is not a positive integer.
+    """
+    for arg, value, low in (("max_frames", max_frames, 1), ("max_side", max_side, 2), ("max_bytes", max_bytes, 1)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low):
+            raise InputError(f"{arg} must be an integer >= {low} or None, got {value!r}")
+    path = check_path(path)
+    name = base_name(path)
+    try:
+        return _read(path, name, max_frames, max_side, progress, int(max_bytes or DEFAULT_MAX_BYTES))
+    except VideoError:
+        raise
+    except AV_ERRORS as e:
+        # A safety net: the decode loop handles the expected failures itself.
+        raise VideoError(f"{name} could not be read ({type(e).__name__}: {e})") from e
+
+
+class _FrameBuffer:
+    """Growable [T, h, w, 3] uint8 store; preallocated when the count is known, so no stacking copy."""
+
+    def __init__(self, capacity: int, h: int, w: int, most: int):
+        self.data = np.empty((max(capacity, 1), h, w, 3), dtype=np.uint8)
+        self.n = 0
+        self.most = max(most, 1)  # never grow past the memory cap
+
+    def append(self, image: np.ndarray) -> None:
+        if self.n == self.data.shape[0]:
+            grown = np.empty((max(min(self.n * 2, self.most), self.n + 1),) + self.data.shape[1:], dtype=np.uint8)
+            grown[: self.n] = self.data[: self.n]
+            self.data = grown
+        self.data[self.n] = image
+        self.n += 1
+
+    def result(self) -> np.ndarray:
+        if self.n == self.data.shape[0]:
+            return self.data
+        # A copy, so that a stream listing far more frames than it holds does not pin a huge buffer.
+        return np.ascontiguousarray(self.data[: self.n]).copy()
+
+
+
+
+def _read(path, name, max_frames, max_side, progress_fn, max_bytes) -> Video:
+    notices: list[str] = []
+    report = ThrottledProgress(progress_fn, f"reading {name}")
+    report(0.0)
+    with open_video_file(path) as container:
+        stream = video_stream(container, name)
+        facts = stream_facts(container, stream)
+        check_side(facts.width, facts.height, name)
+        # Frame threads make long HD files several times faster to decode.
+        stream.codec_context.thread_type = "AUTO"
+
+        limit = max_frames
+        expected = facts.frames
+        if expected is not None and limit is not None:
+            expected = min(expected, limit)
+        buf: _FrameBuffer | None = None
+        orientation = Orientation()
+        shown_h = shown_w = 0
+        out_h = out_w = 0
+        coded_w = coded_h = 0
+        interpolation = None
+        frame_bytes = 0
+
+        n = 0  # frames kept
+        packets = 0  # non-empty packets of the stream seen
+        decode_errors = 0
+        frames_at_last_error = -1
+        demux_error: Exception | None = None
+        counting_done = True  # whether ``packets`` is the stream's full count
+        stopped = False
+
+        def keep(frame) -> None:
+            nonlocal buf, orientation, shown_h, shown_w, out_h, out_w, coded_w, coded_h, interpolation, frame_bytes, n
+            if buf is None:
+                check_side(frame.width, frame.height, name)
+                orientation, warn = find_orientation(frame, stream)
+                if warn:
+                    notices.append(warn)
+                shown_h, shown_w = frame.height, frame.width
+                if orientation.transposed:
+                    shown_h, shown_w = shown_w, shown_h
+                out_h, out_w = target_size(shown_h, shown_w, max_side)
+                coded_w, coded_h = (out_h, out_w) if orientation.transposed else (out_w, out_h)
+                if (out_h, out_w) != (shown_h, shown_w):
+                    interpolation = "AREA"
+                frame_bytes = out_h * out_w * 3
+                if (expected or 1) * frame_bytes > max_bytes:
+                    refuse_size(name, expected, out_h, out_w, frame_bytes, max_bytes)
+                most = max_bytes // frame_bytes
+                buf = _FrameBuffer(expected or min(64, most), out_h, out_w, most)
+            elif (n + 1) * frame_bytes > max_bytes:
+                refuse_size(name, None, out_h, out_w, frame_bytes, max_bytes)
+            # Always pass the size: a stream that changes resolution midway still
+            # lands on the first frame's grid.
+            rgb = frame.reformat(width=coded_w, height=coded_h, format="rgb24", interpolation=interpolation)
+            buf.append(orientation.apply(rgb.to_ndarray()))
+            n += 1
+            if expected:
+                report(n / expected)
+            elif facts.duration_s and frame.time is not None:
+                report(frame.time / facts.duration_s)
+
+        demux = container.demux(stream)
+        while True:
+            try:
+                packet = next(demux)
+            except StopIteration:
+                break
+            except AV_ERRORS as e:
+                demux_error = e
+                counting_done = False
+                break
+            if packet.size:
+                packets += 1
+            if stopped:
+                continue  # only counting packets, for the "of N" in the notice
+            try:
+                decoded = stream.decode(packet)
+            except AV_ERRORS:
+                # Skip the damaged packet like FFmpeg does; later packets may decode.
+                decode_errors += 1
+                frames_at_last_error = n
+                continue
+            for frame in decoded:
+                keep(frame)
+                if limit is not None and n >= limit:
+                    stopped = True
+                    break
+            if stopped and facts.frames is not None:
+                counting_done = False
+                break
+        if not stopped and demux_error is not None:
+            # A clean end of demuxing already sent the flush packet; after a demuxer
+            # error, drain the frames the (threaded) decoder still holds.
+            try:
+                rest = stream.decode(None)
+            except AV_ERRORS:
+                rest = []
+            for frame in rest:
+                keep(frame)
+                if limit is not None and n >= limit:
+                    stopped = True
+                    break
+
+    if n == 0:
+        if decode_errors or demux_error is not None or facts.frames:
+            raise VideoError(f"{name} is damaged or truncated: no frame could be decoded")
+        raise VideoError(f"{name} has a video stream but no frames")
+
+    source_frames = facts.frames
+    if source_frames is None and counting_done:
+        source_frames = packets
+
+    if stopped and (source_frames is None or source_frames > n):
+        total = str(source_frames) if source_frames is not None else f"more than {n}"
+        notices.insert(0, f"kept frames 0–{n - 1} of {total}")
+    if (shown_h, shown_w) != (out_h, out_w):
+        notices.append(f"resized {shown_w}×{shown_h} → {out_w}×{out_h}")
+    if not orientation.is_identity:
+        notices.append(orientation.describe())
+    if facts.fps is None:
+        notices.append(f"the file states no frame rate; assumed {DEFAULT_FPS:g} fps")
+    if not stopped:
+        of = f" of the {source_frames} it lists" if source_frames and source_frames > n else ""
+        # The index of a cut MP4 still lists every frame, but the demuxer runs out of packets.
+        short = facts.frames is not None and packets < facts.frames
+        if demux_error is not None or short or (decode_errors and frames_at_last_error == n):
+            notices.append(f"the file ends early (truncated?): read {n} frames{of}")
+        elif source_frames and n < source_frames and not decode_errors:
+            notices.append(f"decoded {n} frames{of}")
+        if decode_errors and frames_at_last_error != n:
+            notices.append(f"skipped {decode_errors} damaged packet(s) and kept the {n} frames that decoded{of}")
+
+    report.done(f"read {n} frames of {name}")
+    return Video(
+        frames=buf.result(),
+        fps=float(facts.fps or DEFAULT_FPS),
+        notices=notices,
+        source_size=(shown_h, shown_w),
+        source_frames=source_frames,
+        codec=facts.codec,
+    )

@@ -1,0 +1,191 @@
+"""One Track request: validated queries -> tracks (on the GPU where there is one) -> a rendering and track files.
+
+The tracking step is a module-level ``gpu``-decorated function with light,
+picklable arguments (ZeroGPU runs it in a forked worker): the video is found by
+path in the service's cache, the model by name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from studio.io.trackfile import save_tracks
+from studio.io.video import write_video
+from studio.pipeline import TrackRun, render_tracks, track_video
+from studio.progress import ProgressFn
+from studio.registry import QUERY_KINDS, tracker_info
+from studio.results import InputError, TrackResult
+from studio.service.outputs import safe_stem
+from studio.service.zerogpu import SERVICES, estimate_gpu_seconds, gpu, on_zero_gpu
+
+
+@dataclass
+class TrackOutput:
+    """What one Track request produced.
+
+    Attributes:
+      run: the tracks (source-video pixels) and timing.
+      rendered: path of the H.264 MP4 with the points drawn on the working frames.
+      files: ``{"npz" | "csv" | "json": path}`` of the saved tracks.
+      source: path of the input video.
+      notices: what was changed on the input (cut, resized, rotated), as sentences.
+    """
+
+    run: TrackRun
+    rendered: Path
+    files: dict[str, Path]
+    source: str
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def result(self) -> TrackResult:
+        return self.run.result
+
+    def status(self) -> str:
+        """One line for the user: model, points, frames, time, then the notices."""
+        line = self.run.summary()
+        if self.notices:
+            line += " | note: " + "; ".join(self.notices)
+        return line
+
+
+def parse_queries_json(text: str) -> np.ndarray:
+    """Queries from JSON text: ``[[t, x, y], ...]`` (or ``{"queries": [...]}``) in source pixels.
+
+    Args:
+      text: JSON; ``t`` an integer frame index, ``x``/``y`` pixels, integer = pixel centre.
+
+    Returns:
+      float32 [N, 3] ``(t, x, y)``; not yet checked against a video.
+
+    Raises:
+      InputError: not JSON, not a list of three-number lists, or empty.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise InputError("no queries given: pass JSON like [[0, 120, 80], [0, 200, 90]] as (t, x, y)")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"queries are not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
+            "write them like [[0, 120, 80], [0, 200, 90]] as (t, x, y)"
+        ) from None
+    if isinstance(data, dict) and "queries" in data:
+        data = data["queries"]
+    if not isinstance(data, list) or not data:
+        raise InputError("queries must be a non-empty JSON list of [t, x, y] triples, e.g. [[0, 120, 80]]")
+    rows = []
+    for i, item in enumerate(data):
+        ok = (
+            isinstance(item, list)
+            and len(item) == 3
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in item)
+        )
+        if not ok:
+            raise InputError(f"query {i} is {json.dumps(item)[:60]}, not a [t, x, y] triple of numbers")
+        rows.append([float(v) for v in item])
+    return np.asarray(rows, dtype=np.float32)
+
+
+def _track_duration(service_key: int, path: str, queries: np.ndarray, model: str, progress=None) -> int:
+    """``spaces.GPU`` duration callable: same arguments as ``_track_on_device``."""
+    service = SERVICES.get(service_key)
+    frames = service.limits.max_frames if service is None else service.load_video(path).num_frames
+    return estimate_gpu_seconds(frames, len(queries))
+
+
+@gpu(duration=_track_duration)
+def _track_on_device(
+    service_key: int, path: str, queries: np.ndarray, model: str, progress: ProgressFn | None = None
+) -> TrackRun:
+    """Run one tracker on one video: the only step that needs the GPU.
+
+    Arguments are light and picklable (ZeroGPU sends them to a worker process):
+    the video is found by path in the service's cache, the model by name.
+
+    Args:
+      service_key: ``id`` of the ``TrackingService`` whose caches to use.
+      path: the video file.
+      queries: float32 [N, 3] ``(t, x, y)`` source pixels, already validated.
+      model: registry name of a point tracker.
+      progress: optional ``ProgressFn`` (None on ZeroGPU: closures do not pickle).
+
+    Returns:
+      ``TrackRun`` in source-video pixels.
+    """
+    service = SERVICES[service_key]
+    video = service.load_video(path)
+    tracker = service.tracker(model)
+    return track_video(video, queries, model, tracker=tracker, progress=progress)
+
+
+def _scaled(progress: ProgressFn | None, start: float, stop: float) -> ProgressFn | None:
+    """A ``ProgressFn`` mapping ``[0, 1]`` onto ``[start, stop]`` of ``progress``."""
+    if progress is None:
+        return None
+
+    def report(fraction: float, desc: str = "") -> None:
+        progress(start + (stop - start) * min(max(float(fraction), 0.0), 1.0), desc)
+
+    return report
+
+
+def run_track(
+    service: Any,
+    path: str,
+    queries: np.ndarray,
+    model: str | None = None,
+    tail: int = 8,
+    formats: tuple[str, ...] = ("npz", "csv", "json"),
+    progress: ProgressFn | None = None,
+) -> TrackOutput:
+    """Track ``queries`` through the video at ``path``, render them and save the tracks.
+
+    Args:
+      service: the ``TrackingService`` whose caches, limits and output folders to use.
+      path: the video file.
+      queries: [N, 3] ``(t, x, y)`` in source-video pixels (integer = pixel centre).
+      model: registry name of a point tracker; None = ``default_model()``.
+      tail: trail length in frames in the rendered video.
+      formats: track files to write, any of ``"npz"``, ``"csv"``, ``"json"``.
+      progress: optional ``ProgressFn`` over the whole request.
+
+    Returns:
+      ``TrackOutput`` with the run, the rendered MP4 and the track files, all in a
+      fresh folder under ``service.output_root``.
+
+    Raises:
+      InputError / VideoError: bad video or queries (one sentence).
+      KeyError: unknown model. WeightsUnavailable: the model's weights cannot be had.
+    """
+    model = model or service.default_model()
+    entry = tracker_info(model)
+    if entry.kind not in QUERY_KINDS:
+        raise InputError(f"'{model}' is a {entry.kind} model; choose a point tracker or a dense model")
+    video = service.load_video(path, progress=_scaled(progress, 0.0, 0.1))
+    q = service.check_queries(path, queries)
+    if progress is not None:
+        progress(0.1, f"loading {model}")
+    service.tracker(model)  # load in this process, before any GPU worker is forked
+    # ZeroGPU pickles the arguments; a progress closure does not pickle.
+    track_progress = None if on_zero_gpu() else _scaled(progress, 0.1, 0.8)
+    run = _track_on_device(id(service), os.path.abspath(path), q, model, track_progress)
+
+    out_dir = service.new_output_dir()
+    stem = safe_stem(path)
+    if progress is not None:
+        progress(0.8, "drawing the tracks")
+    frames = render_tracks(video, run.result, tail=int(tail))
+    rendered = Path(
+        write_video(out_dir / f"{stem}_tracked.mp4", frames, video.fps, progress=_scaled(progress, 0.85, 0.97))
+    )
+    files = {fmt: save_tracks(run.result, out_dir / f"{stem}_tracks.{fmt}") for fmt in formats}
+    if progress is not None:
+        progress(1.0, "done")
+    return TrackOutput(run=run, rendered=rendered, files=files, source=str(path), notices=list(video.notices))
