@@ -90,7 +90,7 @@ def synthetic_rows(tracker, frames: int, clips=CLIPS) -> list[dict]:
 
 
 def real_rows(tracker) -> list[dict]:
-    from studio.video import read_video
+    from studio.io.video import read_video
 
     rows = []
     media = ROOT.parent / "shared" / "media"

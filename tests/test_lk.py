@@ -175,7 +175,7 @@ def test_real_clip_clicks_a_pixel_apart_agree(media):
     far apart (flat white fur; each step judged by the other clicks' motion): the median click's
     variants were 83 px apart on average over the clip, the worst 188 px. Now about 12 px, on fur
     that LK can barely follow."""
-    from studio.video import read_video
+    from studio.io.video import read_video
 
     video = read_video(media / "cat.mp4").frames
     clicks = np.array([[0, 150, 200], [0, 130, 260], [0, 170, 250], [0, 150, 320], [0, 120, 350], [0, 180, 340],
