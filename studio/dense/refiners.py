@@ -87,7 +87,9 @@ class DISRefiner:
     frame at the refined position within ``photo_threshold`` grey levels. Away
     from the edges the alpha stands, so lighting changes do not hide whole regions;
     only a colour difference above ``photo_hide`` (a point dragged onto something
-    else entirely) hides a pixel anywhere.
+    else entirely) hides a pixel anywhere. With ``relight`` the colours are compared
+    after matching the local lighting (``local_gain``): exposure drifts and shading
+    changed raw colours so much that whole regions of a well-tracked object were hidden.
     ``fb_check`` adds a forward-backward flow consistency test; on the synthetic
     clips it hid more correct pixels than occluded ones, so it is off by default.
 
@@ -103,6 +105,7 @@ class DISRefiner:
         motions and lowered it by 0.03-0.06 for a third).
       fb_check: also require forward-backward consistency (a second DIS call per frame).
       fb_tolerance, fb_relative: its threshold, ``fb_tolerance + fb_relative * |flow|`` pixels.
+      relight: compare colours after matching the local lighting between the frames.
     """
 
     name = "dis_refiner"

@@ -4,7 +4,10 @@
    ``max_side``, both sides multiples of the refiner's patch size).
 2. ``num_tracks`` initial tracks are sampled over all frames, half on motion
    boundaries, and tracked by the ``initializer`` point tracker
-   (``studio.dense.sampling``).
+   (``studio.dense.sampling``). A request that reads only part of the field
+   (a mask, a few queries) gets them only there, at the same density: first the
+   region's own tracks (or the queries') are followed, and tracks are sampled
+   within ``MASK_MARGIN`` (``QUERY_MARGIN``) pixels of where they go.
 3. For a source frame, every coarse cell takes the motion of its nearest
    visible track (``studio.dense.interpolation``) towards each target frame.
 4. The refiner turns that coarse flow into full-resolution flow and visibility.
