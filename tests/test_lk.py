@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import visible_grid
+from studio.queries import grid_queries
 from studio.registry import create_tracker
 from studio.synthetic import MOTIONS, Appearance, accuracy_summary, make_clip
 
@@ -136,11 +137,23 @@ def test_nearby_clicks_follow_the_same_point():
     assert np.mean(share) > 0.83, np.mean(share)
 
 
+def test_dozens_of_queries_judge_each_other_past_an_occluder():
+    # 40 queries spread over one rigid scene with an occluder sweeping across: queries judged by each
+    # other catch points an occluder's edge drags along (with sub-points of their own, judged only
+    # among themselves, 4 of these 40 queries slid off and the mean d4 was 0.91; without, none and 1.00).
+    clip = make_clip("translate", num_frames=24, size=(240, 320))
+    q = grid_queries((240, 320), 7, 0)[:40]
+    gt, gv = clip.ground_truth(q)
+    r = create_tracker("lk").track(clip.video, q)
+    d4 = np.array([_d4(r.tracks, gt, gv, i) for i in range(len(q))])
+    assert np.mean(d4 < 0.5) == 0 and d4.mean() > 0.97, (np.mean(d4 < 0.5), d4.mean())
+
+
 def test_sub_points_only_for_few_queries():
     lk = create_tracker("lk")
     assert lk.sub_point_count(1) == lk.sub_point_count(7) == 8
-    assert lk.sub_point_count(50) == 4
-    assert lk.sub_point_count(60) == 0 and lk.sub_point_count(2025) == 0  # grids support themselves
+    assert lk.sub_point_count(16) == 4
+    assert lk.sub_point_count(17) == 0 and lk.sub_point_count(2025) == 0  # grids support themselves
     gray = make_clip("mixed", num_frames=1, size=(60, 80)).video[..., 0]
     subs, owner = lk._sub_points(gray, np.array([[0, 30.3, 20.0], [0, 1.0, 1.0]], np.float32))
     assert subs[0].tolist() == [0.0, pytest.approx(30.3), 20.0] and owner[0] == 0  # the click itself first

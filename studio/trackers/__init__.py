@@ -30,7 +30,7 @@ register(
         license="Apache-2.0 (OpenCV)",
         paper="Bouguet, 'Pyramidal implementation of the Lucas Kanade feature tracker' (Intel, 2000)",
         notes="CPU, no weights; forwards and backwards from each query; re-finds points after occlusions; "
-        "a request of up to 51 queries tracks each with 4-8 sub-points on the best-textured pixels within 4 px",
+        "a request of up to 16 queries tracks each with 4-8 sub-points on the best-textured pixels within 4 px",
     )
 )
 
