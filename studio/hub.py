@@ -44,19 +44,26 @@ class HubFile:
       filename: path inside the repository, e.g. ``"scaled_offline.pth"``.
       revision: a commit hash (pinned) or a branch name.
       size_mb: approximate download size, for the Models tab.
+      gated: the repository only serves files to logged-in users who accepted its licence
+        on the hub page (``page``); a token (``HF_TOKEN`` or ``hf auth login``) is needed.
     """
 
     repo_id: str
     filename: str
     revision: str = "main"
     size_mb: float | None = None
+    gated: bool = False
 
     @property
     def url(self) -> str:
         return f"https://huggingface.co/{self.repo_id}/blob/{self.revision}/{self.filename}"
 
+    @property
+    def page(self) -> str:
+        return f"https://huggingface.co/{self.repo_id}"
+
     def __str__(self) -> str:
-        return f"{self.repo_id}/{self.filename}@{self.revision[:12]}"
+        return f"{self.repo_id}/{self.filename}@{self.revision[:12]}" + (" (gated)" if self.gated else "")
 
 
 @dataclass(frozen=True)
@@ -181,6 +188,33 @@ def hub_reachable(timeout: float = 3.0) -> bool:
     return ok
 
 
+def has_token() -> bool:
+    """Whether a Hugging Face token is configured (``HF_TOKEN`` or a saved login); no network."""
+    from huggingface_hub import get_token
+
+    return bool(get_token())
+
+
+def gated_advice(file: HubFile) -> str:
+    """What a user must do to get a gated file, in one sentence."""
+    return (
+        f"{file.repo_id} is gated: accept its licence on {file.page} while logged in, then set HF_TOKEN "
+        f"(or run `hf auth login`) on this machine"
+    )
+
+
+def file_status(file: HubFile) -> str:
+    """``"cached"``, ``"downloadable"`` or ``"unavailable"`` for one hub file (see ``registry.weight_status``).
+
+    A gated file that is not cached is ``"unavailable"`` while no token is configured.
+    """
+    if cached_path(file) is not None:
+        return "cached"
+    if offline() or (file.gated and not has_token()) or not hub_reachable():
+        return "unavailable"
+    return "downloadable"
+
+
 def fetch(file: HubFile, model_name: str) -> Path:
     """Return a local path to ``file``, downloading it into the hub cache if needed.
 
@@ -202,6 +236,8 @@ def fetch(file: HubFile, model_name: str) -> Path:
         f"--revision {file.revision}` on a machine with network) or in the checkpoint folder {checkpoint_dir()} "
         f"({CHECKPOINT_DIR_ENV}), pass --checkpoint PATH / checkpoint=PATH, or use the weight-free tracker 'lk'"
     )
+    if file.gated:
+        advice = gated_advice(file) + "; or " + advice
     if offline():
         raise WeightsUnavailable(
             f"Model '{model_name}' needs {file.filename} from {file.repo_id}, which is not in the local cache "
@@ -212,12 +248,19 @@ def fetch(file: HubFile, model_name: str) -> Path:
             f"Model '{model_name}' needs {file.filename} from {file.repo_id}, which is not in the local cache, "
             f"and the hub ({hub_endpoint()}) cannot be reached from here: {advice}."
         )
+    if file.gated and not has_token():
+        raise WeightsUnavailable(
+            f"Model '{model_name}' needs {file.filename} from {file.repo_id}, which is not in the local cache, "
+            f"and no Hugging Face token is set: {advice}."
+        )
     from huggingface_hub import hf_hub_download
 
     try:
         return Path(hf_hub_download(file.repo_id, file.filename, revision=file.revision))
     except Exception as exc:  # network, auth, missing file: all end the same way for the user
         reason = type(exc).__name__
+        if file.gated and reason in {"GatedRepoError", "RepositoryNotFoundError", "HfHubHTTPError"}:
+            reason += "; the token may lack access: is the licence accepted?"
         raise WeightsUnavailable(
             f"Model '{model_name}' needs {file.filename} from {file.repo_id}, which could not be downloaded "
             f"({reason}): {advice}."
@@ -364,6 +407,39 @@ def strip_prefixes(prefixes: tuple[str, ...]) -> Callable[[dict], dict]:
     return key_filter
 
 
+def check_keys(expected: Mapping, state_dict: Mapping, source: str, target: str) -> None:
+    """Raise ``CheckpointMismatch`` unless ``state_dict`` has exactly the keys and shapes of ``expected``.
+
+    Args:
+      expected: name -> shape the target needs.
+      state_dict: name -> tensor, as read from a file.
+      source, target: file and model names for the message.
+
+    The message lists missing keys, unexpected keys and shape differences (the first few of
+    each, with counts).
+    """
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    shapes = sorted(
+        f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(expected[k])}"
+        for k in set(expected) & set(state_dict)
+        if tuple(state_dict[k].shape) != tuple(expected[k])
+    )
+    if missing or unexpected or shapes:
+
+        def few(items: list[str]) -> str:
+            return ", ".join(items[:5]) + (f" (+{len(items) - 5} more)" if len(items) > 5 else "")
+
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing: {few(missing)}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected: {few(unexpected)}")
+        if shapes:
+            parts.append(f"{len(shapes)} with other shapes: {few(shapes)}")
+        raise CheckpointMismatch(f"{source} does not match {target}: " + "; ".join(parts))
+
+
 def load_strict(
     module,
     state_dict: Mapping,
@@ -386,26 +462,5 @@ def load_strict(
     if key_filter is not None:
         sd = key_filter(sd)
     own = module.state_dict()
-    missing = sorted(set(own) - set(sd))
-    unexpected = sorted(set(sd) - set(own))
-    shapes = sorted(
-        f"{k}: checkpoint {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
-        for k in set(own) & set(sd)
-        if tuple(sd[k].shape) != tuple(own[k].shape)
-    )
-    if missing or unexpected or shapes:
-
-        def few(items: list[str]) -> str:
-            return ", ".join(items[:5]) + (f" (+{len(items) - 5} more)" if len(items) > 5 else "")
-
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing: {few(missing)}")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected: {few(unexpected)}")
-        if shapes:
-            parts.append(f"{len(shapes)} with other shapes: {few(shapes)}")
-        raise CheckpointMismatch(
-            f"{source} does not match {type(module).__name__}: " + "; ".join(parts)
-        )
+    check_keys({k: tuple(v.shape) for k, v in own.items()}, sd, source, type(module).__name__)
     module.load_state_dict(sd, strict=True)

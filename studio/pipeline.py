@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -70,6 +71,7 @@ def track_video(
     model: str = "lk",
     tracker=None,
     progress: ProgressFn | None = None,
+    names: list[str] | None = None,
 ) -> TrackRun:
     """Track source-pixel ``queries`` [N,3] ``(t,x,y)`` through ``video`` with a registry model.
 
@@ -79,9 +81,10 @@ def track_video(
       model: registry name of a point tracker or a dense model (``QUERY_KINDS``).
       tracker: an already built tracker to reuse (the app caches them); built here if None.
       progress: optional ``ProgressFn``.
+      names: optional N point names, kept with the result (saved with the tracks, drawn as labels).
 
     Returns:
-      ``TrackRun`` whose result is in source-video pixels, with fps and size set.
+      ``TrackRun`` whose result is in source-video pixels, with fps, size (and names) set.
     """
     entry = tracker_info(model)
     if entry.kind not in QUERY_KINDS:
@@ -97,13 +100,38 @@ def track_video(
         fps=video.fps,
         size=tuple(video.source_size),
         model=model,
+        names=list(names) if names is not None else result.names,
     )
     return TrackRun(result=result, seconds=seconds, notices=list(video.notices))
 
 
-def render_tracks(video: Video, result: TrackResult, tail: int = 8) -> np.ndarray:
-    """Points with tails drawn on the working frames: uint8 [T, H, W, 3]."""
+def save_outputs(
+    video: Video,
+    result: TrackResult,
+    tracks_path: str | Path | None = None,
+    render_path: str | Path | None = None,
+    tail: int = 8,
+    labels: bool = False,
+) -> tuple[Path | None, Path | None]:
+    """Write the tracks (``.npz``/``.csv``/``.json``) and/or the video with them drawn (``.mp4``).
+
+    Returns:
+      ``(tracks file, rendered video)``, None for each one not asked for.
+    """
+    from studio.io.trackfile import save_tracks
+    from studio.io.video import write_video
+
+    saved = save_tracks(result, tracks_path) if tracks_path else None
+    rendered = write_video(render_path, render_tracks(video, result, tail=tail, labels=labels), video.fps) if render_path else None
+    return saved, (Path(rendered) if rendered else None)
+
+
+def render_tracks(video: Video, result: TrackResult, tail: int = 8, labels: bool = False) -> np.ndarray:
+    """Points with tails drawn on the working frames: uint8 [T, H, W, 3].
+
+    Named COCO-17 keypoints get their skeleton; ``labels`` writes each point's name beside it.
+    """
     tracks = result.tracks
     if tuple(result.size) != working_size(video) and min(result.size) > 0:
         tracks = rescale_pixels(tracks, tuple(result.size), working_size(video))
-    return draw_points(video.frames, tracks, result.visible, tail=tail)
+    return draw_points(video.frames, tracks, result.visible, tail=tail, names=result.names, labels=labels)

@@ -8,6 +8,14 @@ ProgressFn = Callable[[float, str], None]
 """``progress(fraction in [0, 1], description)``; Gradio's ``gr.Progress`` fits this."""
 
 
+class Cancelled(Exception):
+    """Raised from a progress call when nobody waits for the result any more (the app's client is gone).
+
+    Long computations report progress often, so raising there stops the work where it
+    is; whoever catches it writes no output.
+    """
+
+
 def no_progress(fraction: float, desc: str = "") -> None:
     """A ``ProgressFn`` that ignores its calls."""
 

@@ -5,9 +5,23 @@ Queries are float32 [N, 3] rows ``(t, x, y)`` in input-video pixels (integer = p
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from studio.results import InputError
+
+
+def check_grid_size(n: int, max_points: int) -> None:
+    """Refuse an ``n x n`` grid of more than ``max_points`` points (``Limits.max_points``; app and CLI)."""
+    if n < 1 or n * n > max_points:
+        raise InputError(f"grid size must be 1..{math.isqrt(max_points)} (at most {max_points} points), got {n}")
+
+
+def check_point_count(n: int, max_points: int) -> None:
+    """Refuse more than ``max_points`` query points (``Limits.max_points``; app and CLI)."""
+    if n > max_points:
+        raise InputError(f"{n} query points is more than the {max_points} allowed per request")
 
 
 def grid_queries(size: tuple[int, int], n: int, t: int = 0, margin: float = 0.05) -> np.ndarray:

@@ -19,6 +19,8 @@ from studio.hub import (
     cached_path,
     checkpoint_dir,
     fetch,
+    file_status,
+    gated_advice,
     hub_reachable,
     keep_checkpoint,
     local_checkpoint,
@@ -48,6 +50,11 @@ class ModelEntry:
       notes: anything a user should know (speed, limits).
       check: ``check(path)`` raises ``CheckpointMismatch`` unless ``path`` is this entry's
         checkpoint; None = build the model on the CPU with it (strict loading).
+      extra_files: more hub files the model needs besides ``checkpoint`` (e.g. a backbone
+        that the official file leaves out); the builder fetches them only when the
+        checkpoint it was given lacks their weights.
+      self_contained: ``self_contained(path)`` tells whether a checkpoint file already holds
+        what ``extra_files`` would add (then they are not needed); None = never.
     """
 
     name: str
@@ -63,10 +70,17 @@ class ModelEntry:
     paper: str = ""
     notes: str = ""
     check: Callable[[Path], Any] | None = None
+    extra_files: tuple[HubFile, ...] = ()
+    self_contained: Callable[[Path], bool] | None = None
 
     @property
     def needs_weights(self) -> bool:
         return self.checkpoint is not None
+
+    @property
+    def files(self) -> tuple:
+        """Every file of the model: the checkpoint first, then ``extra_files``."""
+        return ((self.checkpoint,) if self.checkpoint is not None else ()) + tuple(self.extra_files)
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -129,18 +143,32 @@ def weight_status(name: str) -> str:
       cache); ``"downloadable"`` (not cached, the hub is not switched off and its server
       accepts connections, remembered for a minute; whether the file itself comes is only
       known when the download is tried); ``"unavailable"`` (a hub file that cannot be had
-      here); ``"needs a file"`` (published outside the hub: the user must bring it).
+      here, e.g. a file of a gated repository while no token is set); ``"needs a file"``
+      (published outside the hub: the user must bring it).
+
+    With ``extra_files``, the checkpoint's own status stands when they are not needed (a
+    local file that holds everything) or all cached; otherwise the worst of them counts.
     """
     entry = tracker_info(name)
     if entry.checkpoint is None:
         return "built-in"
-    if local_checkpoint(entry.checkpoint.filename) is not None:
-        return "local file"
-    if isinstance(entry.checkpoint, UserFile):
+    local = local_checkpoint(entry.checkpoint.filename)
+    if local is not None:
+        status = "local file"
+    elif isinstance(entry.checkpoint, UserFile):
         return "needs a file"
-    if cached_path(entry.checkpoint) is not None:
-        return "cached"
-    return "unavailable" if offline() or not hub_reachable() else "downloadable"
+    elif cached_path(entry.checkpoint) is not None:
+        status = "cached"
+    else:
+        status = "unavailable" if offline() or not hub_reachable() else "downloadable"
+    if not entry.extra_files or status == "unavailable":
+        return status
+    if local is not None and entry.self_contained is not None and entry.self_contained(local):
+        return status
+    extra = [file_status(f) for f in entry.extra_files]
+    if "unavailable" in extra:
+        return "unavailable"
+    return status if all(x == "cached" for x in extra) else "downloadable"
 
 
 def where_to_get(name: str) -> str:
@@ -152,8 +180,14 @@ def where_to_get(name: str) -> str:
              f"{checkpoint_dir()} (set {CHECKPOINT_DIR_ENV} to choose it), or upload it in the Models tab")
     if isinstance(file, UserFile):
         return f"Download {file.filename} from {file.url} ({file.source}), then {bring}."
-    return (f"{file.filename} comes from the Hugging Face hub ({file.repo_id}, revision {file.revision[:12]}); "
+    text = (f"{file.filename} comes from the Hugging Face hub ({file.repo_id}, revision {file.revision[:12]}); "
             f"without network, {bring}.")
+    for extra in tracker_info(name).extra_files:
+        text += (f" It also needs {extra.filename} from {extra.repo_id} (Hugging Face cache or download) unless "
+                 f"the checkpoint file already holds those weights.")
+        if extra.gated:
+            text += f" {gated_advice(extra)}."
+    return text
 
 
 def _user_file_missing(name: str, file: UserFile) -> WeightsUnavailable:

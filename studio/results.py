@@ -89,6 +89,10 @@ class TrackResult:
       size: ``(H, W)`` of the video the pixels refer to.
       model: registry name of the tracker that made the tracks.
       convention: coordinate convention name (``studio.conventions.CONVENTION``).
+      extras: anything else a tracker wants to hand back (not saved).
+      names: optional list of N point names (``""`` = unnamed), from labelme / COCO
+        files or the Annotate tab; saved with the tracks and drawn as labels. Names
+        that are COCO-17 keypoints make a pose (``studio.pose``).
     """
 
     tracks: np.ndarray
@@ -100,6 +104,7 @@ class TrackResult:
     model: str = ""
     convention: str = CONVENTION
     extras: dict = field(default_factory=dict)
+    names: list[str] | None = None
 
     def __post_init__(self) -> None:
         self.tracks = np.asarray(self.tracks, dtype=np.float32)
@@ -109,6 +114,8 @@ class TrackResult:
             self.confidence = np.asarray(self.confidence, dtype=np.float32)
         self.size = (int(self.size[0]), int(self.size[1]))
         self.fps = float(self.fps)
+        if self.names is not None and not isinstance(self.names, (str, bytes)):
+            self.names = [str(n) if isinstance(n, str) else n for n in self.names]
         self.validate()
 
     @property
@@ -140,3 +147,31 @@ class TrackResult:
             raise InputError(f"fps must be a non-negative number, got {self.fps}")
         if min(self.size) < 0:
             raise InputError(f"size must be (H, W) >= 0, got {self.size}")
+        if self.names is not None:
+            check_names(self.names, n)
+
+
+MAX_NAME_CHARS = 200
+"""Longest point name accepted (names come from uploaded files)."""
+
+
+def check_names(names, n: int) -> list[str]:
+    """Validate point names: a list of ``n`` strings of at most ``MAX_NAME_CHARS`` characters.
+
+    Returns:
+      The names as a list of ``str``.
+
+    Raises:
+      InputError: not a list of strings, a different count, or a name that is too long.
+    """
+    if isinstance(names, (str, bytes)) or not hasattr(names, "__len__"):
+        raise InputError(f"names must be a list of {n} strings, got {type(names).__name__}")
+    out = list(names)
+    if len(out) != n:
+        raise InputError(f"names must hold one name per point ({n}), got {len(out)}")
+    for i, name in enumerate(out):
+        if not isinstance(name, str):
+            raise InputError(f"name {i} must be a string, got {type(name).__name__}")
+        if len(name) > MAX_NAME_CHARS:
+            raise InputError(f"name {i} is longer than {MAX_NAME_CHARS} characters")
+    return out

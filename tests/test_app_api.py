@@ -84,7 +84,7 @@ def test_api_lists_named_endpoints(client):
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert {"/track", "/models"} <= set(endpoints)
     names = [p["parameter_name"] for p in endpoints["/track"]["parameters"]]
-    assert names == ["video", "queries_json", "grid_size", "grid_frame", "model", "mask"]
+    assert names == ["video", "queries_json", "grid_size", "grid_frame", "model", "mask", "points_file", "labels"]
     assert all(p["parameter_has_default"] for p in endpoints["/track"]["parameters"][1:])
 
 

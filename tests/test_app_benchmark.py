@@ -268,11 +268,13 @@ def test_bench_endpoint_matches_cli_and_survives_bad_uploads(client, cli_outputs
     with pytest.raises(Exception, match="unknown model 'nope'"):
         client.predict(use_sample=True, models="nope", api_name="/bench")
 
-    # Several files are one dataset; an unknown model next to lk is reported, lk still runs.
+    # An unknown model next to lk is an argument error, refused before any work.
+    with pytest.raises(Exception, match="unknown model 'nope'; the benchmark scores lk"):
+        client.predict(use_sample=True, models="nope, lk", api_name="/bench")
+    # Several files are one dataset.
     npz = SAMPLE.with_suffix(".npz")
     doc, _, _, status = client.predict(dataset=[handle_file(str(SAMPLE)), handle_file(str(npz))],
-                                       models="nope, lk", max_videos=6, api_name="/bench")
-    assert "nope: not run: unknown model 'nope'" in status
+                                       models="lk", max_videos=6, api_name="/bench")
     assert [v["name"] for v in doc["results"][0]["videos"]] == VIDEOS + VIDEOS[:1]
 
 

@@ -440,7 +440,7 @@ def test_cli_dense_end_to_end(clip_files, capsys):
                  "--video", str(mp4), "--mode", "spaghetti_first_last_mask"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert "resized mask" in captured.err
+    assert "mask resized 64×48 → 128×96" in captured.err
     rt = read_dense_npz(out)
     assert rt.tracks.shape == (T, *SIZE, 2)
     m = DenseResult.load(out).mask

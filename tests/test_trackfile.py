@@ -87,13 +87,13 @@ def test_npz_with_pickled_objects_is_refused(tmp_path):
     "name, text, words",
     [
         ("a.json", "[1, 2]", "JSON object"),
-        ("b.json", "{not json", "could not read"),
+        ("b.json", "{not json", "b.json is not valid JSON"),
         ("c.json", json.dumps({"format": "other", "tracks": []}), "not 'tracking-studio/tracks'"),
         ("d.csv", "point,frame,x\n0,0,1\n", "needs the columns"),
         ("e.csv", "point,frame,x,y,visible\n0,0,1,2,1\n0,0,1,2,1\n", "one row per point and frame"),
         ("f.csv", "point,frame,x,y,visible\n0,0,one,2,1\n", "not numbers"),
         ("g.csv", "point,frame,x,y,visible\n", "no rows"),
-        ("h.npz", "this is not a zip", "could not read"),
+        ("h.npz", "this is not a zip", "h.npz is not an .npz file .* it is a text file"),
     ],
 )
 def test_malformed_text_files_are_refused_clearly(tmp_path, name, text, words):

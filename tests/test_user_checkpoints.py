@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hubcache import put_in_cache
 from test_gmrw import official_file as gmrw_file
 from test_raft import official_file as raft_file
 
@@ -71,6 +72,10 @@ def test_every_entry_finds_its_official_file_in_the_folder(name, checkpoint_fold
         assert file.url in advice
     checkpoint_folder.mkdir()
     (checkpoint_folder / file.filename).write_bytes(b"placeholder")
+    # Files the checkpoint does not hold (a backbone from another hub repository) come from the hub cache.
+    for extra in tracker_info(name).extra_files:
+        assert weight_status(name) == "unavailable"
+        put_in_cache(empty_hub_cache, extra.repo_id, extra.filename, checkpoint_folder / file.filename, "0" * 40)
     assert weight_status(name) == "local file"
 
 

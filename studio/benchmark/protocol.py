@@ -114,6 +114,9 @@ class PreparedVideo:
       gt_occluded: bool [M, T].
       track_index: [M] source track of each query.
       source_size: ``(H, W)`` of the stored video.
+      names: the dataset's N track names, when it has them (pose metrics need them).
+      truth_points: with ``names``: all N ground-truth tracks [N, T, 2], normalised (pose boxes).
+      truth_occluded: with ``names``: [N, T] bool.
     """
 
     name: str
@@ -124,6 +127,9 @@ class PreparedVideo:
     gt_occluded: np.ndarray
     track_index: np.ndarray
     source_size: tuple[int, int]
+    names: list[str] | None = None
+    truth_points: np.ndarray | None = None
+    truth_occluded: np.ndarray | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -173,6 +179,9 @@ def prepare_video(
         gt_occluded=qs.occluded.reshape(-1, record.num_frames),
         track_index=qs.track_index,
         source_size=source_size,
+        names=record.names,
+        truth_points=np.asarray(record.points, np.float64) if record.names is not None else None,
+        truth_occluded=np.asarray(record.occluded, bool) if record.names is not None else None,
     )
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from studio.benchmark.metrics.published import DATASETS as PUBLISHED_DATASETS
 from studio.benchmark.metrics.published import PublishedResult, published
+from studio.benchmark.metrics.pose import PCK_ALPHAS, PERCENT_KEYS, POSE_KEYS
 from studio.benchmark.metrics.tapvid import METRIC_KEYS, THRESHOLDS
 from studio.benchmark.protocol import METRIC_SIZE
 
@@ -36,21 +37,49 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 UI_HEADERS: tuple[str, ...] = ("AJ", "δavg", "OA", *(f"δ<{d}" for d in THRESHOLDS), *(f"J{d}" for d in THRESHOLDS))
 """The same columns as ``COLUMNS`` with typeset names, for the app."""
 
+POSE_COLUMNS: tuple[tuple[str, str], ...] = (
+    *((f"PCK@{a:g}", f"pck@{a:g}") for a in PCK_ALPHAS),
+    ("OKS", "oks"),
+    ("jitter", "jitter"),
+    ("jitter_gt", "jitter_gt"),
+)
+"""(header, key) of the pose columns, added when a dataset's tracks are named COCO-17 keypoints
+(PCK and OKS x 100; jitter in % of the person's box per frame^2, prediction and ground truth)."""
+
 
 def fmt_metric(x: float | None) -> str:
     """A metric already x 100 as printed: one decimal, ``-`` when undefined."""
     return "-" if x is None or not math.isfinite(x) else f"{x:.1f}"
 
 
-def table_rows(result) -> tuple[list[str], list[list[str]]]:
+def _fmt_key(key: str, value: float | None) -> str:
+    """A reported value (already scaled): jitter with two decimals, everything else with one."""
+    if key in PERCENT_KEYS and value is not None and math.isfinite(value):
+        return f"{value:.2f}"
+    return fmt_metric(value)
+
+
+def _scaled(key: str, fraction: float) -> float:
+    return fraction if key in PERCENT_KEYS else fraction * 100
+
+
+def columns_of(results: Sequence) -> tuple[tuple[str, str], ...]:
+    """The table columns for these results: ``COLUMNS``, plus ``POSE_COLUMNS`` when any has pose metrics."""
+    return COLUMNS + (POSE_COLUMNS if any(getattr(r, "has_pose", False) for r in results) else ())
+
+
+def table_rows(result, columns: Sequence[tuple[str, str]] | None = None) -> tuple[list[str], list[list[str]]]:
     """A ``BenchmarkResult`` as ``(header, rows)`` of strings: one row per video, then the mean (x 100)."""
-    header = ["video", "queries"] + [h for h, _ in COLUMNS]
+    columns = columns_of([result]) if columns is None else columns
+    header = ["video", "queries"] + [h for h, _ in columns]
     rows = [
-        [v.name, str(v.num_queries)] + [fmt_metric(v.metrics[k] * 100) for _, k in COLUMNS] for v in result.videos
+        [v.name, str(v.num_queries)]
+        + [_fmt_key(k, _scaled(k, v.metrics[k]) if k in v.metrics else None) for _, k in columns]
+        for v in result.videos
     ]
     mean = result.mean()
     rows.append([f"mean ({len(result.videos)} videos)", str(sum(v.num_queries for v in result.videos))]
-                + [fmt_metric(mean[k]) for _, k in COLUMNS])
+                + [_fmt_key(k, mean.get(k)) for _, k in columns])
     return header, rows
 
 
@@ -78,10 +107,11 @@ def results_table(results: Sequence) -> tuple[list[str], list[list[str]]]:
     Rows are model x video, then each model's mean row (video ``mean (N videos)``),
     with the same numbers and rounding as ``table_rows`` (the CLI), plus tracking seconds.
     """
-    headers = ["model", "video", "queries", *UI_HEADERS, "sec"]
+    columns = columns_of(results)
+    headers = ["model", "video", "queries", *UI_HEADERS, *(h for h, _ in columns[len(COLUMNS):]), "sec"]
     rows: list[list[str]] = []
     for r in results:
-        _, body = table_rows(r)
+        _, body = table_rows(r, columns)
         secs = [f"{v.seconds:.2f}" for v in r.videos] + [f"{sum(v.seconds for v in r.videos):.2f}"]
         rows += [[r.model, *row, s] for row, s in zip(body, secs)]
     return headers, rows
@@ -90,16 +120,21 @@ def results_table(results: Sequence) -> tuple[list[str], list[list[str]]]:
 def write_csv(path: str | Path, results: Sequence) -> Path:
     """One row per (model, video) and a ``mean`` row per model; metrics x 100."""
     p = Path(path)
+    keys = METRIC_KEYS + (POSE_KEYS if any(getattr(r, "has_pose", False) for r in results) else ())
+
+    def cell(key: str, value: float | None) -> str:
+        return "" if value is None or not math.isfinite(value) else f"{value:.4f}"
+
     with open(p, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["model", "dataset", "query_mode", "video", "num_queries", "num_frames", *METRIC_KEYS])
+        w.writerow(["model", "dataset", "query_mode", "video", "num_queries", "num_frames", *keys])
         for r in results:
             for v in r.videos:
                 w.writerow([r.model, r.dataset, r.query_mode, v.name, v.num_queries, v.num_frames,
-                            *(f"{v.metrics[k] * 100:.4f}" for k in METRIC_KEYS)])
+                            *(cell(k, _scaled(k, v.metrics[k]) if k in v.metrics else None) for k in keys)])
             mean = r.mean()
             w.writerow([r.model, r.dataset, r.query_mode, "mean", sum(v.num_queries for v in r.videos), "",
-                        *(f"{mean[k]:.4f}" for k in METRIC_KEYS)])
+                        *(cell(k, mean.get(k)) for k in keys)])
     return p
 
 
@@ -130,6 +165,10 @@ PUBLISHED_NAMES: dict[str, tuple[str, Callable[[PublishedResult], bool]]] = {
     "cotracker3_offline": ("CoTracker3 offline", lambda r: "Kubric only" not in r.note),
     "cotracker3_online": ("CoTracker3 online", lambda r: "Kubric only" not in r.note),
     "cotracker3_online_baseline": ("CoTracker3 online", lambda r: "Kubric only" in r.note),
+    "track_on": ("Track-On", lambda r: True),
+    "track_on2": ("Track-On2", lambda r: True),  # the README's Track-On2 is the DINOv3 release
+    "track_on2_dinov2": ("Track-On2 (DINOv2)", lambda r: True),
+    "track_on_r": ("Track-On-R", lambda r: True),
 }
 """Registry name -> (method name in ``studio.benchmark.metrics.published``, which of its rows fit the checkpoint)."""
 
@@ -233,4 +272,45 @@ def aj_figure(results: Sequence):
     ax.grid(axis="y", alpha=0.3)
     if results:
         ax.legend(loc="upper center", fontsize=8, ncol=min(n, 3), frameon=False)
+    return fig
+
+
+def jitter_figure(results: Sequence):
+    """Pose jitter per video: one bar per model (prediction) and a black tick for the ground truth's own.
+
+    Jitter is the mean second difference of each keypoint's position over three
+    consecutive scored frames, in % of the person's box (``studio.benchmark.metrics.pose``).
+    Results without pose metrics are left out; the figure says so when none has them.
+    """
+    from matplotlib.figure import Figure
+
+    posed = [r for r in results if getattr(r, "has_pose", False)]
+    fig = Figure(figsize=(6, 3.6), dpi=100, layout="constrained")
+    ax = fig.subplots()
+    if not posed:
+        ax.text(0.5, 0.5, "no pose metrics: the tracks are not named COCO-17 keypoints", ha="center", va="center",
+                fontsize=9, transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
+    names: list[str] = []
+    for r in posed:
+        names += [v.name for v in r.videos if v.name not in names]
+    n = len(posed)
+    width = 0.8 / n
+    x = np.arange(len(names))
+    gt: dict[str, float] = {}
+    for i, r in enumerate(posed):
+        by_name = {v.name: v.metrics.get("jitter", np.nan) for v in r.videos}
+        for v in r.videos:
+            gt.setdefault(v.name, v.metrics.get("jitter_gt", np.nan))
+        ys = [by_name.get(name, np.nan) for name in names]
+        ax.bar(x + (i - (n - 1) / 2) * width, ys, width, label=f"{r.model} (mean {_fmt_key('jitter', r.mean()['jitter'])})")
+    ax.scatter(x, [gt.get(name, np.nan) for name in names], marker="_", s=900, color="black", lw=2,
+               label="ground truth", zorder=3)
+    ax.set_xticks(x, names, rotation=30 if len(names) > 3 else 0, ha="right" if len(names) > 3 else "center",
+                  fontsize=8 if len(names) <= 20 else 6)
+    ax.set_ylabel("jitter (% of the person's box / frame²)")
+    ax.set_title("Keypoint jitter: prediction vs ground truth", fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="upper right", fontsize=8, frameon=False)
     return fig

@@ -1,4 +1,4 @@
-"""Command line: ``python -m studio models|track|render|bench|dense``.
+"""Command line: ``python -m studio models|track|batch|render|bench|dense|gt|h5``.
 
 The parser is built here; each command lives in its own module
 (``studio.cli.<command>``), which adds its subparser with
@@ -12,8 +12,11 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from studio.cli.batch import add_batch_parser
     from studio.cli.bench import add_bench_parser
     from studio.cli.dense import add_dense_parser
+    from studio.cli.gt import add_gt_parser
+    from studio.cli.h5 import add_h5_parser
     from studio.cli.models import add_models_parser
     from studio.cli.render import add_render_parser
     from studio.cli.track import add_track_parser
@@ -22,9 +25,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     add_models_parser(sub)
     add_track_parser(sub)
+    add_batch_parser(sub)
     add_render_parser(sub)
     add_bench_parser(sub)
     add_dense_parser(sub)
+    add_gt_parser(sub)
+    add_h5_parser(sub)
     return p
 
 
@@ -36,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
         # InputError, VideoError, WeightsUnavailable, CheckpointMismatch: one readable line, no traceback.
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {msg}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("error: this needs more memory than the machine has; try a shorter or smaller input", file=sys.stderr)
         return 2
 
 

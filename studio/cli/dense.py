@@ -21,7 +21,8 @@ from studio.results import InputError
 def cmd_dense(args: argparse.Namespace) -> int:
     from studio.io.video import read_video, write_video
     from studio.progress import tqdm_progress
-    from studio.registry import create_tracker, tracker_info
+    from studio.registry import create_tracker
+    from studio.service.dense_job import check_options
 
     if args.reinit is not None:
         if args.reinit < 1:
@@ -38,12 +39,10 @@ def cmd_dense(args: argparse.Namespace) -> int:
         raise InputError("nothing to write: give --out dense.npz and/or --video out.mp4")
     if args.video_out and "mask" in args.mode.split("_") and not args.mask:
         raise InputError(f"mode {args.mode} needs --mask IMAGE")
-    if args.initializer and tracker_info(args.initializer).kind != "point":
-        raise InputError(f"--initializer must be a point tracker, '{args.initializer}' is not")
+    # The app's checks: a dense model, a point-tracker initializer, 1..16384 initial tracks, 32..2048 px.
+    check_options(args.tracker, args.initializer or "lk", args.num_tracks, args.max_side)
     if args.initializer_checkpoint and not args.initializer:
         raise InputError("--initializer-checkpoint needs --initializer NAME")
-    if args.num_tracks < 1:
-        raise InputError(f"--num-tracks must be at least 1, got {args.num_tracks}")
     video = read_video(args.video, max_frames=args.max_frames)
     notices = list(video.notices)
     mask = None

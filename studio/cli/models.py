@@ -21,7 +21,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     for name in list_trackers():
         e = tracker_info(name)
         rows.append(
-            (name, e.kind, "yes" if e.online else "no", weight_status(name), str(e.checkpoint or "-"), e.license)
+            (name, e.kind, "yes" if e.online else "no", weight_status(name), " + ".join(str(f) for f in e.files) or "-", e.license)
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:

@@ -14,24 +14,32 @@ from pathlib import Path
 from studio.io.masks import read_mask
 from studio.io.track_readers import fit_tracks, read_render_tracks
 from studio.io.video import MP4_SUFFIXES
+from studio.limits import MAX_FPS
 from studio.render import COLOR_BY, MODES, RenderOptions, render
 from studio.results import InputError
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from studio.io.video import read_video, write_video
+    from studio.io.sources import read_source
+    from studio.io.video import write_video
     from studio.progress import tqdm_progress
 
     if Path(args.video_out).suffix.lower() not in MP4_SUFFIXES:
         raise InputError(f"--out must end in .mp4, got {Path(args.video_out).name!r}")
     if "mask" in args.mode.split("_") and not args.mask:
         raise InputError(f"mode {args.mode} needs --mask IMAGE")
+    if args.fps is not None and not 0 < args.fps <= MAX_FPS:
+        raise InputError(f"--fps must be in (0, {MAX_FPS:g}] frames per second, got {args.fps:g}")
     rt = read_render_tracks(args.tracks)  # before decoding: a bad track file fails fast
-    video = read_video(args.video, max_frames=args.max_frames, max_side=args.max_side)
+    video = read_source(args.video, max_frames=args.max_frames, max_side=args.max_side, camera=args.camera)
     frames = video.frames
     notices = list(video.notices)
     rt, more = fit_tracks(rt, video.size, video.num_frames)
     notices += more
+    mask = None
+    if args.mask:
+        mask, more = read_mask(args.mask, video.size)
+        notices += more
     if rt.tracks.shape[0] < frames.shape[0]:
         notices.append(
             f"drew the first {rt.tracks.shape[0]} of the video's {frames.shape[0]} frames (the tracks end there)"
@@ -42,7 +50,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     options = RenderOptions(
         color_by=args.color_by,
         colormap=args.colormap,
-        mask=read_mask(args.mask, video.size) if args.mask else None,
+        mask=mask,
         radius=args.radius,
         tail=args.tail,
         hide_occluded=args.hide_occluded,
@@ -55,13 +63,16 @@ def cmd_render(args: argparse.Namespace) -> int:
         spaghetti_every=args.spaghetti_every,
         spaghetti_dropout=args.spaghetti_dropout,
         seed=args.seed,
+        names=None if rt.dense else rt.names,
+        labels=args.labels,
+        skeleton=not args.no_skeleton,
     )
     bar, progress = tqdm_progress(f"rendering {args.mode}")
     try:
         out = render(frames, rt.tracks, rt.visible, args.mode, options, queries=rt.queries, progress=progress)
     finally:
         bar.close()
-    fps = args.fps or rt.fps or video.fps
+    fps = args.fps or video.fps or rt.fps  # a track file's rate only for a video that states none
     print(f"video  -> {write_video(args.video_out, out, fps, crf=args.crf)}  ({out.shape[0]} frames, "
           f"{out.shape[2]}x{out.shape[1]}, {args.mode})")
     return 0
@@ -87,6 +98,10 @@ def add_render_parser(subparsers) -> argparse.ArgumentParser:
     r.add_argument("--radius", type=float, default=None, help="point radius in pixels (default: by frame size)")
     r.add_argument("--tail", type=int, default=d.tail, help=f"points: tail length in frames (default {d.tail})")
     r.add_argument("--hide-occluded", action="store_true", help="points: leave hidden points out (default: rings)")
+    r.add_argument("--labels", action="store_true",
+                   help="points/overlay: write each point's name beside it (track files with names)")
+    r.add_argument("--no-skeleton", action="store_true",
+                   help="points/overlay: do not draw the pose skeleton of COCO-17 keypoint names")
     r.add_argument("--overlay-factor", type=float, default=d.overlay_factor,
                    help=f"overlay opacity (default {d.overlay_factor})")
     r.add_argument("--dense-grid", type=int, default=None, help="dense tracks: stride for points/overlay")
@@ -97,6 +112,7 @@ def add_render_parser(subparsers) -> argparse.ArgumentParser:
     r.add_argument("--spaghetti-every", type=int, default=d.spaghetti_every)
     r.add_argument("--spaghetti-dropout", type=float, default=d.spaghetti_dropout)
     r.add_argument("--seed", type=int, default=d.seed)
+    r.add_argument("--camera", type=int, default=None, help="HDF5 robot log as the video: the camera to draw on")
     r.add_argument("--max-frames", type=int, default=None, help="keep only the first N frames")
     r.add_argument("--max-side", type=int, default=None, help="shrink so the longer side is at most this")
     r.add_argument("--fps", type=float, default=None, help="output frame rate (default: the tracks' or the video's)")

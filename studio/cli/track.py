@@ -1,7 +1,12 @@
-"""``python -m studio track VIDEO --points "t,x,y; ..." | --grid N``: track points through a video.
+"""``python -m studio track VIDEO --points "t,x,y; ..." | --grid N | --labelme FILE | --coco FILE``.
 
 Queries and tracks are in source-video pixels (integer = pixel centre); the
 tracks can be saved (``--out`` .npz/.csv/.json) and drawn (``--video`` .mp4).
+Points are capped as in the app (``STUDIO_MAX_POINTS``: ``--points`` and ``--grid``
+N x N), checked before the video is decoded.
+Points from a labelme or COCO keypoint file keep their names (saved with the
+tracks, written beside the points with ``--labels``; COCO-17 keypoints get their
+skeleton drawn). ``VIDEO`` may be an HDF5 robot log with ``--camera C``.
 """
 
 from __future__ import annotations
@@ -15,39 +20,72 @@ from studio.registry import query_trackers
 
 def cmd_track(args: argparse.Namespace) -> int:
     from studio.cli.model_args import parse_options
-    from studio.io.trackfile import save_tracks
-    from studio.io.video import read_video, write_video
-    from studio.pipeline import grid_for, render_tracks, track_video
-    from studio.queries import parse_points
+    from studio.io.named_points import named_queries, read_named_points
+    from studio.io.sources import read_source
+    from studio.limits import Limits
+    from studio.pipeline import grid_for, save_outputs, track_video
+    from studio.queries import check_grid_size, check_point_count, parse_points
     from studio.registry import create_tracker
 
-    video = read_video(args.video, max_frames=args.max_frames, max_side=args.max_side)
+    limits = Limits.from_env()
+    # Every argument is checked before the video is decoded.
+    point_file = args.labelme or args.coco
+    kind = "labelme" if args.labelme else "coco" if args.coco else None
+    if point_file:
+        check_point_count(len(read_named_points(point_file, kind=kind, image=args.coco_image)), limits.max_points)
+    elif args.points is not None:
+        points = parse_points(args.points)
+        check_point_count(len(points), limits.max_points)
+    else:
+        check_grid_size(args.grid, limits.max_points)
+    video = read_source(args.video, max_frames=args.max_frames, max_side=args.max_side, camera=args.camera)
     for notice in video.notices:
         print(f"note: {notice}", file=sys.stderr)
-    queries = parse_points(args.points) if args.points else grid_for(video, args.grid, args.grid_frame)
+    names = None
+    if point_file:
+        names, queries, notices = named_queries(point_file, args.frame or 0, tuple(video.source_size), video.num_frames,
+                                            kind=kind, image=args.coco_image)
+        for notice in notices:
+            print(f"note: {notice}", file=sys.stderr)
+    elif args.points is not None:
+        queries = points
+    else:
+        queries = grid_for(video, args.grid, args.frame if args.frame is not None else args.grid_frame)
     tracker = create_tracker(args.model, checkpoint=args.checkpoint, **parse_options(args.option))
     bar, progress = tqdm_progress(f"tracking with {args.model}")
     try:
-        run = track_video(video, queries, args.model, tracker=tracker, progress=progress)
+        run = track_video(video, queries, args.model, tracker=tracker, progress=progress, names=names)
     finally:
         bar.close()
     print(run.summary())
-    if args.out:
-        print(f"tracks -> {save_tracks(run.result, args.out)}")
-    if args.render:
-        frames = render_tracks(video, run.result, tail=args.tail)
-        print(f"video  -> {write_video(args.render, frames, video.fps)}")
+    saved, rendered = save_outputs(video, run.result, args.out, args.render, tail=args.tail, labels=args.labels)
+    if saved:
+        print(f"tracks -> {saved}")
+    if rendered:
+        print(f"video  -> {rendered}")
     return 0
 
 
 def add_track_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``track`` command to the CLI's subparsers; returns its parser."""
     t = subparsers.add_parser("track", help="track points through a video")
-    t.add_argument("video", help="input video (mp4, mov, webm, gif, ...)")
+    t.add_argument("video", help="input video (mp4, mov, webm, gif, ...) or an HDF5 robot log (.h5, with --camera)")
     q = t.add_mutually_exclusive_group(required=True)
     q.add_argument("--points", help='query points "t,x,y; t,x,y" in source-video pixels (integer = pixel centre)')
     q.add_argument("--grid", type=int, help="track an N x N grid")
+    q.add_argument("--labelme", metavar="FILE",
+                   help="named query points from a labelme .json (its 'point' shapes; labelme's pixel corners "
+                   "are converted to our pixel centres), placed on --frame")
+    q.add_argument("--coco", metavar="FILE",
+                   help="named query points from a COCO keypoint .json (labelled keypoints of one image; several "
+                   "people are named person<k>/<keypoint>), placed on --frame")
+    t.add_argument("--frame", type=int, default=None,
+                   help="frame the --labelme/--coco points (or the grid) are placed on (default 0)")
+    t.add_argument("--coco-image", metavar="ID_OR_FILE", default=None,
+                   help="--coco: which image's keypoints, by id or file name (default: the first with keypoints)")
     t.add_argument("--grid-frame", type=int, default=0, help="frame the grid is placed on (default 0)")
+    t.add_argument("--camera", type=int, default=None,
+                   help="HDF5 robot log: the camera to track (step_<i>/obs/image[0, C]); needed with several")
     t.add_argument("--model", default="lk", choices=query_trackers(), metavar="NAME",
                    help="point tracker, or a dense model sampled at the queries (default lk): "
                    + ", ".join(query_trackers()))
@@ -58,6 +96,7 @@ def add_track_parser(subparsers) -> argparse.ArgumentParser:
     t.add_argument("--out", help="write tracks to .npz, .csv or .json")
     t.add_argument("--video", dest="render", help="write the input with the tracks drawn to this .mp4")
     t.add_argument("--tail", type=int, default=8, help="tail length in frames for --video (default 8)")
+    t.add_argument("--labels", action="store_true", help="--video: write each point's name beside it")
     t.add_argument("--max-frames", type=int, default=None, help="keep only the first N frames")
     t.add_argument("--max-side", type=int, default=None, help="shrink so the longer side is at most this")
     t.set_defaults(func=cmd_track)

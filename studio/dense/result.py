@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from studio.conventions import CONVENTION
+from studio.io.atomic import atomic_path
+from studio.io.guards import NpzFile
 from studio.results import InputError
 
 SAVE_STEP = 1.0 / 64.0
@@ -115,10 +117,11 @@ class DenseResult:
         }
         if self.mask is not None:
             arrays["mask"] = self.mask
-        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True) as z:
-            for key, value in arrays.items():
-                with z.open(f"{key}.npy", "w", force_zip64=True) as f:
-                    np.lib.format.write_array(f, np.asanyarray(value), allow_pickle=False)
+        with atomic_path(path) as tmp:  # a killed save leaves no half file under ``path``
+            with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True) as z:
+                for key, value in arrays.items():
+                    with z.open(f"{key}.npy", "w", force_zip64=True) as f:
+                        np.lib.format.write_array(f, np.asanyarray(value), allow_pickle=False)
         return path
 
     @classmethod
@@ -130,8 +133,8 @@ class DenseResult:
         if not path.is_file():
             raise InputError(f"dense track file {path.name!r} does not exist")
         rt = read_dense_npz(path)
-        with np.load(path, allow_pickle=False) as z:
-            query_frame = int(z["query_frame"]) if "query_frame" in z.files else 0
-            mask = np.asarray(z["mask"]) if "mask" in z.files else None
-            model = str(z["model"]) if "model" in z.files else ""
+        with NpzFile(path) as z:
+            query_frame = int(z["query_frame"]) if "query_frame" in z else 0
+            mask = np.asarray(z["mask"]) if "mask" in z else None
+            model = str(z["model"]) if "model" in z else ""
         return cls(rt.tracks, rt.visible, query_frame, mask, rt.size, model, rt.fps)

@@ -7,12 +7,16 @@ frames that are drawn on (``fit_tracks``). Readers are looked up in
 ``.npz`` whose ``tracks`` array is 4-D is read as dense tracks (one track per pixel
 of the query frame). ``register_track_reader`` adds a format without touching
 this module. Used by ``python -m studio render`` and the Render tab.
+
+Dense files are checked from their ``.npy`` headers before any data is read
+(``studio.io.guards.NpzFile``): the positions they expand to must fit
+``max_array_bytes``, a frame ``max_image_pixels`` and the frame count
+``max_video_frames``; positions must be finite.
 """
 
 from __future__ import annotations
 
 import os
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from studio.conventions import rescale_pixels
+from studio.io.guards import LimitExceeded, NpzFile, check_array
+from studio.limits import MAX_FPS, Limits, setting
 from studio.results import InputError
 
 
@@ -33,6 +39,7 @@ class RenderTracks:
       size: ``(H, W)`` the pixels refer to; ``(0, 0)`` if the file does not say.
       fps: frame rate stored with the tracks, 0 if unknown.
       queries: optional sparse [N, 3] ``(t, x, y)``.
+      names: optional sparse N point names (labels, pose skeletons).
     """
 
     tracks: np.ndarray
@@ -40,6 +47,7 @@ class RenderTracks:
     size: tuple[int, int] = (0, 0)
     fps: float = 0.0
     queries: np.ndarray | None = None
+    names: list[str] | None = None
 
     @property
     def dense(self) -> bool:
@@ -59,13 +67,9 @@ def register_track_reader(probe: Callable[[Path], bool], reader: TrackReader) ->
 def _npz_array_ndim(path: Path, key: str) -> int | None:
     """Number of dimensions of ``key`` in an ``.npz`` from its header only, None if absent or unreadable."""
     try:
-        with zipfile.ZipFile(path) as z, z.open(f"{key}.npy") as f:
-            version = np.lib.format.read_magic(f)
-            fmt = np.lib.format
-            read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-            shape, _, _ = read_header(f)  # the header only, not the data
-            return len(shape)
-    except (KeyError, OSError, ValueError, zipfile.BadZipFile):
+        with NpzFile(path) as z:
+            return len(z.shape(key)) if key in z else None
+    except InputError:
         return None
 
 
@@ -76,39 +80,61 @@ def _is_dense_npz(path: Path) -> bool:
 def _read_sparse(path: Path) -> RenderTracks:
     from studio.io.trackfile import load_tracks
 
-    r = load_tracks(path)
-    return RenderTracks(r.tracks, r.visible, tuple(r.size), r.fps, r.queries)
+    r = load_tracks(path, Limits.from_env())
+    return RenderTracks(r.tracks, r.visible, tuple(r.size), r.fps, r.queries, r.names)
 
 
-def read_dense_npz(path: Path) -> RenderTracks:
+def check_dense_shape(shape: tuple[int, ...], name: str, limits: Limits) -> None:
+    """Refuse a dense grid [T, H, W, 2] whose positions would exceed the limits (from a header)."""
+    if len(shape) != 4 or shape[-1] != 2:
+        raise InputError(f"{name}: dense tracks must be [T, H, W, 2], got {list(shape)}")
+    t_len, h, w = shape[:3]
+    if t_len > limits.max_video_frames:
+        raise LimitExceeded(f"{name} has dense tracks through {t_len} frames, more than the "
+                            f"{limits.max_video_frames} allowed ({setting('max_video_frames')}); refused")
+    if h * w > limits.max_image_pixels:
+        raise LimitExceeded(f"{name} has a {w}x{h} dense grid, more than the {limits.max_image_pixels} pixels "
+                            f"allowed ({setting('max_image_pixels')}); refused")
+    check_array(shape, np.float32, f"{name}: the dense positions", limits)
+
+
+def read_dense_npz(path: Path, limits: Limits | None = None) -> RenderTracks:
     """Dense tracks from an ``.npz``: ``tracks`` [T, H, W, 2] float positions, or ``offsets``
     [T, H, W, 2] from each pixel in units of ``offset_unit`` px (``studio.dense.result``);
     ``visible`` [T, H, W] bool; optional ``size`` [2] ``(H, W)`` of the video the pixels
-    refer to (default: the grid's) and ``fps``."""
+    refer to (default: the grid's) and ``fps``. Sizes are checked from the headers first
+    (``check_dense_shape``); positions must be finite and ``fps`` within ``MAX_FPS``."""
     name = path.name
+    limits = limits or Limits.from_env()
     try:
-        with np.load(path, allow_pickle=False) as z:
-            has_tracks = "tracks" in z.files or ("offsets" in z.files and "offset_unit" in z.files)
-            if not has_tracks or "visible" not in z.files:
+        with NpzFile(path, limits) as z:
+            has_tracks = "tracks" in z or ("offsets" in z and "offset_unit" in z)
+            if not has_tracks or "visible" not in z:
                 raise InputError(f"{name} needs 'tracks' [T, H, W, 2] (or 'offsets' + 'offset_unit') and "
                                  "'visible' [T, H, W]")
-            if "tracks" in z.files:
+            grid = z.shape("tracks" if "tracks" in z else "offsets")
+            check_dense_shape(grid, name, limits)
+            if z.shape("visible") != grid[:-1]:
+                raise InputError(f"{name}: tracks must be [T, H, W, 2] and visible [T, H, W]")
+            if "tracks" in z:
                 tracks = np.asarray(z["tracks"], np.float32)
+                if not np.isfinite(tracks).all():
+                    raise InputError(f"{name}: the dense tracks contain NaN or infinite positions")
             else:
                 tracks = _from_offsets(z["offsets"], float(z["offset_unit"]))
             visible = np.asarray(z["visible"])
-            size = tuple(int(v) for v in z["size"]) if "size" in z.files else tracks.shape[1:3]
-            fps = float(z["fps"]) if "fps" in z.files else 0.0
+            size = tuple(int(v) for v in z["size"].reshape(-1)) if "size" in z else tracks.shape[1:3]
+            fps = float(z["fps"]) if "fps" in z else 0.0
     except InputError:
         raise
     except Exception as exc:  # a damaged file must become a message, never a crash
         raise InputError(f"could not read {name} as dense tracks: {type(exc).__name__}: {exc}") from exc
-    if tracks.shape[-1] != 2 or visible.shape != tracks.shape[:-1]:
-        raise InputError(f"{name}: tracks must be [T, H, W, 2] and visible [T, H, W]")
     if visible.dtype != bool and not np.isin(visible, (0, 1)).all():
         raise InputError(f"{name}: 'visible' must hold only 0/1 or true/false")
     if len(size) != 2 or tuple(size) != tracks.shape[1:3]:
         raise InputError(f"{name}: 'size' must equal the dense grid's (H, W) = {tracks.shape[1:3]}")
+    if not (np.isfinite(fps) and 0 <= fps <= MAX_FPS):
+        raise InputError(f"{name}: 'fps' must be a number of frames per second in 0..{MAX_FPS:g}, got {fps:g}")
     return RenderTracks(tracks, visible.astype(bool), tuple(size), fps)
 
 
@@ -174,4 +200,4 @@ def fit_tracks(rt: RenderTracks, size: tuple[int, int], num_frames: int) -> tupl
         if queries is not None:
             queries = queries.copy()
             queries[:, 1:] = rescale_pixels(queries[:, 1:], src, size)
-    return RenderTracks(tracks, visible, size, rt.fps, queries), notices
+    return RenderTracks(tracks, visible, size, rt.fps, queries, rt.names), notices

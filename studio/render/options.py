@@ -133,6 +133,11 @@ class RenderOptions:
       spaghetti_dropout: share in [0, 1) of sparse tracks left out at random (DOT: 0).
       spaghetti_background: RGB of the empty spaghetti canvas (DOT: white).
       seed: random seed for the dropout.
+      names: optional N point names of sparse tracks (``studio.pose``); with them,
+        points and overlay modes draw the skeleton of COCO-17 keypoints and, when
+        ``labels`` is set, each visible point's name.
+      labels: write point names beside the points (points and overlay modes).
+      skeleton: draw the limbs of COCO-17 keypoints (a limb only while both ends are visible).
     """
 
     color_by: str = "left_right"
@@ -152,8 +157,15 @@ class RenderOptions:
     spaghetti_dropout: float = 0.0
     spaghetti_background: tuple[int, int, int] = (255, 255, 255)
     seed: int = 0
+    names: tuple[str, ...] | None = field(default=None, compare=False)
+    labels: bool = False
+    skeleton: bool = True
 
     def __post_init__(self) -> None:
+        if self.names is not None:
+            if isinstance(self.names, str) or not all(isinstance(n, str) for n in self.names):
+                raise InputError("names must be a list of strings, one per track")
+            object.__setattr__(self, "names", tuple(self.names))
         if self.color_by not in COLOR_BY:
             raise InputError(f"color_by must be one of {', '.join(COLOR_BY)}, got {self.color_by!r}")
         from matplotlib import colormaps

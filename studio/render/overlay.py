@@ -18,6 +18,7 @@ import numpy as np
 
 from studio.progress import ProgressFn
 from studio.render import _splat
+from studio.render.annotations import draw_skeleton, label_stream, named_tracks
 from studio.render.options import RenderOptions, default_radius
 from studio.render.tracksets import mode_tracks
 
@@ -71,6 +72,9 @@ def overlay_stream(
     video, ts, colors = mode_tracks(
         video, tracks, visible, opts, grid=opts.dense_grid or 1, queries=queries, use_mask=use_mask
     )
+    names = named_tracks(opts, ts)
+    if names is not None and opts.skeleton:
+        video = draw_skeleton(video, ts.tracks, ts.visible, names)
     t_len, h, w, _ = video.shape
     m = ts.num_tracks
     if opts.radius is not None:
@@ -126,4 +130,7 @@ def overlay_stream(
                 canvas.paint(idx, alpha * factor, colour)
             yield canvas
 
-    return _splat.FrameStream(frames(), (t_len, h, w), "drawing overlay")
+    stream = _splat.FrameStream(frames(), (t_len, h, w), "drawing overlay")
+    if names is not None and opts.labels:
+        stream = label_stream(stream, ts.tracks, ts.visible, names, colors, max(radius, 2.0))
+    return stream

@@ -13,6 +13,7 @@ import numpy as np
 
 from studio.progress import ProgressFn
 from studio.render import _splat
+from studio.render.annotations import draw_skeleton, label_stream, named_tracks
 from studio.render.options import RenderOptions, default_radius
 from studio.render.tracksets import check_tracks, mode_tracks
 from studio.results import InputError, check_video
@@ -77,7 +78,15 @@ def points_stream(
     video, ts, colors = mode_tracks(
         video, tracks, visible, opts, grid=opts.dense_grid or DENSE_POINTS_GRID, queries=queries, use_mask=use_mask
     )
-    return _stream(video, ts.tracks, ts.visible, colors, opts.tail, opts.radius, opts.hide_occluded)
+    names = named_tracks(opts, ts)
+    if names is not None and opts.skeleton:
+        video = draw_skeleton(video, ts.tracks, ts.visible, names)
+    stream = _stream(video, ts.tracks, ts.visible, colors, opts.tail, opts.radius, opts.hide_occluded)
+    if names is not None and opts.labels:
+        radius = default_radius(*video.shape[1:3]) if opts.radius is None else float(opts.radius)
+        stream = label_stream(stream, ts.tracks, ts.visible, names, colors, radius)
+    return stream
+
 
 
 def _stream(
@@ -136,6 +145,9 @@ def draw_points(
     radius: float | None = None,
     colors: np.ndarray | None = None,
     hide_occluded: bool = False,
+    names: list[str] | None = None,
+    labels: bool = False,
+    skeleton: bool = True,
 ) -> np.ndarray:
     """Draw tracked points with tails of their last ``tail`` positions.
 
@@ -147,6 +159,9 @@ def draw_points(
       radius: disc radius in pixels (default scales with the frame size).
       colors: optional uint8 [N, 3] RGB per point (default: rainbow by query order).
       hide_occluded: leave hidden points out instead of drawing rings.
+      names: optional N point names; COCO-17 keypoints get their skeleton drawn (``skeleton``).
+      labels: write each visible point's name beside it (needs ``names``).
+      skeleton: draw pose limbs when ``names`` hold COCO-17 keypoints.
 
     Returns:
       [T, H, W, 3] uint8 RGB, a new array.
@@ -160,4 +175,12 @@ def draw_points(
     if colors.shape != (n, 3):
         raise InputError(f"colors must be [N, 3] = {[n, 3]}, got {list(colors.shape)}")
     visible = visible & np.isfinite(tracks).all(axis=-1)
-    return _stream(video, tracks, visible, colors, int(tail), radius, hide_occluded).collect()
+    if names is not None and len(names) != n:
+        raise InputError(f"names must hold one name per point ({n}), got {len(names)}")
+    if names is not None and skeleton:
+        video = draw_skeleton(video, tracks, visible, names)
+    stream = _stream(video, tracks, visible, colors, int(tail), radius, hide_occluded)
+    if names is not None and labels:
+        r = default_radius(*video.shape[1:3]) if radius is None else float(radius)
+        stream = label_stream(stream, tracks, visible, names, colors, r)
+    return stream.collect()

@@ -23,7 +23,8 @@ Nothing here imports gradio, so the CLI, tests and any other front end can use i
 Modules: ``tracking_service`` (the facade the UI holds), ``model_cache``,
 ``video_cache``, ``catalog``, ``limits``, ``outputs``, ``zerogpu``, and one job per tab:
 ``track_job``, ``dense_job``, ``render_job``, ``bench_job`` (with ``bench_view``, the
-Benchmark tab's ground-truth-vs-prediction viewer).
+Benchmark tab's ground-truth-vs-prediction viewer), ``annotate_job``. A video may also
+be a camera of an HDF5 log or a video inside a dataset file (``studio.io.sources``).
 """
 
 # isort: off

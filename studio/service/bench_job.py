@@ -29,15 +29,43 @@ from studio.benchmark.metrics.tapvid import QUERY_MODES
 from studio.benchmark.protocol import METRIC_SIZE, PreparedVideo
 from studio.benchmark.report import fmt_metric, results_document, write_csv, write_json
 from studio.conventions import tapvid_to_pixels
+from studio.limits import Limits, setting
 from studio.progress import ProgressFn
+from studio.registry import query_trackers, tracker_info
 from studio.results import InputError, TrackResult
 
 SAMPLE = SAMPLE_PICKLE
 """The bundled 5-clip sample (TAP-Vid-DAVIS pickle layout), written by ``studio.benchmark.datasets.make_sample``."""
 
 
-def open_files(paths: Sequence[str | os.PathLike]) -> TapVidDataset:
+def check_models(models: Sequence[str]) -> list[str]:
+    """Registry names that can be scored (point trackers and dense models), each once, in order.
+
+    Raises:
+      InputError: none given, an unknown name, or a model that takes no query points
+        (a flow model such as ``dis``), naming the models that can be scored.
+    """
+    names = list(dict.fromkeys(m for m in models if m))
+    if not names:
+        raise InputError("choose at least one tracker")
+    allowed = query_trackers()
+    for name in names:
+        if name in allowed:
+            continue
+        try:
+            kind = tracker_info(name).kind
+        except KeyError:
+            raise InputError(f"unknown model {name!r}; the benchmark scores {', '.join(allowed)}") from None
+        raise InputError(f"'{name}' is a {kind} model, which tracks no query points; the benchmark scores "
+                         f"{', '.join(allowed)}")
+    return names
+
+
+def open_files(paths: Sequence[str | os.PathLike], limits: Limits | None = None) -> TapVidDataset:
     """A dataset from uploaded files (or a folder): one or more .pkl/.pickle/.npz, read in name order.
+
+    Args:
+      limits: what the files may declare (``studio.limits.Limits``; default from the environment).
 
     Raises:
       InputError: nothing given. DatasetError: a missing file or wrong suffix.
@@ -53,11 +81,11 @@ def open_files(paths: Sequence[str | os.PathLike]) -> TapVidDataset:
         if f.stat().st_size == 0:
             raise DatasetError(f"{f.name}: the file is empty")
     if len(files) == 1:
-        return TapVidDataset(files[0], files)
+        return TapVidDataset(files[0], files, limits)
     stems = [f.stem for f in files]
     prefix = os.path.commonprefix(stems).rstrip("_-. 0123456789")
     name = prefix if len(prefix) >= 3 else f"{stems[0]}+{len(stems) - 1}"
-    return TapVidDataset(files[0].parent / name, files)
+    return TapVidDataset(files[0].parent / name, files, limits)
 
 
 # ----------------------------------------------------------------------------- runs
@@ -113,9 +141,13 @@ class BenchRun:
             lines.append(
                 f"{r.model}: AJ {fmt_metric(m['average_jaccard'])}, δavg {fmt_metric(m['average_pts_within_thresh'])}, "
                 f"OA {fmt_metric(m['occlusion_accuracy'])} over {len(r.videos)} videos in {r.seconds:.1f} s"
+                + (f"; pose: PCK@0.2 {fmt_metric(m['pck@0.2'])}, OKS {fmt_metric(m['oks'])}, jitter "
+                   f"{m['jitter']:.2f} (ground truth {m['jitter_gt']:.2f})" if r.has_pose else "")
             )
             for name, reason in r.skipped:
                 lines.append(f"  skipped {name}: {reason}")
+            if r.stopped:
+                lines.append(f"  {r.stopped}")
         for model, message in self.failures:
             lines.append(f"{model}: not run: {message}")
         return "\n".join(lines)
@@ -157,8 +189,13 @@ def run_benchmark(
     max_videos: int | None,
     out_dir: str | os.PathLike,
     progress: ProgressFn | None = None,
+    limits: Limits | None = None,
 ) -> BenchRun:
     """Score each model on ``dataset``; models whose weights cannot be had are reported and skipped.
+
+    The run has a budget from ``limits``: ``bench_max_seconds`` of wall time for all
+    models together (the run stops inside the video that crosses it and reports what
+    was scored) and ``max_points`` queries per video (videos with more are skipped).
 
     Args:
       get_tracker: ``name -> PointTracker`` (e.g. ``TrackingService.tracker``, which caches models).
@@ -169,19 +206,23 @@ def run_benchmark(
       max_videos: score only the first N videos (None = all).
       out_dir: folder for the CSV, JSON and per-video predictions.
       progress: ``ProgressFn`` over the whole run.
+      limits: the run's budget (default ``Limits.from_env()``).
 
     Returns:
       ``BenchRun``.
 
     Raises:
-      InputError: no model, bad query mode or video cap, or no model could be loaded (all messages).
-      DatasetError: the dataset cannot be read (hostile or malformed pickle, wrong schema).
+      InputError: no model, a model that tracks no queries, bad query mode or video cap,
+        no model could be loaded (all messages), or nothing could be scored.
+      DatasetError: the dataset cannot be read (hostile or malformed pickle, wrong schema,
+        sizes beyond the limits, no videos).
     """
-    from studio.benchmark.runner import evaluate
+    from studio.benchmark.runner import Budget, NothingScored, evaluate
 
-    models = list(dict.fromkeys(m for m in models if m))
-    if not models:
-        raise InputError("choose at least one tracker")
+    models = check_models(models)
+    limits = limits or Limits.from_env()
+    budget = Budget(seconds=limits.bench_max_seconds, max_queries=limits.max_points,
+                    time_setting=setting("bench_max_seconds"), queries_setting=setting("max_points"))
     if query_mode not in QUERY_MODES:
         raise InputError(f"unknown query mode {query_mode!r}; choose one of {', '.join(QUERY_MODES)}")
     if max_videos is not None and max_videos < 1:
@@ -189,6 +230,7 @@ def run_benchmark(
     out = Path(out_dir)
     run = BenchRun(dataset.name, [str(f) for f in dataset.files], query_mode, resolution, out_dir=out)
     n = len(models)
+    nothing_scored: list[str] = []
     for i, model in enumerate(models):
         lo, hi = i / n, (i + 1) / n
 
@@ -196,6 +238,10 @@ def run_benchmark(
             if progress is not None:
                 progress(_lo + (_hi - _lo) * min(max(fraction, 0.0), 1.0), f"{_m}: {desc}" if desc else _m)
 
+        if budget.over():
+            run.failures.append((model, f"not started: the run's {limits.bench_max_seconds} s budget "
+                                        f"({setting('bench_max_seconds')}) was spent"))
+            continue
         sub(0.0, "loading the model")
         try:
             tracker = get_tracker(model)
@@ -209,11 +255,19 @@ def run_benchmark(
         def keep(prepared, result, score, _dir=pred_dir, _saved=saved) -> None:
             _saved[prepared.name] = str(save_prediction(_dir / f"{len(_saved):04d}.npz", prepared, result))
 
-        result = evaluate(tracker, dataset, query_mode, resolution, max_videos, sub, on_video=keep)
+        try:
+            result = evaluate(tracker, dataset, query_mode, resolution, max_videos, sub, on_video=keep,
+                              budget=budget)
+        except NothingScored as exc:
+            run.failures.append((model, str(exc)))
+            nothing_scored.append(str(exc))
+            continue
         result.model = model  # the registry name, as the CLI reports it
         run.results.append(result)
         run.predictions[model] = saved
     if not run.results:
+        if len(nothing_scored) == len(run.failures):  # the dataset, not the models: say it once per model
+            raise NothingScored(" | ".join(nothing_scored))
         raise InputError("no tracker could be run: " + " | ".join(f"{m}: {msg}" for m, msg in run.failures))
     run.csv = write_csv(out / "results.csv", run.results)
     label = ", ".join(Path(f).name for f in dataset.files)

@@ -18,6 +18,7 @@ import numpy as np
 
 from studio.benchmark.datasets.tapvid import DatasetError, TapVidDataset
 from studio.benchmark.protocol import PreparedVideo, prepare_video
+from studio.io.guards import NpzFile
 from studio.results import InputError
 
 
@@ -70,6 +71,7 @@ class ViewData:
     pred_visible: np.ndarray
     gt_tracks: np.ndarray
     gt_visible: np.ndarray
+    names: list[str] | None = None  # each query's ground-truth track name (COCO-17 names draw a skeleton)
 
 
 _VIEW_CACHE: dict[tuple, PreparedVideo] = {}
@@ -99,7 +101,7 @@ def load_view(state: dict[str, Any], model: str, video: str) -> ViewData:
         missing = [f.name for f in files if not f.is_file()]
         if missing:
             raise InputError(f"the dataset files are gone ({', '.join(missing)}); upload them and run again")
-        ds = TapVidDataset(files[0], files)
+        ds = TapVidDataset(files[0], files)  # limits from the environment, as the run's
         for item in ds.items():
             if item.video.name == video:
                 prepared = prepare_video(item.video, state["query_mode"], res)
@@ -108,12 +110,13 @@ def load_view(state: dict[str, Any], model: str, video: str) -> ViewData:
             raise DatasetError(f"video {video!r} is no longer in the dataset files")
         _VIEW_CACHE.clear()
         _VIEW_CACHE[key] = prepared
-    with np.load(npz_path) as z:
+    with NpzFile(npz_path) as z:
         data = {k: z[k] for k in z.files}
     if len(data["queries"]) != len(prepared.queries):
         raise InputError("the saved predictions do not match the dataset files; run the benchmark again")
+    names = [prepared.names[i] for i in prepared.track_index] if prepared.names is not None else None
     return ViewData(video, model, prepared.video, data["queries"], data["pred_tracks"], data["pred_visible"],
-                    data["gt_tracks"], data["gt_visible"])
+                    data["gt_tracks"], data["gt_visible"], names)
 
 
 def comparison_frames(view: ViewData, indices: np.ndarray, min_side: int = 256, tail: int = 4) -> np.ndarray:
@@ -145,7 +148,8 @@ def comparison_frames(view: ViewData, indices: np.ndarray, min_side: int = 256, 
     gt_vis, pred_vis = view.gt_visible[:, indices], view.pred_visible[:, indices]
     colors = point_colors(len(indices))
     radius = max(3.0, min(frames.shape[1:3]) / 80)
-    left = draw_points(frames, gt, gt_vis, tail=tail, radius=radius, colors=colors)
+    names = [view.names[i] for i in indices] if view.names is not None else None
+    left = draw_points(frames, gt, gt_vis, tail=tail, radius=radius, colors=colors, names=names)
     right = frames.copy()
     shift = 4
     for t in range(t_len):
@@ -153,7 +157,7 @@ def comparison_frames(view: ViewData, indices: np.ndarray, min_side: int = 256, 
             a = tuple(round(v * (1 << shift)) for v in gt[t, j])
             b = tuple(round(v * (1 << shift)) for v in pred[t, j])
             cv2.line(right[t], a, b, (255, 255, 255), 1, cv2.LINE_AA, shift)
-    right = draw_points(right, pred, pred_vis, tail=tail, radius=radius, colors=colors)
+    right = draw_points(right, pred, pred_vis, tail=tail, radius=radius, colors=colors, names=names)
     base = left.shape[1] - 8  # captions at the bottom: players put their own labels at the top
     for panel, text in ((left, "ground truth"), (right, f"prediction: {view.model}")):
         for t, f in enumerate(panel):

@@ -46,7 +46,8 @@ def models_table() -> list[dict]:
 
     Returns:
       dicts with ``name, kind, title, online, input_resolution, license, paper,
-      checkpoint, checkpoint_url, repo_id, filename, revision, status, where_to_get, notes``
+      checkpoint, checkpoint_url, repo_id, filename, revision, files, status, where_to_get, notes``
+      (``files``: every file of the model, the checkpoint first, each with ``gated``)
       (``repo_id`` and ``revision`` empty for files published outside the hub);
       strings and booleans only, JSON-ready.
     """
@@ -63,11 +64,14 @@ def models_table() -> list[dict]:
                 "input_resolution": f"{res[0]}x{res[1]}" if res else "native",
                 "license": e.license,
                 "paper": e.paper,
-                "checkpoint": str(e.checkpoint) if e.checkpoint else "none (weight-free)",
+                "checkpoint": " + ".join(str(f) for f in e.files) if e.checkpoint else "none (weight-free)",
                 "checkpoint_url": e.checkpoint.url if e.checkpoint else "",
                 "repo_id": getattr(e.checkpoint, "repo_id", ""),
                 "filename": e.checkpoint.filename if e.checkpoint else "",
                 "revision": getattr(e.checkpoint, "revision", ""),
+                "files": [{"repo_id": getattr(f, "repo_id", ""), "filename": f.filename,
+                           "revision": getattr(f, "revision", ""), "gated": getattr(f, "gated", False),
+                           "url": f.url} for f in e.files],
                 "status": weight_status(name),
                 "where_to_get": where_to_get(name),
                 "notes": e.notes,

@@ -22,8 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from studio.io.atomic import atomic_path
 from studio.progress import ProgressFn
 from studio.registry import tracker_info
+from studio.render import parse_mode
 from studio.results import InputError
 from studio.service.outputs import safe_stem
 from studio.service.render_job import mask_on_frames, rerender
@@ -33,8 +35,6 @@ DEFAULT_MODEL = "dot_dis"
 DEFAULT_NUM_TRACKS = 2048
 DEFAULT_MAX_SIDE = 512
 MAX_NUM_TRACKS = 16384
-DENSE_MAX_FRAMES = int(os.environ.get("STUDIO_DENSE_MAX_FRAMES", "150") or 150)
-"""Frames a dense request keeps: dense tracks cost ``T x H x W x 2`` floats."""
 
 
 @dataclass
@@ -77,11 +77,12 @@ def dense_models() -> list[str]:
     return list_trackers("dense")
 
 
-def configured_tracker(service: Any, model: str, initializer: str, num_tracks: int, max_side: int) -> Any:
-    """The cached dense model ``model`` with one request's options, on a shallow copy.
+def check_options(model: str, initializer: str, num_tracks: int, max_side: int) -> None:
+    """Refuse a dense request's options before any work.
 
     Raises:
       InputError: not a dense model, an initializer that is not a point tracker, options out of range.
+      KeyError: an unknown model name.
     """
     entry = tracker_info(model)
     if entry.kind != "dense":
@@ -92,6 +93,11 @@ def configured_tracker(service: Any, model: str, initializer: str, num_tracks: i
         raise InputError(f"number of initial tracks must be 1..{MAX_NUM_TRACKS}, got {num_tracks}")
     if not 32 <= int(max_side) <= 2048:
         raise InputError(f"working resolution must be 32..2048 px on the long side, got {max_side}")
+
+
+def configured_tracker(service: Any, model: str, initializer: str, num_tracks: int, max_side: int) -> Any:
+    """The cached dense model ``model`` with one request's options (``check_options``), on a shallow copy."""
+    check_options(model, initializer, num_tracks, max_side)
     tracker = copy.copy(service.tracker(model))
     tracker.initializer = service.tracker(initializer)
     tracker.num_tracks = int(num_tracks)
@@ -152,13 +158,18 @@ def run_dense(
     """
     import cv2
 
+    # Every argument is checked before the video is decoded or anything is tracked.
+    check_options(model, initializer, num_tracks, max_side)
+    if mode:
+        parse_mode(mode)
     report = progress or (lambda f, d="": None)
     video = service.load_video(path)
     notices = list(video.notices)
     frames = video.frames
-    if frames.shape[0] > DENSE_MAX_FRAMES:
-        notices.append(f"dense tracking keeps the first {DENSE_MAX_FRAMES} of {frames.shape[0]} frames")
-        frames = frames[:DENSE_MAX_FRAMES]
+    keep = service.limits.dense_max_frames
+    if frames.shape[0] > keep:
+        notices.append(f"dense tracking keeps the first {keep} of {frames.shape[0]} frames")
+        frames = frames[:keep]
     if video.size != video.source_size:
         notices.append(f"dense tracks are on the {video.size[1]}×{video.size[0]} frames the app decoded")
     query_frame = int(query_frame)
@@ -187,7 +198,9 @@ def run_dense(
     mask_png = None
     if mask is not None:
         mask_png = out_dir / f"{stem}_mask.png"
-        cv2.imwrite(str(mask_png), mask.astype(np.uint8) * 255)
+        png = cv2.imencode(".png", mask.astype(np.uint8) * 255)[1]
+        with atomic_path(mask_png) as tmp:
+            tmp.write_bytes(png.tobytes())
     mode = mode or default_mode(mask)
     report(0.9, f"drawing {mode}")
     drawn = rerender(service, path, str(npz), mode, {})

@@ -12,6 +12,7 @@ Tracks are read with ``studio.io.track_readers.read_render_tracks`` (sparse ``.n
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from collections import OrderedDict
@@ -21,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from studio.io.guards import NpzFile
 from studio.io.track_readers import RenderTracks, fit_tracks, read_render_tracks
 from studio.io.video import write_video
 from studio.progress import ProgressFn
@@ -30,6 +32,8 @@ from studio.results import InputError
 from studio.service.outputs import safe_stem
 
 _TRACK_CACHE_SIZE = 2
+_TRACK_CACHE_BYTES = 512 * 1024**2
+"""Most bytes of tracks the cache keeps; a larger file is read again each time instead of held."""
 _track_cache: OrderedDict[tuple, RenderTracks] = OrderedDict()
 _track_lock = threading.Lock()
 
@@ -61,8 +65,15 @@ class RerenderOutput:
         return "\n".join([line] + [f"note: {n}" for n in self.notices])
 
 
+def _nbytes(tracks: RenderTracks) -> int:
+    return int(tracks.tracks.nbytes + tracks.visible.nbytes)
+
+
 def read_tracks_cached(path: str | os.PathLike) -> RenderTracks:
-    """``read_render_tracks`` with a small cache keyed by path, mtime and size (dense files are large)."""
+    """``read_render_tracks`` with a small cache keyed by path, mtime and size (dense files are large).
+
+    The cache keeps at most ``_TRACK_CACHE_SIZE`` files and ``_TRACK_CACHE_BYTES`` bytes.
+    """
     path = os.path.abspath(os.fspath(path))
     try:
         st = os.stat(path)
@@ -74,9 +85,11 @@ def read_tracks_cached(path: str | os.PathLike) -> RenderTracks:
             _track_cache.move_to_end(key)
             return _track_cache[key]
     tracks = read_render_tracks(path)
+    if _nbytes(tracks) > _TRACK_CACHE_BYTES:
+        return tracks
     with _track_lock:
         _track_cache[key] = tracks
-        while len(_track_cache) > _TRACK_CACHE_SIZE:
+        while len(_track_cache) > _TRACK_CACHE_SIZE or sum(map(_nbytes, _track_cache.values())) > _TRACK_CACHE_BYTES:
             _track_cache.popitem(last=False)
     return tracks
 
@@ -86,10 +99,10 @@ def mask_from_track_file(path: str | os.PathLike) -> np.ndarray | None:
     if Path(path).suffix.lower() != ".npz":
         return None
     try:
-        with np.load(path, allow_pickle=False) as z:
-            if "mask" in z.files and z["mask"].ndim == 2:
+        with NpzFile(path) as z:
+            if "mask" in z and len(z.shape("mask")) == 2:
                 return z["mask"] > 0
-    except Exception:  # not an npz we can read: the tracks reader says why
+    except InputError:  # not an npz we can read: the tracks reader says why
         return None
     return None
 
@@ -139,6 +152,13 @@ def rerender(
     spec = parse_mode(mode)
     if not tracks_path:
         raise InputError("no tracks: run the Track or Dense tab first, or upload a track file")
+    opts = dict(options or {})
+    for private in ("mask", "colors"):
+        opts.pop(private, None)
+    try:
+        render_options = RenderOptions(**opts)  # every argument is checked before any decoding or drawing
+    except TypeError as exc:  # an unknown option name
+        raise InputError(f"bad render option: {exc}") from None
     video = service.load_video(video_path)
     rt = read_tracks_cached(tracks_path)
     rt, notices = fit_tracks(rt, video.size, video.num_frames)
@@ -147,9 +167,6 @@ def rerender(
     if rt.tracks.shape[0] < frames.shape[0]:
         notices.append(f"drew the first {rt.tracks.shape[0]} of the video's {frames.shape[0]} frames")
         frames = frames[: rt.tracks.shape[0]]
-    opts = dict(options or {})
-    for private in ("mask", "colors"):
-        opts.pop(private, None)
     binary = None
     own = mask_from_track_file(tracks_path) if rt.dense else None
     if own is not None and not spec.mask:
@@ -166,13 +183,11 @@ def rerender(
         notices += ["used the mask stored with the dense tracks"] + more
     if spec.mask and binary is None:
         raise InputError(f"mode {mode} draws only tracks that start inside a mask: upload a mask image")
-    try:
-        render_options = RenderOptions(mask=binary, **opts)
-    except TypeError as exc:  # an unknown option name
-        raise InputError(f"bad render option: {exc}") from None
+    render_options = dataclasses.replace(render_options, mask=binary, names=None if rt.dense else rt.names)
     out = render(frames, rt.tracks, rt.visible, mode, render_options, queries=rt.queries, progress=progress)
     out_dir = service.new_output_dir()
     stem = safe_stem(video_path)
-    path = Path(write_video(out_dir / f"{stem}_{mode}.mp4", out, rt.fps or video.fps))
+    # The video's own rate: a track file's stated fps is only a fallback for a video that has none.
+    path = Path(write_video(out_dir / f"{stem}_{mode}.mp4", out, video.fps or rt.fps))
     num_tracks = int(np.prod(rt.tracks.shape[1:3])) if rt.dense else int(rt.tracks.shape[1])
     return RerenderOutput(path=path, frames=out, mode=mode, dense=rt.dense, num_tracks=num_tracks, notices=notices)

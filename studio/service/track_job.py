@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from studio.io.guards import parse_json
 from studio.io.trackfile import save_tracks
 from studio.io.video import write_video
+from studio.limits import Limits
 from studio.pipeline import TrackRun, render_tracks, track_video
 from studio.progress import ProgressFn
+from studio.queries import check_point_count
 from studio.registry import QUERY_KINDS, tracker_info
 from studio.results import InputError, TrackResult
 from studio.service.outputs import safe_stem
@@ -55,31 +58,33 @@ class TrackOutput:
         return line
 
 
-def parse_queries_json(text: str) -> np.ndarray:
+def parse_queries_json(text: str, limits: Limits | None = None) -> np.ndarray:
     """Queries from JSON text: ``[[t, x, y], ...]`` (or ``{"queries": [...]}``) in source pixels.
+
+    The text's length is checked before it is parsed (``Limits.max_queries_chars``: room
+    for ``max_points`` triples), and the number of triples before they are read.
 
     Args:
       text: JSON; ``t`` an integer frame index, ``x``/``y`` pixels, integer = pixel centre.
+      limits: default from the environment.
 
     Returns:
       float32 [N, 3] ``(t, x, y)``; not yet checked against a video.
 
     Raises:
-      InputError: not JSON, not a list of three-number lists, or empty.
+      InputError: too long, not JSON, nested too deeply, not a list of three-number
+        lists, empty, or more points than ``max_points``.
     """
+    limits = limits or Limits.from_env()
     if not isinstance(text, str) or not text.strip():
         raise InputError("no queries given: pass JSON like [[0, 120, 80], [0, 200, 90]] as (t, x, y)")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"queries are not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
-            "write them like [[0, 120, 80], [0, 200, 90]] as (t, x, y)"
-        ) from None
+    data = parse_json(text, "the queries", limits.max_queries_chars,
+                      example="write them like [[0, 120, 80], [0, 200, 90]] as (t, x, y)")
     if isinstance(data, dict) and "queries" in data:
         data = data["queries"]
     if not isinstance(data, list) or not data:
         raise InputError("queries must be a non-empty JSON list of [t, x, y] triples, e.g. [[0, 120, 80]]")
+    check_point_count(len(data), limits.max_points)
     rows = []
     for i, item in enumerate(data):
         ok = (
@@ -91,6 +96,18 @@ def parse_queries_json(text: str) -> np.ndarray:
             raise InputError(f"query {i} is {json.dumps(item)[:60]}, not a [t, x, y] triple of numbers")
         rows.append([float(v) for v in item])
     return np.asarray(rows, dtype=np.float32)
+
+
+def check_track_model(name: str) -> str:
+    """``name`` when it is a model that tracks query points (a point tracker or a dense model).
+
+    Raises:
+      KeyError: an unknown name. InputError: a model of another kind (e.g. optical flow).
+    """
+    entry = tracker_info(name)
+    if entry.kind not in QUERY_KINDS:
+        raise InputError(f"'{name}' is a {entry.kind} model; choose a point tracker or a dense model")
+    return name
 
 
 def _track_duration(service_key: int, path: str, queries: np.ndarray, model: str, progress=None) -> int:
@@ -144,6 +161,9 @@ def run_track(
     tail: int = 8,
     formats: tuple[str, ...] = ("npz", "csv", "json"),
     progress: ProgressFn | None = None,
+    notices: list[str] | None = None,
+    names: list[str] | None = None,
+    labels: bool = False,
 ) -> TrackOutput:
     """Track ``queries`` through the video at ``path``, render them and save the tracks.
 
@@ -155,6 +175,10 @@ def run_track(
       tail: trail length in frames in the rendered video.
       formats: track files to write, any of ``"npz"``, ``"csv"``, ``"json"``.
       progress: optional ``ProgressFn`` over the whole request.
+      notices: what the caller already changed on the input (e.g. a resized mask), for the status line.
+      names: optional N point names (from a labelme / COCO file), saved with the tracks;
+        COCO-17 keypoint names get their skeleton drawn.
+      labels: write each point's name beside it in the rendered video.
 
     Returns:
       ``TrackOutput`` with the run, the rendered MP4 and the track files, all in a
@@ -164,10 +188,7 @@ def run_track(
       InputError / VideoError: bad video or queries (one sentence).
       KeyError: unknown model. WeightsUnavailable: the model's weights cannot be had.
     """
-    model = model or service.default_model()
-    entry = tracker_info(model)
-    if entry.kind not in QUERY_KINDS:
-        raise InputError(f"'{model}' is a {entry.kind} model; choose a point tracker or a dense model")
+    model = check_track_model(model or service.default_model())
     video = service.load_video(path, progress=_scaled(progress, 0.0, 0.1))
     q = service.check_queries(path, queries)
     if progress is not None:
@@ -176,16 +197,19 @@ def run_track(
     # ZeroGPU pickles the arguments; a progress closure does not pickle.
     track_progress = None if on_zero_gpu() else _scaled(progress, 0.1, 0.8)
     run = _track_on_device(id(service), os.path.abspath(path), q, model, track_progress)
+    if names is not None:
+        run = replace(run, result=replace(run.result, names=list(names)))
 
     out_dir = service.new_output_dir()
     stem = safe_stem(path)
     if progress is not None:
         progress(0.8, "drawing the tracks")
-    frames = render_tracks(video, run.result, tail=int(tail))
+    frames = render_tracks(video, run.result, tail=int(tail), labels=bool(labels))
     rendered = Path(
         write_video(out_dir / f"{stem}_tracked.mp4", frames, video.fps, progress=_scaled(progress, 0.85, 0.97))
     )
     files = {fmt: save_tracks(run.result, out_dir / f"{stem}_tracks.{fmt}") for fmt in formats}
     if progress is not None:
         progress(1.0, "done")
-    return TrackOutput(run=run, rendered=rendered, files=files, source=str(path), notices=list(video.notices))
+    return TrackOutput(run=run, rendered=rendered, files=files, source=str(path),
+                       notices=list(video.notices) + list(notices or []))

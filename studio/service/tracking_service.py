@@ -11,7 +11,6 @@ conversion of clicks to source pixels, and query grids and checks within the lim
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 from collections.abc import Callable
@@ -23,14 +22,14 @@ import numpy as np
 from studio.io.video import Video
 from studio.pipeline import grid_for, to_source, to_working
 from studio.progress import ProgressFn
-from studio.queries import mask_grid_queries, mask_to_size
+from studio.queries import check_grid_size, check_point_count, mask_grid_queries, mask_to_size
 from studio.registry import add_checkpoint, create_tracker, names_using
 from studio.results import InputError, check_queries
 from studio.service import catalog
 from studio.service.limits import Limits, env_int
 from studio.service.model_cache import ModelCache
-from studio.service.outputs import new_output_dir
-from studio.service.track_job import run_track
+from studio.service.outputs import new_output_dir, sweep_now_and_then
+from studio.service.track_job import parse_queries_json, run_track
 from studio.service.video_cache import VideoCache
 from studio.service.zerogpu import SERVICES, DeviceTracker, on_zero_gpu
 
@@ -45,6 +44,10 @@ class TrackingService:
       output_root: folder for per-request output folders (default
         ``<tempdir>/tracking-studio``, which Gradio is allowed to serve).
       output_ttl_s: output folders older than this are deleted when a new one is made.
+
+    Attributes:
+      sweep_dirs: more folders swept now and then of empty and half-saved files (the app
+        adds Gradio's cache, where every upload leaves an empty ``tmp*`` file).
       create: model factory ``create(name, device=...)``; ``create_tracker`` by default.
       device: torch device for neural models; None = ``studio.device.pick_device()``
         on first use (honours ``STUDIO_DEVICE`` and ``STUDIO_FORCE_CPU``).
@@ -65,6 +68,8 @@ class TrackingService:
         self.videos = VideoCache(video_cache_size or env_int("STUDIO_VIDEO_CACHE", 3))
         self.output_root = Path(output_root or Path(tempfile.gettempdir()) / "tracking-studio")
         self.output_ttl_s = float(output_ttl_s)
+        self.sweep_dirs: list[Path] = []
+        self._playable: dict[str, str] = {}
         SERVICES[id(self)] = self
 
     # ------------------------------------------------------------------ models
@@ -197,16 +202,19 @@ class TrackingService:
         Returns:
           ``(queries float32 [M, 3] source pixels, notices)``.
         """
-        video = self.load_video(path)
         n, t = int(n), int(t)
-        if n < 1 or n * n > self.limits.max_points:
-            raise InputError(f"grid size must be 1..{math.isqrt(self.limits.max_points)}, got {n}")
+        check_grid_size(n, self.limits.max_points)  # before the video is decoded
+        video = self.load_video(path)
         if not 0 <= t < video.num_frames:
             raise InputError(f"grid frame {t} is outside the video's frames 0..{video.num_frames - 1}")
         if mask is None:
             return grid_for(video, n, t), []
         binary, notices = mask_to_size(mask, video.source_size)
         return mask_grid_queries(binary, n, t), notices
+
+    def parse_queries(self, text: str) -> np.ndarray:
+        """Queries from JSON text within this service's limits (``track_job.parse_queries_json``)."""
+        return parse_queries_json(text, self.limits)
 
     def check_queries(self, path: str, queries: np.ndarray) -> np.ndarray:
         """Validate source-pixel queries against the (cut) video: float32 [N, 3].
@@ -216,16 +224,37 @@ class TrackingService:
         """
         video = self.load_video(path)
         q = np.asarray(queries, dtype=np.float32)
-        if q.ndim == 2 and len(q) > self.limits.max_points:
-            raise InputError(f"{len(q)} query points is more than the {self.limits.max_points} allowed per request")
+        if q.ndim == 2:
+            check_point_count(len(q), self.limits.max_points)
         h, w = video.source_size
         q = check_queries(q, (video.num_frames, h, w))
         return q
 
+    def playable(self, source: str) -> str:
+        """A video file for ``source`` that a browser video box can show: the file itself, or (for a log
+        camera or a dataset video) an H.264 mp4 of its working frames, written once per source."""
+        from studio.io.sources import source_stem, split_source
+        from studio.io.video import write_video
+        from studio.service.outputs import safe_stem
+
+        if split_source(source)[1] is None:
+            return source
+        known = self._playable.get(source)
+        if known and os.path.isfile(known):
+            return known
+        video = self.load_video(source)
+        path = str(write_video(self.new_output_dir() / f"{safe_stem(source_stem(source))}.mp4", video.frames,
+                               video.fps))
+        self._playable[source] = path
+        return path
+
     # ------------------------------------------------------------------ requests
 
     def new_output_dir(self) -> Path:
-        """A fresh folder for one request's files; folders older than ``output_ttl_s`` are removed."""
+        """A fresh folder for one request's files; folders older than ``output_ttl_s`` are removed,
+        and now and then leftovers (empty files, half saves) in ``output_root`` and ``sweep_dirs``."""
+        for folder in (self.output_root, *self.sweep_dirs):
+            sweep_now_and_then(folder)
         return new_output_dir(self.output_root, self.output_ttl_s)
 
     # One Track request: ``service.track(path, queries, model, tail, formats, progress)``; the

@@ -1,4 +1,8 @@
-"""Videos decoded once per file and kept, so that clicking points (which redraws a frame) never re-decodes."""
+"""Videos decoded once per file and kept, so that clicking points (which redraws a frame) never re-decodes.
+
+A "file" may also be a source string (``studio.io.sources``): one camera of an HDF5
+log or one video of a dataset file; it is known by the file it reads.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,8 @@ import os
 import threading
 from collections import OrderedDict
 
-from studio.io.video import Video, VideoError, read_video
+from studio.io.sources import read_source, source_file
+from studio.io.video import Video, VideoError
 from studio.progress import ProgressFn
 from studio.results import InputError
 
@@ -45,7 +50,7 @@ class VideoCache:
             raise InputError("no video: upload one, pick an example or record with the webcam")
         path = os.path.abspath(os.fspath(path))
         try:
-            st = os.stat(path)
+            st = os.stat(source_file(path))
             key = (path, st.st_mtime_ns, st.st_size, max_frames, max_side)
         except OSError:
             key = None  # read_video raises the right sentence for a missing file
@@ -54,7 +59,7 @@ class VideoCache:
                 if key in self._videos:
                     self._videos.move_to_end(key)
                     return self._videos[key]
-        video = read_video(path, max_frames=max_frames, max_side=max_side, progress=progress)
+        video = read_source(path, max_frames=max_frames, max_side=max_side, progress=progress)
         if video.codec in TEXT_ART_CODECS:
             # FFmpeg's "tty" demuxer renders any text file as ANSI art; nobody means that as a video.
             raise VideoError(f"{os.path.basename(path)} is a text file, not a video file FFmpeg can read")

@@ -51,4 +51,5 @@ register(
 import studio.trackers.cotracker  # noqa: E402,F401  registers the CoTracker family
 import studio.trackers.raft  # noqa: E402,F401  registers DOT's RAFT estimator and refiner
 import studio.trackers.gmrw  # noqa: E402,F401  registers GMRW (Kubric and Kinetics checkpoints)
+import studio.trackers.track_on  # noqa: E402,F401  registers Track-On, Track-On2 and Track-On-R
 import studio.dense.entries  # noqa: E402,F401  registers the dense trackers dot and dot_dis

@@ -9,17 +9,26 @@ whose ``latest`` state holds the last result's npz and video paths).
 
 A tab module may also define ``build_api(service)`` for headless endpoints; those
 are built after the tabs, outside them.
+
+Start-up and limits (``studio.limits.Limits``, from the service): Gradio's cache and
+the app's output folder are swept of what a crash or stop left (``sweep_stale``) before
+anything is cached; PIL's decompression-bomb guard is set to ``max_image_pixels``; the
+queue holds ``queue_size`` requests and each client at most ``max_client_requests``
+(``studio.ui.request_limits``).
 """
 
 import importlib
 import inspect
 import logging
-import os
 from dataclasses import dataclass
 
 import gradio as gr
 
+from studio.io.guards import install_pil_guard
+from studio.limits import Limits
 from studio.service import TrackingService, on_zero_gpu
+from studio.service.outputs import sweep_stale
+from studio.ui.request_limits import gradio_cache_dir, install_client_cap
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +53,7 @@ TABS = [
     TabSpec("track", "Track points"),
     TabSpec("dense", "Dense"),
     TabSpec("render", "Render"),
+    TabSpec("annotate", "Annotate"),
     TabSpec("benchmark", "Benchmark"),
     TabSpec("models", "Models"),
 ]
@@ -55,12 +65,10 @@ Track any point through a video with the tracker of your choice, look at the res
 """
 
 CSS = """
-#track-frame img { cursor: crosshair; }
+#track-frame img, #annotate-frame img { cursor: crosshair; }
+#annotate-status textarea { font-family: ui-monospace, monospace; font-size: 0.9em; }
 #track-status textarea { font-family: ui-monospace, monospace; font-size: 0.9em; }
 """
-
-QUEUE_SIZE = int(os.environ.get("STUDIO_QUEUE_SIZE", "32") or 32)
-"""Requests that may wait in the queue; more are refused with "queue full" instead of piling up."""
 
 DELETE_CACHE = (1800, 3600)
 """Every 30 min, delete Gradio's cached uploads and outputs older than 1 h."""
@@ -96,6 +104,16 @@ def build_demo(service: TrackingService | None = None) -> gr.Blocks:
       The ``gr.Blocks``, queued, not launched.
     """
     service = service or TrackingService()
+    limits = service.limits
+    # Before gr.Examples copies anything into Gradio's cache: what a crash or stop left there
+    # (files older than the cache's age, the empty tmp* file Gradio leaves per upload, half saves).
+    cache = gradio_cache_dir()
+    for folder, age in ((cache, DELETE_CACHE[1]), (service.output_root, service.output_ttl_s)):
+        removed = sweep_stale(folder, age)
+        if removed:
+            log.info("removed %d stale entries from %s", removed, folder)
+    service.sweep_dirs.append(cache)  # the empty tmp* files keep coming while the app runs
+    install_pil_guard(limits)
     if on_zero_gpu():
         # ZeroGPU wants models loaded at start-up, outside the GPU-decorated calls.
         try:
@@ -113,7 +131,8 @@ def build_demo(service: TrackingService | None = None) -> gr.Blocks:
         for spec, module in tabs:
             if hasattr(module, "build_api"):
                 module.build_api(service)
-    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
+    demo.queue(max_size=limits.queue_size, default_concurrency_limit=1)
+    install_client_cap(demo, limits.max_client_requests)
     demo.service = service  # for tests and scripts that launch the demo
     return demo
 
@@ -121,8 +140,12 @@ def build_demo(service: TrackingService | None = None) -> gr.Blocks:
 def launch_kwargs() -> dict:
     """Arguments for ``demo.launch`` (in Gradio 6 theme and css go here, not to ``gr.Blocks``)."""
     return {
-        # 300 MB: room for every released checkpoint in the Models tab's upload (the largest, BootsTAPIR, is 219 MB).
-        "max_file_size": os.environ.get("STUDIO_MAX_FILE_SIZE", "300mb"),
+        # 300 MB by default: room for every released checkpoint in the Models tab's upload (the largest,
+        # BootsTAPIR, is 219 MB).
+        "max_file_size": Limits.from_env().max_file_bytes,
+        # Handlers turn every error into one sentence themselves; this shows the sentence of the few
+        # raised before a handler runs (e.g. PIL's decompression-bomb guard on an image input).
+        "show_error": True,
         "theme": gr.themes.Soft(),
         "css": CSS,
         "footer_links": ["api", "gradio", "settings"],

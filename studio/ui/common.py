@@ -2,7 +2,12 @@
 
 Everything the user sees as a failure goes through ``user_errors``: the exception's
 own sentence becomes a ``gr.Error`` toast (or, for the API, the client's error
-message), the traceback stays in the server log, and the app keeps serving.
+message), the traceback stays in the server log, and the app keeps serving. Running
+out of memory or nesting too deep is one sentence too, never a traceback.
+
+``progress_adapter`` also stops work whose client is gone
+(``studio.ui.request_limits.client_gone``): the next progress report raises
+``studio.progress.Cancelled``.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from studio.hub import CheckpointMismatch, WeightsUnavailable
-from studio.progress import ProgressFn
+from studio.progress import Cancelled, ProgressFn
 from studio.render.points import point_colors
 from studio.results import InputError, TrackResult
+from studio.ui.request_limits import client_gone
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +55,15 @@ def user_errors(fn: Callable) -> Callable:
             raise
         except USER_ERRORS as exc:
             raise gr.Error(message_of(exc), print_exception=False) from exc
+        except Cancelled as exc:
+            log.info("handler %s stopped: its client is gone", getattr(fn, "__name__", fn))
+            raise gr.Error("the request was cancelled: its client is gone", print_exception=False) from exc
+        except MemoryError as exc:
+            log.warning("handler %s ran out of memory", getattr(fn, "__name__", fn))
+            raise gr.Error("this request needs more memory than the server has; try a shorter or smaller input",
+                           print_exception=False) from exc
+        except RecursionError as exc:
+            raise gr.Error("the input nests too deeply to be read; it was refused", print_exception=False) from exc
         except Exception as exc:  # a bug or an environment problem: log it, keep serving
             log.exception("handler %s failed", getattr(fn, "__name__", fn))
             raise gr.Error(
@@ -60,11 +75,14 @@ def user_errors(fn: Callable) -> Callable:
 
 
 def progress_adapter(progress: gr.Progress | None) -> ProgressFn | None:
-    """A ``studio.progress.ProgressFn`` that drives a ``gr.Progress`` bar."""
+    """A ``studio.progress.ProgressFn`` that drives a ``gr.Progress`` bar, and stops the work
+    (``Cancelled``) once the request's client is gone."""
     if progress is None:
         return None
 
     def report(fraction: float, desc: str = "") -> None:
+        if client_gone():
+            raise Cancelled("the client of this request is gone")
         progress(float(fraction), desc=desc or None)
 
     return report
@@ -133,13 +151,25 @@ def visibility_figure(result: TrackResult, max_rows: int = 400) -> Figure:
     return fig
 
 
+def split_points(points: list) -> tuple[np.ndarray, list[str] | None]:
+    """The Track tab's point list (``[t, x, y]`` or ``[t, x, y, name]`` rows) -> ``(queries float32 [N, 3], names)``.
+
+    ``names`` is None when no row has a name; otherwise unnamed rows get ``""``.
+    """
+    rows = list(points or [])
+    q = np.asarray([[float(v) for v in row[:3]] for row in rows], np.float32).reshape(-1, 3)
+    if not any(len(row) > 3 and row[3] for row in rows):
+        return q, None
+    return q, [str(row[3]) if len(row) > 3 and row[3] else "" for row in rows]
+
+
 def points_summary(queries: list) -> str:
     """Markdown line: how many points on which frames, e.g. ``3 points: frame 0 (2), frame 12 (1)``."""
     if not queries:
         return "No points yet: click on the frame to add one (or add a grid)."
     frames: dict[int, int] = {}
-    for t, _, _ in queries:
-        frames[int(t)] = frames.get(int(t), 0) + 1
+    for point in queries:  # [t, x, y] or [t, x, y, name]
+        frames[int(point[0])] = frames.get(int(point[0]), 0) + 1
     listed = ", ".join(f"frame {t} ({c})" for t, c in sorted(frames.items())[:12])
     more = f", … {len(frames) - 12} more frames" if len(frames) > 12 else ""
     return f"**{len(queries)} point{'s' if len(queries) != 1 else ''}**: {listed}{more}"

@@ -32,16 +32,18 @@ from studio.benchmark.report import (
     aj_figure,
     delta_figure,
     guess_benchmark,
+    jitter_figure,
     published_table,
     results_table,
 )
+from studio.limits import Limits
 from studio.results import InputError
 from studio.service import TrackingService
-from studio.service.bench_job import SAMPLE, open_files, run_benchmark
+from studio.service.bench_job import SAMPLE, check_models, open_files, run_benchmark
 from studio.service.bench_view import load_view, parse_point_selection, render_comparison, view_summary
 from studio.ui.common import progress_adapter, user_errors
 
-GPU_CONCURRENCY = max(1, int(os.environ.get("STUDIO_GPU_CONCURRENCY", "1") or 1))
+GPU_CONCURRENCY = Limits.from_env().gpu_concurrency
 """Heavy jobs (concurrency_id "gpu", shared with the Track tab) that may run at once."""
 
 INTRO = """\
@@ -49,6 +51,9 @@ Score point trackers on **TAP-Vid** data with the reference protocol (videos res
 256×256 pixels, ×100). Upload one or more TAP-Vid files (`.pkl` in the DAVIS/RoboTAP dict or \
 RGB-Stacking/Kinetics list layout, or the pickle-free `.npz`; several files are read as one dataset) or try the \
 bundled sample. Pickles are read with a restricted loader: a file that would run code is refused. \
+Files made in the Annotate tab or with `python -m studio gt export` score here directly; when their points are \
+named COCO-17 keypoints, pose metrics are added (`PCK@0.1`, `PCK@0.2` box-normalised, OKS, jitter against the \
+ground truth) and the viewer draws their skeleton. \
 The numbers equal `python -m studio bench DATASET --model NAME --query-mode MODE`.
 """
 
@@ -105,16 +110,16 @@ def parse_models(value) -> list[str]:
 
 
 def run(service: TrackingService, files, models, query_mode, resolution, max_videos, progress=None):
-    """Open the dataset and run ``run_benchmark`` with the service's model cache; returns ``BenchRun``."""
-    dataset = open_files(_file_paths(files))
-    names = parse_models(models)
+    """Check every argument, open the dataset and run ``run_benchmark`` with the service's model cache
+    and limits; returns ``BenchRun``."""
+    names = check_models(parse_models(models))
     mode = (query_mode or "").strip()
     if mode not in QUERY_MODES:
         raise InputError(f"unknown query mode {mode!r}; choose one of {', '.join(QUERY_MODES)}")
-    return run_benchmark(
-        service.device_tracker, dataset, names, mode, _resolution(resolution), _max_videos(max_videos),
-        service.new_output_dir(), progress,
-    )
+    size, cap = _resolution(resolution), _max_videos(max_videos)
+    dataset = open_files(_file_paths(files), service.limits)
+    return run_benchmark(service.device_tracker, dataset, names, mode, size, cap, service.new_output_dir(), progress,
+                         service.limits)
 
 
 def published_view(models: list[str], dataset: str, query_mode: str, choice: str) -> tuple[pd.DataFrame, str]:
@@ -194,6 +199,7 @@ def build_benchmark(service: TrackingService) -> dict:
     with gr.Row(equal_height=False):
         delta_plot = gr.Plot(label="δ by threshold", elem_id="bench-delta")
         aj_plot = gr.Plot(label="AJ per video", elem_id="bench-aj")
+        jitter_plot = gr.Plot(label="Pose jitter", visible=False, elem_id="bench-jitter")
     downloads = gr.File(label="Download results (CSV, JSON)", file_count="multiple", interactive=False,
                         elem_id="bench-downloads")
 
@@ -246,6 +252,7 @@ def build_benchmark(service: TrackingService) -> dict:
             gr.update(choices=videos, value=first_video),
             gr.update(maximum=max(frames - 1, 1), value=frames // 2),
             gr.update(choices=model_choices(service)),  # a first use may have downloaded weights
+            gr.update(value=jitter_figure(result.results), visible=any(r.has_pose for r in result.results)),
         )
 
     @user_errors
@@ -290,7 +297,7 @@ def build_benchmark(service: TrackingService) -> dict:
         on_run,
         inputs=[files, models, query_mode, resolution, max_videos, compare],
         outputs=[status, table, published_note, published, delta_plot, aj_plot, downloads, state,
-                 view_model, view_video, view_frame, models],
+                 view_model, view_video, view_frame, models, jitter_plot],
         show_progress_on=[status],
         concurrency_id="gpu",
         concurrency_limit=GPU_CONCURRENCY,
@@ -307,7 +314,8 @@ def build_benchmark(service: TrackingService) -> dict:
     return {
         "files": files, "sample": sample, "models": models, "query_mode": query_mode, "resolution": resolution,
         "max_videos": max_videos, "compare": compare, "run": run_button, "status": status, "table": table,
-        "published": published, "delta_plot": delta_plot, "aj_plot": aj_plot, "downloads": downloads,
+        "published": published, "delta_plot": delta_plot, "aj_plot": aj_plot, "jitter_plot": jitter_plot,
+        "downloads": downloads,
         "state": state, "view_model": view_model, "view_video": view_video, "view_points": view_points,
         "view_frame": view_frame, "view_button": view_button, "view_video_out": view_mp4, "view_still": view_still,
         "handlers": {"sample": on_sample, "run": on_run, "view": on_view, "compare": on_compare},

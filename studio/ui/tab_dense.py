@@ -231,7 +231,7 @@ def build_api(service: TrackingService) -> None:
         """
         if not video:
             raise InputError("no video file given")
-        mask_image = _read_mask(mask) if mask else None
+        mask_image = _read_mask(mask, service.limits) if mask else None
         out = run_dense(service, str(video), mask_image, query_frame=int(query_frame or 0),
                         model=(model or "").strip() or DEFAULT_MODEL, initializer=(initializer or "").strip() or "lk",
                         num_tracks=int(num_tracks or DEFAULT_NUM_TRACKS), mode=(mode or "").strip() or None,

@@ -31,7 +31,10 @@ PRECACHE_NOTE = """\
 * **local file**: the official file is in the checkpoint folder (`STUDIO_CHECKPOINT_DIR`, or an upload below).
 * **cached**: the pinned checkpoint is in the local Hugging Face cache; the model loads without network.
 * **downloadable**: not cached yet; it is downloaded (once) from the Hugging Face Hub the first time you track with it.
-* **unavailable**: not cached, and `HF_HUB_OFFLINE` is set or the hub cannot be reached, so it cannot be loaded here.
+* **unavailable**: not cached, and `HF_HUB_OFFLINE` is set or the hub cannot be reached, so it cannot be loaded here;
+  or one of its files is in a **gated** repository (marked "(gated)", e.g. the DINOv3 backbone of `track_on2` and
+  `track_on_r`) and no token is set: accept the model's licence on its hub page while logged in, then set `HF_TOKEN`
+  (or run `hf auth login`).
 * **needs a file**: the checkpoint is published outside the hub; bring it (where to get it: below).
 
 To pre-cache weights (e.g. before going offline, or in a Space build), download the pinned files into the
@@ -50,13 +53,20 @@ Models stay loaded between requests (a small LRU cache, `STUDIO_MODEL_CACHE` mod
 
 
 def precache_commands(service: TrackingService) -> str:
-    """``hf download`` lines for every pinned checkpoint not cached here yet (one per file)."""
+    """``hf download`` lines for every pinned hub file of the models not cached here yet (one per file; gated
+    repositories say what to do first)."""
     lines, seen = [], set()
     for r in service.models_table():
-        key = (r["repo_id"], r["filename"], r["revision"])
-        if r["repo_id"] and r["status"] != "cached" and key not in seen:
+        if r["status"] == "cached":
+            continue
+        for f in r["files"]:
+            key = (f["repo_id"], f["filename"], f["revision"])
+            if not f["repo_id"] or key in seen:
+                continue
             seen.add(key)
-            lines.append(f"hf download {r['repo_id']} {r['filename']} --revision {r['revision']}  # {r['name']}")
+            note = (f" (gated: accept the licence on https://huggingface.co/{f['repo_id']} and set HF_TOKEN first)"
+                    if f["gated"] else "")
+            lines.append(f"hf download {f['repo_id']} {f['filename']} --revision {f['revision']}  # {r['name']}{note}")
     return "\n".join(lines) or "# every checkpoint is already cached here"
 
 

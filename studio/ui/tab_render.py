@@ -31,7 +31,7 @@ DEFAULTS = RenderOptions()
 
 
 def _options(color_by, colormap, tail, radius, hide_occluded, overlay_factor, dense_grid,
-             spaghetti_radius, spaghetti_grid, spaghetti_scale, spaghetti_every) -> dict:
+             spaghetti_radius, spaghetti_grid, spaghetti_scale, spaghetti_every, labels=False, skeleton=True) -> dict:
     """The option widgets' values as ``RenderOptions`` fields (0 = automatic where it applies)."""
     return {
         "color_by": color_by,
@@ -45,6 +45,8 @@ def _options(color_by, colormap, tail, radius, hide_occluded, overlay_factor, de
         "spaghetti_grid": int(spaghetti_grid),
         "spaghetti_scale": float(spaghetti_scale),
         "spaghetti_every": int(spaghetti_every),
+        "labels": bool(labels),
+        "skeleton": bool(skeleton),
     }
 
 
@@ -84,6 +86,10 @@ def build_render(service: TrackingService, context: dict | None = None):
                     overlay_factor = gr.Slider(0, 1, value=DEFAULTS.overlay_factor, step=0.05, label="Overlay factor")
                     dense_grid = gr.Slider(0, 64, value=0, step=1, label="Dense density: grid stride (0 = auto)")
                 hide_occluded = gr.Checkbox(value=False, label="Hide occluded points (default: rings)")
+                with gr.Row():
+                    labels = gr.Checkbox(value=False, label="Label points with their names", elem_id="render-labels")
+                    skeleton = gr.Checkbox(value=True, label="Pose skeleton (COCO keypoint names)",
+                                           elem_id="render-skeleton")
             with gr.Accordion("Spaghetti", open=False):
                 with gr.Row():
                     spaghetti_radius = gr.Slider(0.5, 6, value=DEFAULTS.spaghetti_radius, step=0.25, label="Line width (radius)")
@@ -101,7 +107,7 @@ def build_render(service: TrackingService, context: dict | None = None):
     download = gr.File(label="Download mp4", interactive=False)
 
     option_inputs = [color_by, colormap, tail, radius, hide_occluded, overlay_factor, dense_grid,
-                     spaghetti_radius, spaghetti_grid, spaghetti_scale, spaghetti_every]
+                     spaghetti_radius, spaghetti_grid, spaghetti_scale, spaghetti_every, labels, skeleton]
 
     @user_errors
     def on_render(video_path, tracks_file, mode_name, mask_image, t, previous, *opts, progress=gr.Progress()):
@@ -135,7 +141,8 @@ def build_render(service: TrackingService, context: dict | None = None):
     def use_latest(tab: str):
         def handler(latest):
             video_path, tracks_path, mask_path = _latest_paths(latest, tab)
-            return video_path, tracks_path, mask_path
+            # A log camera or a dataset video is not a file the video box can show: use an mp4 of its frames.
+            return service.playable(video_path), tracks_path, mask_path
 
         handler.__name__ = f"use_latest_{tab.lower()}"  # one name per source, for logs and tests
         return user_errors(handler)

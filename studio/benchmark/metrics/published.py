@@ -24,6 +24,7 @@ _COTRACKER = "facebookresearch/co-tracker README.md @82e02e8 (delta_avg only)"
 _DOT = "16lemoing/dot README.md @8c6ef1e (columns AJ, OA, delta)"
 _ALLTRACKER = "aharley/alltracker README.md @c1ed462"
 _TRACKON = "gorkaydemir/track_on README.md @7e838e8 (delta_avg only)"
+_TRACKON2_BRANCH = "gorkaydemir/track_on README.md, branch track-on2 @7672a5e (delta_avg only)"
 _TAPTR3_T1 = "TAPTRv3 (arXiv) Table 1, repo-mirrored text"
 _TAPTR3_T13 = "TAPTRv3 (arXiv) Table 13, repo-mirrored text"
 
@@ -118,6 +119,7 @@ PUBLISHED: tuple[PublishedResult, ...] = tuple(
         ("Track-On2", None, 79.9, None),
         ("Track-On-R", None, 80.3, None, {"resolution": "384x512"}),
     ])
+    + _rows("davis", "first", _TRACKON2_BRANCH, "P", [("Track-On2 (DINOv2)", None, 79.8, None)])
     # ---- TAP-Vid-DAVIS, strided
     + _rows("davis", "strided", _TAPNET, "P", [
         ("TAP-Net", 38.4, None, None),
@@ -162,6 +164,7 @@ PUBLISHED: tuple[PublishedResult, ...] = tuple(
     ])
     + _rows("kinetics", "first", _TAPNEXTPP, "P", [("TAPNext++", 53.9, 68.4, 88.7)])
     + _rows("kinetics", "first", _TRACKON, "P", [("Track-On2", None, 69.3, None), ("Track-On-R", None, 71.0, None)])
+    + _rows("kinetics", "first", _TRACKON2_BRANCH, "P", [("Track-On2 (DINOv2)", None, 69.1, None)])
     + _rows("kinetics", "first", _COTRACKER, "P", [
         ("CoTracker2", None, 61.8, None),
         ("CoTracker2.1", None, 63.0, None),
@@ -226,6 +229,7 @@ PUBLISHED: tuple[PublishedResult, ...] = tuple(
     ])
     + _rows("robotap", "first", _TAPNEXTPP, "P", [("TAPNext++", 61.1, 75.4, 89.0)])
     + _rows("robotap", "first", _TRACKON, "P", [("Track-On2", None, 80.5, None), ("Track-On-R", None, 82.6, None)])
+    + _rows("robotap", "first", _TRACKON2_BRANCH, "P", [("Track-On2 (DINOv2)", None, 80.0, None)])
     + _rows("robotap", "first", _COTRACKER, "P", [
         ("CoTracker3 offline", None, 78.0, None),
         ("CoTracker3 online", None, 78.8, None),

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import math
 import os
-import uuid
 from fractions import Fraction
 
 import av
 import av.error
 import numpy as np
 
+from studio.io.atomic import atomic_path
 from studio.io.video.base import DEFAULT_FPS, ThrottledProgress, VideoError, base_name
+from studio.limits import MAX_FPS
 from studio.progress import ProgressFn
 from studio.results import InputError, check_video
 
@@ -30,8 +31,8 @@ def write_video(path, frames: np.ndarray, fps: float, crf: int = 20, progress: P
     Args:
       path: where to write; must end in ``.mp4``, ``.m4v`` or ``.mov``.
       frames: [T, H, W, 3] np.uint8 RGB in [0, 255], T >= 1.
-      fps: frames per second; stored as a fraction with denominator <= 1001
-        (29.97 -> 2997/100, 30000/1001 stays exact). Non-positive -> 25.
+      fps: frames per second, at most ``studio.limits.MAX_FPS``; stored as a fraction with
+        denominator <= 1001 (29.97 -> 2997/100, 30000/1001 stays exact). Non-positive -> 25.
       crf: x264 constant rate factor in [0, 51]; lower is better and bigger.
       progress: optional ``progress(fraction in [0, 1], description)``.
 
@@ -39,7 +40,7 @@ def write_video(path, frames: np.ndarray, fps: float, crf: int = 20, progress: P
       ``path`` as a string.
 
     Raises:
-      InputError: bad frames, crf or path extension.
+      InputError: bad frames, crf, fps or path extension.
       VideoError: the file could not be written.
     """
     frames = check_video(frames)
@@ -58,16 +59,18 @@ def write_video(path, frames: np.ndarray, fps: float, crf: int = 20, progress: P
         raise InputError(f"fps must be a number, got {fps!r}") from None
     if not math.isfinite(fps) or fps <= 0:
         fps = DEFAULT_FPS
+    if fps > MAX_FPS:
+        raise InputError(f"fps must be at most {MAX_FPS:g} frames per second, got {fps:g}")
     rate = Fraction(fps).limit_denominator(1001)
 
     t_len, h, w = frames.shape[:3]
     pad_h, pad_w = h % 2, w % 2
     report = ThrottledProgress(progress, f"writing {name}")
     report(0.0)
-    # Hidden name in the same folder: os.replace is then atomic, and a crash leaves no half video under ``path``.
-    tmp = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:8]}.part")
     try:
-        with av.open(tmp, mode="w", format="mp4", container_options={"movflags": "+faststart"}) as out:
+        # Hidden name in the same folder, renamed at the end: a crash leaves no half video under ``path``.
+        with atomic_path(path) as tmp, av.open(str(tmp), mode="w", format="mp4",
+                                               container_options={"movflags": "+faststart"}) as out:
             stream = out.add_stream("libx264", rate=rate, options={"crf": str(int(crf)), "preset": "veryfast"})
             stream.width, stream.height = w + pad_w, h + pad_h
             stream.pix_fmt = "yuv420p"
@@ -86,14 +89,7 @@ def write_video(path, frames: np.ndarray, fps: float, crf: int = 20, progress: P
                 report((i + 1) / t_len)
             for packet in stream.encode(None):
                 out.mux(packet)
-        os.replace(tmp, path)
-    except BaseException as e:
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
-        if isinstance(e, (av.error.FFmpegError, OSError)):
-            raise VideoError(f"could not write {name} ({type(e).__name__}: {e})") from e
-        raise
+    except (av.error.FFmpegError, OSError) as e:
+        raise VideoError(f"could not write {name} ({type(e).__name__}: {e})") from e
     report.done(f"wrote {t_len} frames to {name}")
     return path
