@@ -112,8 +112,10 @@ def save_outputs(
     render_path: str | Path | None = None,
     tail: int = 8,
     labels: bool = False,
+    progress: ProgressFn | None = None,
 ) -> tuple[Path | None, Path | None]:
-    """Write the tracks (``.npz``/``.csv``/``.json``) and/or the video with them drawn (``.mp4``).
+    """Write the tracks (``.npz``/``.csv``/``.json``) and/or the video with them drawn (``.mp4``;
+    ``progress`` follows the writing).
 
     Returns:
       ``(tracks file, rendered video)``, None for each one not asked for.
@@ -122,7 +124,10 @@ def save_outputs(
     from studio.io.video import write_video
 
     saved = save_tracks(result, tracks_path) if tracks_path else None
-    rendered = write_video(render_path, render_tracks(video, result, tail=tail, labels=labels), video.fps) if render_path else None
+    rendered = None
+    if render_path:
+        rendered = write_video(render_path, render_tracks(video, result, tail=tail, labels=labels), video.fps,
+                               progress=progress)
     return saved, (Path(rendered) if rendered else None)
 
 

@@ -175,3 +175,71 @@ def check_names(names, n: int) -> list[str]:
         if len(name) > MAX_NAME_CHARS:
             raise InputError(f"name {i} is longer than {MAX_NAME_CHARS} characters")
     return out
+
+
+def check_stream_queries(queries: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Validate queries for a stream of unknown length (every check of ``check_queries`` but
+    the last frame index).
+
+    Args:
+      queries: [N, 3] ``(t, x, y)``; ``t`` a non-negative integer frame index, ``x, y`` pixels.
+      size: ``(H, W)`` of the stream's frames.
+
+    Returns:
+      float32 [N, 3] copy.
+
+    Raises:
+      InputError: as ``check_queries``, or a negative / fractional frame index.
+    """
+    q = np.asarray(queries, dtype=np.float32)
+    if q.ndim != 2 or q.shape[1] != 3 or len(q) == 0:
+        raise InputError(f"queries must have shape [N, 3] as (t, x, y) with N >= 1, got {list(q.shape)}")
+    check_queries(np.column_stack([np.zeros(len(q)), q[:, 1:]]), (1, int(size[0]), int(size[1])))
+    if not np.isfinite(q[:, 0]).all() or (q[:, 0] < 0).any() or (q[:, 0] != np.round(q[:, 0])).any():
+        raise InputError("query frames must be non-negative integers")
+    return q.copy()
+
+
+def check_stream_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``frames`` as uint8 [F, H, W, 3] (F >= 1) of the stream's ``size``; ``InputError`` otherwise."""
+    frames = np.asarray(frames)
+    h, w = int(size[0]), int(size[1])
+    if frames.ndim != 4 or frames.shape[1:] != (h, w, 3) or frames.dtype != np.uint8 or not len(frames):
+        raise InputError(f"frames must be uint8 [F, {h}, {w}, 3] with F >= 1, got {frames.dtype} {list(frames.shape)}")
+    return frames
+
+
+class TrackBuffer:
+    """Per-frame tracks of a stream: ``tracks [T, N, 2]`` float32 and ``visible [T, N]`` bool,
+    grown by doubling along time as frames are appended."""
+
+    def __init__(self, n: int):
+        self.n = int(n)
+        self._tracks = np.zeros((16, self.n, 2), np.float32)
+        self._visible = np.zeros((16, self.n), bool)
+        self.frames = 0
+
+    def append(self, tracks: np.ndarray, visible: np.ndarray) -> None:
+        """Add ``tracks [F, N, 2]`` and ``visible [F, N]`` for the next F frames."""
+        f = len(tracks)
+        while self.frames + f > len(self._tracks):
+            self._tracks = np.concatenate([self._tracks, np.zeros_like(self._tracks)])
+            self._visible = np.concatenate([self._visible, np.zeros_like(self._visible)])
+        self._tracks[self.frames : self.frames + f] = tracks
+        self._visible[self.frames : self.frames + f] = visible
+        self.frames += f
+
+    def add_points(self, xy: np.ndarray) -> None:
+        """Add M points (after the others): at ``xy`` [M, 2] and not visible on the frames so far."""
+        xy = np.asarray(xy, np.float32)
+        self._tracks = np.concatenate([self._tracks, np.broadcast_to(xy, (len(self._tracks), *xy.shape))], axis=1)
+        self._visible = np.concatenate([self._visible, np.zeros((len(self._visible), len(xy)), bool)], axis=1)
+        self.n += len(xy)
+
+    def view(self, start: int = 0, stop: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Read-only views of frames ``[start, stop)`` (default: all)."""
+        stop = self.frames if stop is None else min(int(stop), self.frames)
+        t, v = self._tracks[start:stop], self._visible[start:stop]
+        t.flags.writeable = False
+        v.flags.writeable = False
+        return t, v

@@ -70,3 +70,15 @@ def handler_named(demo, name: str):
     fns = {f.fn for f in demo.fns.values() if getattr(f.fn, "__name__", "") == name}
     assert len(fns) == 1, f"expected one handler {name}, found {len(fns)}"
     return fns.pop()
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module's tests (``pytestmark = pytest.mark.usefixtures(...)``): networks
+    run predictably on a shared 2-core machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -153,7 +153,17 @@ def test_video_cache_decodes_once(service):
     assert service.frame(str(PAN), 5).shape == (272, 480, 3)
 
 
-def test_limits_cut_and_shrink_with_notices_and_tracks_stay_in_source_pixels(tmp_path):
+@pytest.fixture
+def offline_lk():
+    """A temporary registry entry: LK marked offline, as a model that needs the whole clip."""
+    register(ModelEntry(name="lk_whole_clip_test", kind="point", title="LK (offline, test)",
+                        build=lambda device, checkpoint: LKTracker(), online=False))
+    yield "lk_whole_clip_test"
+    unregister("lk_whole_clip_test")
+
+
+@pytest.mark.parametrize("online", [False, True])
+def test_limits_cut_and_shrink_with_notices_and_tracks_stay_in_source_pixels(tmp_path, offline_lk, online):
     svc = TrackingService(limits=Limits(max_frames=12, max_side=240), output_root=tmp_path)
     video = svc.load_video(ORBIT)
     assert video.num_frames == 12 and video.size == (180, 240) and video.source_size == (360, 480)
@@ -161,15 +171,24 @@ def test_limits_cut_and_shrink_with_notices_and_tracks_stay_in_source_pixels(tmp
     assert any("resized 480×360 → 240×180" in n for n in video.notices)
 
     queries = np.array([[0, 101.0, 120.0], [7, 300.0, 200.0]], np.float32)
-    out = svc.track(str(ORBIT), queries, model="lk", formats=("npz", "csv"))
-    assert "kept frames 0–11 of 48" in out.status() and "resized" in out.status()
+    out = svc.track(str(ORBIT), queries, model="lk" if online else offline_lk, formats=("npz", "csv"))
+    # Over the frame cap an offline model tracks the first frames; an online one streams the whole file.
+    frames = 48 if online else 12
+    if online:
+        assert "longer than the 12-frame cap: lk is online, so all 48 frames were streamed" in out.status()
+    else:
+        assert "kept frames 0–11 of 48" in out.status()
+    assert "resized" in out.status()
     assert set(out.files) == {"npz", "csv"}
     saved = load_tracks(out.files["npz"])
-    assert saved.size == (360, 480) and saved.num_frames == 12
+    assert saved.size == (360, 480) and saved.num_frames == frames
     np.testing.assert_allclose(saved.queries, queries)
     np.testing.assert_allclose(saved.tracks[[0, 7], [0, 1]], queries[:, 1:], atol=1e-3)
     rendered = read_video(out.rendered)
-    assert rendered.num_frames == 12 and rendered.size == (180, 240)
+    assert rendered.num_frames == frames and rendered.size == (180, 240)
+    if online:  # the first frames are what the whole-clip run on them gives
+        cut = svc.track(str(ORBIT), queries, model=offline_lk, formats=("npz",))
+        np.testing.assert_array_equal(saved.tracks[:12, 0], load_tracks(cut.files["npz"]).tracks[:, 0])
 
 
 def test_limits_from_environment(monkeypatch):

@@ -108,13 +108,8 @@ VIDEO = GOLDEN["video"]  # 4 frames, 72x96, from examples/hopper_orbit.mp4
 QUERIES = GOLDEN["queries"]  # frames 0, 0, 1, 2, 0
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These networks are large for a CPU; one thread keeps them predictable on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# These networks are large for a CPU; one thread keeps them predictable on a shared 2-core machine.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ N x N), checked before the video is decoded.
 Points from a labelme or COCO keypoint file keep their names (saved with the
 tracks, written beside the points with ``--labels``; COCO-17 keypoints get their
 skeleton drawn). ``VIDEO`` may be an HDF5 robot log with ``--camera C``.
+``--stream`` tracks videos of any length frame by frame with an online model
+(``studio.online.stream``); without it the video is decoded whole (``--max-frames``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,12 @@ from studio.progress import tqdm_progress
 from studio.registry import query_trackers
 
 
+def _online() -> list[str]:
+    from studio.online import online_names
+
+    return online_names()
+
+
 def cmd_track(args: argparse.Namespace) -> int:
     from studio.cli.model_args import parse_options
     from studio.io.named_points import named_queries, read_named_points
@@ -26,6 +34,7 @@ def cmd_track(args: argparse.Namespace) -> int:
     from studio.pipeline import grid_for, save_outputs, track_video
     from studio.queries import check_grid_size, check_point_count, parse_points
     from studio.registry import create_tracker
+    from studio.results import InputError
 
     limits = Limits.from_env()
     # Every argument is checked before the video is decoded.
@@ -38,31 +47,68 @@ def cmd_track(args: argparse.Namespace) -> int:
         check_point_count(len(points), limits.max_points)
     else:
         check_grid_size(args.grid, limits.max_points)
-    video = read_source(args.video, max_frames=args.max_frames, max_side=args.max_side, camera=args.camera)
-    for notice in video.notices:
-        print(f"note: {notice}", file=sys.stderr)
-    names = None
-    if point_file:
-        names, queries, notices = named_queries(point_file, args.frame or 0, tuple(video.source_size), video.num_frames,
-                                            kind=kind, image=args.coco_image)
-        for notice in notices:
-            print(f"note: {notice}", file=sys.stderr)
-    elif args.points is not None:
-        queries = points
-    else:
-        queries = grid_for(video, args.grid, args.frame if args.frame is not None else args.grid_frame)
-    tracker = create_tracker(args.model, checkpoint=args.checkpoint, **parse_options(args.option))
-    bar, progress = tqdm_progress(f"tracking with {args.model}")
+    if args.stream:
+        if point_file or args.camera is not None:
+            raise InputError("--stream tracks a video file with --points or --grid (not --labelme/--coco or --camera)")
+        return _stream(args, points if args.points is not None else None)
+    # One bar for the whole job: each phase (reading, tracking, writing) restarts it with its own time left.
+    bar, progress = tqdm_progress("reading")
     try:
+        video = read_source(args.video, max_frames=args.max_frames, max_side=args.max_side, camera=args.camera,
+                            progress=progress)
+        for notice in video.notices:
+            print(f"note: {notice}", file=sys.stderr)
+        names = None
+        if point_file:
+            names, queries, notices = named_queries(point_file, args.frame or 0, tuple(video.source_size),
+                                                    video.num_frames, kind=kind, image=args.coco_image)
+            for notice in notices:
+                print(f"note: {notice}", file=sys.stderr)
+        elif args.points is not None:
+            queries = points
+        else:
+            queries = grid_for(video, args.grid, args.frame if args.frame is not None else args.grid_frame)
+        tracker = create_tracker(args.model, checkpoint=args.checkpoint, **parse_options(args.option))
+        progress(0.0, f"tracking with {args.model}")
         run = track_video(video, queries, args.model, tracker=tracker, progress=progress, names=names)
+        saved, rendered = save_outputs(video, run.result, args.out, args.render, tail=args.tail, labels=args.labels,
+                                       progress=progress)
     finally:
         bar.close()
     print(run.summary())
-    saved, rendered = save_outputs(video, run.result, args.out, args.render, tail=args.tail, labels=args.labels)
     if saved:
         print(f"tracks -> {saved}")
     if rendered:
         print(f"video  -> {rendered}")
+    return 0
+
+
+def _stream(args: argparse.Namespace, points) -> int:
+    """``--stream``: the whole video, frame by frame, in bounded memory (online models only)."""
+    from studio.cli.model_args import parse_options
+    from studio.io.trackfile import save_tracks
+    from studio.online import open_online
+    from studio.online.stream import stream_track
+
+    # Refuse offline models before reading anything (NotOnline names --max-frames and the online models).
+    tracker = open_online(args.model, checkpoint=args.checkpoint, **parse_options(args.option))
+    bar, progress = tqdm_progress(f"streaming with {args.model}")
+    try:
+        run = stream_track(
+            args.video, args.model, points=points, grid=None if points is not None else args.grid,
+            grid_frame=args.frame if args.frame is not None else args.grid_frame, render=args.render,
+            tail=args.tail, max_side=args.max_side, max_frames=args.max_frames, tracker=tracker, progress=progress,
+        )
+    finally:
+        bar.close()
+    for notice in ["streamed the whole video frame by frame; before its query frame a point is not visible",
+                   *run.notices]:
+        print(f"note: {notice}", file=sys.stderr)
+    print(run.summary())
+    if args.out:
+        print(f"tracks -> {save_tracks(run.result, args.out)}")
+    if args.render:
+        print(f"video  -> {args.render}")
     return 0
 
 
@@ -99,5 +145,8 @@ def add_track_parser(subparsers) -> argparse.ArgumentParser:
     t.add_argument("--labels", action="store_true", help="--video: write each point's name beside it")
     t.add_argument("--max-frames", type=int, default=None, help="keep only the first N frames")
     t.add_argument("--max-side", type=int, default=None, help="shrink so the longer side is at most this")
+    t.add_argument("--stream", action="store_true",
+                   help="decode, track, draw and write frame by frame: the whole video in bounded memory, "
+                   "whatever its length (online models: " + ", ".join(_online()) + ")")
     t.set_defaults(func=cmd_track)
     return t

@@ -97,8 +97,11 @@ def _stream(
     tail: int,
     radius: float | None,
     hide_occluded: bool,
+    first: int = 0,
 ) -> _splat.FrameStream:
-    t_len, h, w, _ = video.shape
+    # ``video`` holds frames ``first..T-1``; the tracks hold all T (earlier frames give the tails).
+    _, h, w, _ = video.shape
+    t_len = tracks.shape[0]
     m = tracks.shape[1]
     radius = default_radius(h, w) if radius is None else float(radius)
     line = max(1.0, float(round(radius / 2)))
@@ -111,8 +114,8 @@ def _stream(
     palette = _splat.Canvas.pack(colors)
 
     def frames():
-        for t in range(t_len):
-            canvas.load(video[t])
+        for t in range(first, t_len):
+            canvas.load(video[t - first])
             # Tails, rings and discs go into one buffer: where they overlap, the stamp covering
             # a pixel most wins, so discs (full coverage) sit on top of faded tails.
             k = min(tail, t)
@@ -134,7 +137,7 @@ def _stream(
             canvas.paint(idx, alpha, np.take(palette, which))
             yield canvas
 
-    return _splat.FrameStream(frames(), (t_len, h, w), "drawing points")
+    return _splat.FrameStream(frames(), (t_len - first, h, w), "drawing points")
 
 
 def draw_points(
@@ -145,11 +148,15 @@ def draw_points(
     radius: float | None = None,
     colors: np.ndarray | None = None,
     hide_occluded: bool = False,
+    first: int = 0,
     names: list[str] | None = None,
     labels: bool = False,
     skeleton: bool = True,
 ) -> np.ndarray:
     """Draw tracked points with tails of their last ``tail`` positions.
+
+    A long video can be drawn piece by piece: ``video`` then holds frames ``first..T-1``
+    only, while ``tracks`` and ``visible`` also hold the ``first`` frames before (their tails).
 
     Args:
       video: [T, H, W, 3] uint8 RGB.
@@ -159,15 +166,18 @@ def draw_points(
       radius: disc radius in pixels (default scales with the frame size).
       colors: optional uint8 [N, 3] RGB per point (default: rainbow by query order).
       hide_occluded: leave hidden points out instead of drawing rings.
+      first: how many frames of ``tracks`` come before ``video``'s first frame.
       names: optional N point names; COCO-17 keypoints get their skeleton drawn (``skeleton``).
       labels: write each visible point's name beside it (needs ``names``).
       skeleton: draw pose limbs when ``names`` hold COCO-17 keypoints.
 
     Returns:
-      [T, H, W, 3] uint8 RGB, a new array.
+      [T - first, H, W, 3] uint8 RGB, a new array.
     """
     video = check_video(video)
-    tracks, visible = check_tracks(video.shape, tracks, visible)
+    if isinstance(first, bool) or not isinstance(first, (int, np.integer)) or first < 0:
+        raise InputError(f"first must be an integer >= 0, got {first!r}")
+    tracks, visible = check_tracks((video.shape[0] + int(first), *video.shape[1:]), tracks, visible)
     if tracks.ndim != 3:
         raise InputError("draw_points takes sparse tracks [T, N, 2]; use render_points for dense tracks")
     n = tracks.shape[1]
@@ -177,10 +187,12 @@ def draw_points(
     visible = visible & np.isfinite(tracks).all(axis=-1)
     if names is not None and len(names) != n:
         raise InputError(f"names must hold one name per point ({n}), got {len(names)}")
+    first = int(first)
+    # Skeletons and labels are drawn on the frames of ``video`` only (the tracks' last T - first frames).
     if names is not None and skeleton:
-        video = draw_skeleton(video, tracks, visible, names)
-    stream = _stream(video, tracks, visible, colors, int(tail), radius, hide_occluded)
+        video = draw_skeleton(video, tracks[first:], visible[first:], names)
+    stream = _stream(video, tracks, visible, colors, int(tail), radius, hide_occluded, first)
     if names is not None and labels:
         r = default_radius(*video.shape[1:3]) if radius is None else float(radius)
-        stream = label_stream(stream, tracks, visible, names, colors, r)
+        stream = label_stream(stream, tracks[first:], visible[first:], names, colors, r)
     return stream.collect()

@@ -29,6 +29,7 @@ from studio.benchmark.datasets.tapvid import KEYFRAME_HIDDEN, KEYFRAME_PLACED, D
 from studio.conventions import tapvid_to_pixels
 from studio.io.sources import dataset_source, source_stem
 from studio.pipeline import to_source, to_working
+from studio.progress import ProgressFn
 from studio.registry import QUERY_KINDS, tracker_info
 from studio.results import InputError
 from studio.service.outputs import safe_stem
@@ -82,9 +83,30 @@ def clear(service: Any, source: str, ann: Annotation, index: int, t: int):
     return ann.clear(index, t, tracker_span(service, source, ann.model))
 
 
-def set_model(service: Any, source: str, ann: Annotation, model: str | None):
+def counted_span(track, total: int, progress: ProgressFn | None):
+    """``track`` reporting ``progress`` after each keyframe it tracks, out of at most ``total``
+    (cached keyframes are not tracked again, so the count may end early)."""
+    if track is None or progress is None:
+        return track
+    done = [0]
+
+    def counted(lo: int, hi: int, keys: np.ndarray):
+        out = track(lo, hi, keys)
+        done[0] += 1
+        progress(min(done[0] / max(total, 1), 1.0), f"proposing: keyframe {done[0]} of up to {total}")
+        return out
+
+    return counted
+
+
+def set_model(service: Any, source: str, ann: Annotation, model: str | None, progress: ProgressFn | None = None):
+    """Re-propose every point with ``model``; ``progress`` follows the keyframes tracked."""
     model = check_model(model)
-    return ann.set_model(model, tracker_span(service, source, model))
+    total = sum(len(p.keys) for p in ann.points)
+    edits = ann.set_model(model, counted_span(tracker_span(service, source, model), total, progress))
+    if progress is not None:
+        progress(1.0, "done")
+    return edits
 
 
 def frame_image(service: Any, source: str, ann: Annotation, t: int, current: int | None = None) -> np.ndarray:
@@ -124,13 +146,14 @@ def save(service: Any, source: str, ann: Annotation, name: str | None = None) ->
 
 
 def open_annotation(service: Any, path: str | os.PathLike, video: str | None = None,
-                    model: str | None = None) -> tuple[str, Annotation, list[str]]:
+                    model: str | None = None, progress: ProgressFn | None = None) -> tuple[str, Annotation, list[str]]:
     """Reopen a saved annotation (or any TAP-Vid file) to continue it.
 
     Args:
       path: a ``.pkl``/``.npz`` dataset file.
       video: the video's name in it (None = the first).
       model: the proposal model to continue with.
+      progress: optional ``ProgressFn`` while the video is read.
 
     Returns:
       ``(source string, annotation, notices)``; the video is read from the file itself.
@@ -148,7 +171,7 @@ def open_annotation(service: Any, path: str | os.PathLike, video: str | None = N
     if found is None:
         raise DatasetError(f"{Path(path).name} has no video named {video!r} (it has {', '.join(names[:8])})")
     source = dataset_source(path, found.name)
-    loaded = service.load_video(source)
+    loaded = service.load_video(source, progress=progress)
     size = tuple(loaded.source_size)
     tracks = np.swapaxes(tapvid_to_pixels(found.points, size), 0, 1)
     visible = ~np.asarray(found.occluded, bool).T
@@ -163,13 +186,16 @@ def open_annotation(service: Any, path: str | os.PathLike, video: str | None = N
     return source, ann, notices + list(loaded.notices)
 
 
-def apply_keyframes(service: Any, source: str, ann: Annotation, points: list[dict]) -> None:
+def apply_keyframes(service: Any, source: str, ann: Annotation, points: list[dict],
+                    progress: ProgressFn | None = None) -> None:
     """Add points with keyframes and hidden ranges given in source pixels (the ``/annotate`` endpoint).
 
     Args:
       points: ``[{"name": str, "keys": [[t, x, y], ...], "hidden": [[first, last] or [frame], ...]}, ...]``.
+      progress: optional ``ProgressFn`` following the keyframes tracked.
     """
-    track = tracker_span(service, source, ann.model)
+    total = sum(len(spec.get("keys", [])) + len(spec.get("hidden", [])) for spec in points)
+    track = counted_span(tracker_span(service, source, ann.model), total, progress)
     for spec in points:
         index = ann.add_point(spec.get("name", ""))
         for t, x, y in spec.get("keys", []):

@@ -189,11 +189,15 @@ def run_track(
       KeyError: unknown model. WeightsUnavailable: the model's weights cannot be had.
     """
     model = check_track_model(model or service.default_model())
+    entry = tracker_info(model)
+    # Over the frame cap an online model tracks the whole file frame by frame (``_stream_whole``).
     video = service.load_video(path, progress=_scaled(progress, 0.0, 0.1))
     q = service.check_queries(path, queries)
     if progress is not None:
         progress(0.1, f"loading {model}")
     service.tracker(model)  # load in this process, before any GPU worker is forked
+    if entry.kind == "point" and entry.online and streams_whole(path, video, service.limits.max_frames):
+        return _stream_whole(service, path, q, model, tail, formats, progress, notices, names, labels)
     # ZeroGPU pickles the arguments; a progress closure does not pickle.
     track_progress = None if on_zero_gpu() else _scaled(progress, 0.1, 0.8)
     run = _track_on_device(id(service), os.path.abspath(path), q, model, track_progress)
@@ -213,3 +217,40 @@ def run_track(
         progress(1.0, "done")
     return TrackOutput(run=run, rendered=rendered, files=files, source=str(path),
                        notices=list(video.notices) + list(notices or []))
+
+
+def is_cut(video, max_frames: int) -> bool:
+    """Whether the frame cap cut ``video`` short (the file has, or may have, more frames)."""
+    return video.num_frames >= max_frames and (video.source_frames is None or video.source_frames > video.num_frames)
+
+
+def streams_whole(path: str, video, max_frames: int) -> bool:
+    """Whether an online model tracks all of ``path`` frame by frame: a plain video file (not a log
+    camera or a dataset video) that the frame cap cut short."""
+    from studio.io.h5log import is_log
+    from studio.io.sources import split_source
+
+    return is_cut(video, max_frames) and split_source(path)[1] is None and not is_log(path)
+
+
+def _stream_whole(service: Any, path: str, queries: np.ndarray, model: str, tail: int, formats: tuple[str, ...],
+                  progress: ProgressFn | None, notices: list[str] | None, names: list[str] | None,
+                  labels: bool) -> TrackOutput:
+    """A video longer than the frame cap, with an online model: track, draw and write every frame
+    of the file in bounded memory (``studio.online.stream``) instead of the first ``max_frames``."""
+    from studio.online import OnlineTracker
+    from studio.online.stream import stream_track
+
+    out_dir = service.new_output_dir()
+    stem = safe_stem(path)
+    rendered = out_dir / f"{stem}_tracked.mp4"
+    # The cached adapter holds one stream at a time; the model cache's lock is not held while streaming.
+    online = OnlineTracker(model, service.tracker(model))
+    run = stream_track(path, model, points=queries, render=rendered, tail=int(tail), max_side=service.limits.max_side,
+                       tracker=online, names=names, labels=labels, progress=_scaled(progress, 0.1, 0.97))
+    files = {fmt: save_tracks(run.result, out_dir / f"{stem}_tracks.{fmt}") for fmt in formats}
+    if progress is not None:
+        progress(1.0, "done")
+    said = [f"longer than the {service.limits.max_frames}-frame cap: {model} is online, so all "
+            f"{run.result.num_frames} frames were streamed", *run.notices, *(notices or [])]
+    return TrackOutput(run=run, rendered=rendered, files=files, source=str(path), notices=said)

@@ -31,6 +31,12 @@ sub-points: the total is capped at ``support_budget``, so only requests of up to
 queries get them. Judged only by each other, a query's sub-points cannot tell when an
 occluder's edge drags them all along; judged by other queries, points spread over one
 scene can (on the TAP-Vid sample's ~40 queries per clip, sub-points cost 10 AJ).
+
+All of it runs causally, one frame at a time, in ``LKSession``: ``LKTracker.track``
+runs a session over the clip and another over the reversed clip (for frames before
+each query), and ``studio.online`` feeds one a live stream (``start``/``step``/
+``add_queries``/``finish``). A query's sub-points are picked when its frame arrives;
+a stream fixes the sub-point count when it starts (see ``LKSession``).
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ import numpy as np
 
 from studio.conventions import inside_frame
 from studio.progress import ProgressFn
+from studio.results import InputError, TrackBuffer, check_stream_frames, check_stream_queries
 from studio.trackers.base import PointTracker
 
 _CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
@@ -118,64 +125,10 @@ class LKTracker(PointTracker):
 
     def _track(self, video: np.ndarray, queries: np.ndarray, progress: ProgressFn):
         gray = to_gray(video)
-        subs, owner = self._sub_points(gray, queries)
-        groups = owner if len(subs) > len(queries) else None
-        tracks, visible = self._both_ways(gray, subs, groups, progress)
-        if groups is not None:
-            tracks, visible = combine_sub_points(tracks, visible, subs, owner, queries)
-        progress(1.0, "done")
-        return tracks, visible, None
-
-    def sub_point_count(self, n: int) -> int:
-        """Sub-points per query (besides the click itself) for a request of ``n`` queries: as many
-        as the budget allows, up to ``support``; none below ``_MIN_SUPPORT``, which could not judge
-        each other (a step is tested against at least 3 trusted siblings)."""
-        k = int(np.clip(self.support_budget // max(n, 1) - 1, 0, self.support))
-        return k if k >= _MIN_SUPPORT else 0
-
-    def _sub_points(self, gray: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each query followed by its sub-points: ([M, 3] ``(t, x, y)`` float32, [M] owning query index).
-
-        Sub-points are the best-textured pixels (largest minimum eigenvalue of the gradient
-        structure tensor over an LK window) at integer offsets within ``support_radius`` of
-        the click, at least 2 px from the click and from each other.
-        """
-        n = len(queries)
-        k = self.sub_point_count(n)
-        if k == 0:
-            return queries.astype(np.float32), np.arange(n)
-        r = int(np.floor(self.support_radius))
-        oy, ox = np.mgrid[-r : r + 1, -r : r + 1]
-        keep = (ox**2 + oy**2 <= self.support_radius**2) & (ox**2 + oy**2 >= 4)
-        offsets = np.stack([ox[keep], oy[keep]], 1).astype(np.float32)  # [C, 2]
-        h, w = gray.shape[1:]
-        half = r + self.window // 2 + 2
-        rows, owner = [], []
-        for i, (t, x, y) in enumerate(queries):
-            t, cx, cy = int(t), int(round(float(x))), int(round(float(y)))
-            x0, y0 = max(cx - half, 0), max(cy - half, 0)
-            crop = gray[t, y0 : min(cy + half + 1, h), x0 : min(cx + half + 1, w)]
-            eig = cv2.cornerMinEigenVal(crop, self.window, 3) if min(crop.shape) > 2 else np.zeros_like(crop, np.float32)
-            cand = np.array([x, y], np.float32) + offsets
-            ix = np.clip(np.rint(cand[:, 0]).astype(int) - x0, 0, crop.shape[1] - 1)
-            iy = np.clip(np.rint(cand[:, 1]).astype(int) - y0, 0, crop.shape[0] - 1)
-            inside = inside_frame(cand, (h, w))
-            score = np.where(inside, eig[iy, ix], -1.0)
-            picked = [np.array([x, y], np.float32)]
-            for j in np.argsort(-score, kind="stable"):
-                if len(picked) > k or score[j] < 0:
-                    break
-                if min(np.linalg.norm(cand[j] - p) for p in picked) >= 2.0:
-                    picked.append(cand[j])
-            rows.append(np.concatenate([np.full((len(picked), 1), t, np.float32), np.stack(picked)], 1))
-            owner.append(np.full(len(picked), i))
-        return np.concatenate(rows).astype(np.float32), np.concatenate(owner)
-
-    def _both_ways(self, gray: np.ndarray, queries: np.ndarray, groups, progress: ProgressFn):
-        """Tracks [T, M, 2] and visibility [T, M] of every (sub-)query, forwards and backwards."""
         t_len = gray.shape[0]
         starts = queries[:, 0].astype(int)
         xy = queries[:, 1:].astype(np.float32)
+        k = self.sub_point_count(len(queries))
         tracks = np.zeros((t_len, len(queries), 2), np.float32)
         visible = np.zeros((t_len, len(queries)), bool)
         fwd = starts < t_len - 1
@@ -195,8 +148,8 @@ class LKTracker(PointTracker):
         # releases the GIL while it computes).
         rev = gray[::-1]
         with ThreadPoolExecutor(max_workers=1) as pool:
-            back = pool.submit(self._propagate, rev, t_len - 1 - starts, xy, groups, count) if bwd.any() else None
-            f_tracks, f_vis = self._propagate(gray, starts, xy, groups, lambda: tick("tracking"))
+            back = pool.submit(self._propagate, rev, t_len - 1 - starts, xy, k, count) if bwd.any() else None
+            f_tracks, f_vis = self._propagate(gray, starts, xy, k, lambda: tick("tracking"))
             if back is not None:
                 b_tracks, b_vis = back.result()
         later = np.arange(t_len)[:, None] >= starts[None, :]
@@ -207,7 +160,130 @@ class LKTracker(PointTracker):
             earlier = ~later
             tracks[earlier] = b_tracks[earlier]
             visible[earlier] = b_vis[earlier]
+        progress(1.0, "done")
+        return tracks, visible, None
+
+    def _propagate(self, gray: np.ndarray, starts: np.ndarray, xy: np.ndarray, k: int, tick) -> tuple[np.ndarray, np.ndarray]:
+        """Track forwards in time from each query's start frame (frames of ``gray`` in order) with
+        ``k`` sub-points per query; tracks [T, N, 2] and visible [T, N] of the queries."""
+        t_len = gray.shape[0]
+        tracks = np.zeros((t_len, len(starts), 2), np.float32)
+        visible = np.zeros((t_len, len(starts)), bool)
+        session = LKSession(self, starts, xy, support=k)
+        for t in range(int(starts.min()), t_len):
+            tracks[t], visible[t] = session.push(gray[t], t)
+            if t > starts.min():
+                tick()
         return tracks, visible
+
+    def sub_point_count(self, n: int) -> int:
+        """Sub-points per query (besides the click itself) for a request of ``n`` queries: as many
+        as the budget allows, up to ``support``; none below ``_MIN_SUPPORT``, which could not judge
+        each other (a step is tested against at least 3 trusted siblings)."""
+        k = int(np.clip(self.support_budget // max(n, 1) - 1, 0, self.support))
+        return k if k >= _MIN_SUPPORT else 0
+
+    def _sub_points(self, gray: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each query followed by its sub-points, ``sub_point_count(len(queries))`` of them at most:
+        ([M, 3] ``(t, x, y)`` float32, [M] owning query index). ``gray`` is [T, H, W] uint8."""
+        k = self.sub_point_count(len(queries))
+        if k == 0:
+            return queries.astype(np.float32), np.arange(len(queries))
+        rows, owner = [], []
+        for i, (t, x, y) in enumerate(queries):
+            picked = self._sub_points_at(gray[int(t)], x, y, k)
+            rows.append(np.concatenate([np.full((len(picked), 1), t, np.float32), picked], 1))
+            owner.append(np.full(len(picked), i))
+        return np.concatenate(rows).astype(np.float32), np.concatenate(owner)
+
+    def _sub_points_at(self, gray: np.ndarray, x, y, k: int) -> np.ndarray:
+        """The click ``(x, y)`` on grey frame ``gray`` [H, W] uint8, then up to ``k`` sub-points:
+        [1 + k' , 2] float32 ``(x, y)``.
+
+        Sub-points are the best-textured pixels (largest minimum eigenvalue of the gradient
+        structure tensor over an LK window) at integer offsets within ``support_radius`` of
+        the click, at least 2 px from the click and from each other.
+        """
+        r = int(np.floor(self.support_radius))
+        oy, ox = np.mgrid[-r : r + 1, -r : r + 1]
+        keep = (ox**2 + oy**2 <= self.support_radius**2) & (ox**2 + oy**2 >= 4)
+        offsets = np.stack([ox[keep], oy[keep]], 1).astype(np.float32)  # [C, 2]
+        h, w = gray.shape
+        half = r + self.window // 2 + 2
+        cx, cy = int(round(float(x))), int(round(float(y)))
+        x0, y0 = max(cx - half, 0), max(cy - half, 0)
+        crop = gray[y0 : min(cy + half + 1, h), x0 : min(cx + half + 1, w)]
+        eig = cv2.cornerMinEigenVal(crop, self.window, 3) if min(crop.shape) > 2 else np.zeros_like(crop, np.float32)
+        cand = np.array([x, y], np.float32) + offsets
+        ix = np.clip(np.rint(cand[:, 0]).astype(int) - x0, 0, crop.shape[1] - 1)
+        iy = np.clip(np.rint(cand[:, 1]).astype(int) - y0, 0, crop.shape[0] - 1)
+        inside = inside_frame(cand, (h, w))
+        score = np.where(inside, eig[iy, ix], -1.0)
+        picked = [np.array([x, y], np.float32)]
+        for j in np.argsort(-score, kind="stable"):
+            if len(picked) > k or score[j] < 0:
+                break
+            if min(np.linalg.norm(cand[j] - p) for p in picked) >= 2.0:
+                picked.append(cand[j])
+        return np.stack(picked)
+
+    # ------------------------------------------------------------------ streaming
+
+    def start(self, queries: np.ndarray, size: tuple[int, int]) -> None:
+        """Begin a stream of frames of ``size = (H, W)`` with ``queries`` [N, 3] ``(t, x, y)`` input pixels.
+
+        Points join when their query frame arrives; before it they are at their query position,
+        not visible (a stream cannot look back, unlike ``track``'s backward pass). Each query gets
+        ``sub_point_count(N)`` sub-points, picked on its own frame, as ``track`` gives it; the count
+        is fixed here for the whole stream (see ``add_queries``).
+        """
+        q = check_stream_queries(queries, size)
+        self._stream = {"size": (int(size[0]), int(size[1])), "session": LKSession(self, q[:, 0].astype(int), q[:, 1:]),
+                        "out": TrackBuffer(len(q))}
+
+    def step(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Feed the next uint8 ``[F, H, W, 3]`` frames; returns read-only tracks ``[T_done, N, 2]`` and
+        visible ``[T_done, N]`` for every frame so far (final: LK is causal, nothing is pending)."""
+        s = self._require_stream("step(frames)")
+        for frame in check_stream_frames(frames, s["size"]):
+            t, v = s["session"].push(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY))
+            s["out"].append(t[None], v[None])
+        return s["out"].view()
+
+    def add_queries(self, queries: np.ndarray) -> None:
+        """Add points ``[M, 3]`` ``(t, x, y)`` to the running stream; ``t`` must not be before the next frame.
+
+        They come after the points already there and get as many sub-points as the queries given to
+        ``start`` (their clicks are judged the same way): the result is what ``start`` with all of
+        them gives whenever ``sub_point_count`` is the same for both counts (up to 8 clicks get 8
+        sub-points each, 17 and more get none). A stream started with few clicks keeps sub-points
+        for every click added later, beyond ``support_budget``.
+        """
+        s = self._require_stream("add_queries(queries)")
+        q = check_stream_queries(queries, s["size"])
+        if (q[:, 0] < s["out"].frames).any():
+            raise InputError(f"new query frames must be >= {s['out'].frames} (the next frame of the stream)")
+        s["session"].add(q[:, 0].astype(int), q[:, 1:])
+        s["out"].add_points(q[:, 1:])
+
+    @property
+    def settled_frames(self) -> int:
+        """Frames of the running stream whose results no longer change (all of them)."""
+        s = getattr(self, "_stream", None)
+        return 0 if s is None else s["out"].frames
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray]:
+        """End the stream; returns tracks and visible for every frame given."""
+        s = self._require_stream("finish()")
+        self._stream = None
+        t, v = s["out"].view()
+        return t.copy(), v.copy()
+
+    def _require_stream(self, what: str) -> dict:
+        s = getattr(self, "_stream", None)
+        if s is None:
+            raise RuntimeError(f"call start(queries, size) before {what}")
+        return s
 
     # ------------------------------------------------------------------ LK calls
 
@@ -378,108 +454,189 @@ class LKTracker(PointTracker):
         pred[w.sum(axis=1) < 3] = fallback
         return pred, local
 
-    # ------------------------------------------------------------------ one direction
 
-    def _propagate(self, gray: np.ndarray, starts: np.ndarray, xy: np.ndarray, groups, tick) -> tuple[np.ndarray, np.ndarray]:
-        """Track forwards in time from each point's start frame (frames of ``gray`` in order)."""
-        t_len, h, w = gray.shape
-        n = len(starts)
-        tracks = np.zeros((t_len, n, 2), np.float32)
-        visible = np.zeros((t_len, n), bool)
-        pos = xy.copy()
-        lost = np.zeros(n, bool)
-        active = np.zeros(n, bool)
-        seen_at = np.zeros(n, int)  # last frame where each point was trusted, and where it was
-        seen_xy = xy.copy()
-        trusted = np.zeros(n, bool)  # LK itself followed the point on its last step
-        ref = np.zeros((n, self.window, self.window), np.float32)  # patch where LK last followed it
-        vel = np.zeros((n, 2), np.float32)  # each point's last step
-        first = int(starts.min())
+class LKSession:
+    """Causal LK: one frame at a time, forwards from each query's start frame.
+
+    ``LKTracker`` runs it over a whole clip (forwards, and over the reversed clip for frames
+    before each query); ``studio.online`` feeds it a live stream. Each query is tracked as a
+    group of points, the click and its ``support`` sub-points, picked on the query's frame
+    when it arrives (``LKTracker._sub_points_at``); ``support = 0`` tracks the click alone.
+    The sub-point count is fixed for the session: queries added later get as many as those
+    given at the start, and the session's points are judged group by group (``support > 0``)
+    or all together. The state is per point; the only frames kept are the previous one and
+    those where a hidden point was last trusted (its appearance there is looked for again),
+    so memory does not grow with the stream's length.
+
+    Args:
+      lk: the ``LKTracker`` whose settings and LK steps are used.
+      starts: [N] int frame where each query starts.
+      xy: [N, 2] float32 ``(x, y)`` start positions in frame pixels.
+      support: sub-points per query; default ``lk.sub_point_count(N)``.
+    """
+
+    def __init__(self, lk: LKTracker, starts: np.ndarray, xy: np.ndarray, support: int | None = None):
+        self.lk = lk
+        self.support = lk.sub_point_count(len(starts)) if support is None else int(support)
+        self.q_starts = np.zeros(0, int)  # per query
+        self.q_xy = np.zeros((0, 2), np.float32)
+        # Per point: query i owns points [i * (1 + support), (i + 1) * (1 + support)), the click
+        # first; those its frame has no sub-point for never become ``alive``.
+        w = lk.window
+        self.starts, self.owner = np.zeros(0, int), np.zeros(0, int)
+        self.xy, self.pos, self.seen_xy = (np.zeros((0, 2), np.float32) for _ in range(3))
+        self.vel = np.zeros((0, 2), np.float32)  # each point's last step
+        self.alive, self.lost, self.active, self.trusted, self.new = (np.zeros(0, bool) for _ in range(5))
+        self.seen_at = np.zeros(0, int)  # last frame where each point was trusted, and where it was
+        self.ref = np.zeros((0, w, w), np.float32)  # patch where LK last followed it (``trusted`` = on its last step)
         # Each point's nearest neighbours (point ids, -1 = none). Nearness changes slowly under
-        # smooth motion, so the table is rebuilt every 8 frames; a point that starts in between
-        # gets its own row at once.
-        width = min(self.neighbours, n - 1) if n > 1 else 0
+        # smooth motion, so the table is rebuilt every 8 frames from the first step on; a point
+        # that starts in between gets its own row at once.
+        self.nbr = np.zeros((0, 0), np.int64)
+        self.nbr_at: int | None = None
+        self.slot = np.zeros(0, np.int64)  # point id -> position among the active points
+        self.frames: dict[int, np.ndarray] = {}  # grey frames still needed, by index
+        self.t = -1  # index of the last frame pushed
+        self.add(starts, xy)
+
+    def add(self, starts: np.ndarray, xy: np.ndarray) -> None:
+        """Add queries (after the existing ones) that start at frames ``starts`` [M] >= the next frame."""
+        starts, xy = np.asarray(starts, int), np.asarray(xy, np.float32).reshape(-1, 2)
+        per = 1 + self.support
+        first = len(self.q_starts)
+        self.q_starts = np.concatenate([self.q_starts, starts])
+        self.q_xy = np.concatenate([self.q_xy, xy])
+        m = len(starts) * per
+        self.starts = np.concatenate([self.starts, np.repeat(starts, per)])
+        self.owner = np.concatenate([self.owner, np.repeat(np.arange(first, first + len(starts)), per)])
+        pts = np.repeat(xy, per, axis=0)
+        self.xy, self.pos, self.seen_xy = (np.concatenate([a, pts]) for a in (self.xy, self.pos, self.seen_xy))
+        self.vel = np.concatenate([self.vel, np.zeros((m, 2), np.float32)])
+        self.alive, self.lost, self.active, self.trusted, self.new = (
+            np.concatenate([a, np.zeros(m, bool)]) for a in (self.alive, self.lost, self.active, self.trusted, self.new))
+        self.seen_at = np.concatenate([self.seen_at, np.zeros(m, int)])
+        self.ref = np.concatenate([self.ref, np.zeros((m, *self.ref.shape[1:]), np.float32)])
+        self.slot = np.concatenate([self.slot, np.full(m, -1, np.int64)])
+        # Table width: min(neighbours, points - 1). Columns that cannot be filled yet stay -1.
+        n = len(self.starts)
+        width = min(self.lk.neighbours, n - 1) if n > 1 else 0
         nbr = np.full((n, width), -1, np.int64)
-        nbr_at = first - 8
-        slot = np.full(n, -1, np.int64)  # point id -> position among the active points
-        for t in range(first, t_len):
-            new = starts == t
-            pos[new], lost[new], active[new] = xy[new], False, True
-            seen_at[new], seen_xy[new], trusted[new], vel[new] = t, xy[new], True, 0.0
-            tracks[t, active] = pos[active]
-            visible[t, active] = ~lost[active]
-            if t == t_len - 1:
-                break
-            idx = np.nonzero(active)[0]
-            grp = None if groups is None else groups[idx]
-            p0 = pos[idx]
-            p1 = p0.copy()
-            ok = np.zeros(len(idx), bool)
-            was_lost = lost[idx]
-            # Hidden sub-points step too, from where their query's other sub-points carry them.
-            stepping = np.ones(len(idx), bool) if grp is not None else ~was_lost
-            if stepping.any():
-                p1[stepping], ok[stepping] = self._step(
-                    gray[t], gray[t + 1], p0[stepping], vel[idx[stepping]], thorough=grp is not None
-                )
-            disp = p1 - p0
-            slot[idx] = np.arange(len(idx))
-            if t - nbr_at >= 8:
-                rows, nbr_at = np.arange(len(idx)), t
-            else:
-                rows = slot[np.nonzero(new)[0]]
-            if rows.size and width:
-                found = self._nearest(p0, grp, rows, width)
-                nbr[idx[rows]] = np.where(found >= 0, idx[np.maximum(found, 0)], -1)
-            table = np.where(nbr[idx] >= 0, slot[np.maximum(nbr[idx], 0)], -1)
-            # Steps that disagree with the local motion are occlusions or slips.
-            voters = ok & ~was_lost
-            judged = np.nonzero(ok)[0]
-            if voters.sum() >= 3 and judged.size:
-                pred, local = self._neighbour_motion(p0, disp, voters, table, judged, grp)
-                dev = np.linalg.norm(disp[judged] - pred, axis=1)
-                tol = np.maximum(self.motion_tolerance, 0.5 * np.linalg.norm(pred, axis=1))
-                # A query's sub-points are judged only by each other: other queries may lie on
-                # other objects. Without sub-points every point is judged by its nearest ones.
-                bad = dev > tol if grp is None else (dev > tol) & local
-                # A hidden sub-point comes back only on a step that its visible neighbours confirm
-                # closely: its appearance may have changed (a turning object), its motion has not.
-                back = was_lost[judged]
-                bad |= back & ~(local & (dev < self.fb_threshold))
-                ok[judged[bad]] = False
-            else:
-                ok &= ~was_lost
-            failed = np.nonzero(~ok)[0]
-            if failed.size:
-                pred, _ = self._neighbour_motion(p0, disp, ok, table, failed, grp)
-                p1[failed] = p0[failed] + (pred if pred is not None else 0.0)
-            if self.anchor:
-                self._refind(gray, t, idx, p1, ok, seen_at, seen_xy)
-            # LK gives no answer on flat texture; such a point is still visible if its patch
-            # looks as it did when LK last followed it (an occluder would change it).
-            lk_ok = ok.copy()
-            failed = np.nonzero(~lk_ok)[0]
-            if failed.size:
-                newly = failed[trusted[idx[failed]]]
-                ref[idx[newly]] = self._patches(gray[t], p0[newly])
-                diff = self._mismatch(ref[idx[failed]], self._patches(gray[t + 1], p1[failed]), gain=False)
-                ok[failed[diff < self.max_patch_error]] = True
-            ok &= inside_frame(p1, (h, w))
-            vel[idx] = p1 - p0
-            pos[idx] = p1
-            lost[idx] = ~ok
-            trusted[idx] = lk_ok
-            seen_at[idx[lk_ok]] = t + 1
-            seen_xy[idx[lk_ok]] = p1[lk_ok]
-            tick()
+        nbr[: len(self.nbr), : self.nbr.shape[1]] = self.nbr
+        self.nbr = nbr
+
+    def push(self, gray: np.ndarray, t: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Add grey frame ``t`` ([H, W] uint8; default: the one after the last) and track into it.
+
+        Returns:
+          ``(tracks [N, 2] float32 (x, y), visible [N] bool)`` of the queries at frame ``t``;
+          queries that have not started are at their start position and not visible.
+        """
+        t = self.t + 1 if t is None else int(t)
+        if self.t >= 0 and self.active.any():
+            self._advance(self.frames[self.t], gray, self.t)
+        self.frames[t] = gray
+        self.t = t
+        per = 1 + self.support
+        for i in np.nonzero(self.q_starts == t)[0]:
+            picked = self.lk._sub_points_at(gray, self.q_xy[i, 0], self.q_xy[i, 1], self.support)
+            rows = slice(i * per, i * per + len(picked))
+            self.xy[rows], self.alive[rows] = picked, True
+        new = self.new = (self.starts == t) & self.alive
+        self.pos[new], self.lost[new], self.active[new] = self.xy[new], False, True
+        self.seen_at[new], self.seen_xy[new], self.trusted[new], self.vel[new] = t, self.xy[new], True, 0.0
+        # Keep only frames a point may be re-found in (where it was last trusted) and this one.
+        keep = set(self.seen_at[self.active].tolist()) | {t}
+        for old in [k for k in self.frames if k not in keep]:
+            del self.frames[old]
+        return self._queries_now()
+
+    def _queries_now(self) -> tuple[np.ndarray, np.ndarray]:
+        """The queries' tracks [N, 2] and visible [N] from their points' (``combine_frame``)."""
+        started = self.q_starts <= self.t
+        tracks, visible = self.q_xy.copy(), np.zeros(len(self.q_starts), bool)
+        if self.support == 0:
+            tracks[started], visible[started] = self.pos[started], ~self.lost[started]
+            return tracks, visible
+        per = 1 + self.support
+        for i in np.nonzero(started)[0]:
+            rows = np.arange(i * per, (i + 1) * per)[self.alive[i * per : (i + 1) * per]]
+            tracks[i], visible[i] = combine_frame(self.pos[rows], ~self.lost[rows], self.xy[rows], self.q_xy[i])
         return tracks, visible
 
-    def _refind(self, gray, t, idx, p1, ok, seen_at, seen_xy) -> None:
-        """Re-find points that failed this step by how they looked where they were last trusted
-        (close in time, so rotation and scale have changed them least); updates ``p1``, ``ok``.
+    def _advance(self, g0: np.ndarray, g1: np.ndarray, t: int) -> None:
+        """Move every active point from frame ``t`` (grey ``g0``) to ``t + 1`` (grey ``g1``)."""
+        lk = self.lk
+        h, w = g0.shape
+        idx = np.nonzero(self.active)[0]
+        grp = self.owner[idx] if self.support else None
+        p0 = self.pos[idx]
+        p1 = p0.copy()
+        ok = np.zeros(len(idx), bool)
+        was_lost = self.lost[idx]
+        # Hidden sub-points step too, from where their query's other sub-points carry them.
+        stepping = np.ones(len(idx), bool) if grp is not None else ~was_lost
+        if stepping.any():
+            p1[stepping], ok[stepping] = lk._step(g0, g1, p0[stepping], self.vel[idx[stepping]], thorough=grp is not None)
+        disp = p1 - p0
+        slot, nbr = self.slot, self.nbr
+        slot[idx] = np.arange(len(idx))
+        if self.nbr_at is None or t - self.nbr_at >= 8:
+            rows, self.nbr_at = np.arange(len(idx)), t
+        else:
+            rows = slot[np.nonzero(self.new)[0]]
+        width = nbr.shape[1]
+        if rows.size and width:
+            found = lk._nearest(p0, grp, rows, width)
+            nbr[idx[rows]] = np.where(found >= 0, idx[np.maximum(found, 0)], -1)
+        table = np.where(nbr[idx] >= 0, slot[np.maximum(nbr[idx], 0)], -1)
+        # Steps that disagree with the local motion are occlusions or slips.
+        voters = ok & ~was_lost
+        judged = np.nonzero(ok)[0]
+        if voters.sum() >= 3 and judged.size:
+            pred, local = lk._neighbour_motion(p0, disp, voters, table, judged, grp)
+            dev = np.linalg.norm(disp[judged] - pred, axis=1)
+            tol = np.maximum(lk.motion_tolerance, 0.5 * np.linalg.norm(pred, axis=1))
+            # A query's sub-points are judged only by each other: other queries may lie on
+            # other objects. Without sub-points every point is judged by its nearest ones.
+            bad = dev > tol if grp is None else (dev > tol) & local
+            # A hidden sub-point comes back only on a step that its visible neighbours confirm
+            # closely: its appearance may have changed (a turning object), its motion has not.
+            back = was_lost[judged]
+            bad |= back & ~(local & (dev < lk.fb_threshold))
+            ok[judged[bad]] = False
+        else:
+            ok &= ~was_lost
+        failed = np.nonzero(~ok)[0]
+        if failed.size:
+            pred, _ = lk._neighbour_motion(p0, disp, ok, table, failed, grp)
+            p1[failed] = p0[failed] + (pred if pred is not None else 0.0)
+        if lk.anchor:
+            self._refind(g1, t, idx, p1, ok)
+        # LK gives no answer on flat texture; such a point is still visible if its patch
+        # looks as it did when LK last followed it (an occluder would change it).
+        lk_ok = ok.copy()
+        failed = np.nonzero(~lk_ok)[0]
+        if failed.size:
+            newly = failed[self.trusted[idx[failed]]]
+            self.ref[idx[newly]] = lk._patches(g0, p0[newly])
+            diff = lk._mismatch(self.ref[idx[failed]], lk._patches(g1, p1[failed]), gain=False)
+            ok[failed[diff < lk.max_patch_error]] = True
+        ok &= inside_frame(p1, (h, w))
+        self.vel[idx] = p1 - p0
+        self.pos[idx] = p1
+        self.lost[idx] = ~ok
+        self.trusted[idx] = lk_ok
+        self.seen_at[idx[lk_ok]] = t + 1
+        self.seen_xy[idx[lk_ok]] = p1[lk_ok]
+
+    def _refind(self, g1: np.ndarray, t: int, idx: np.ndarray, p1: np.ndarray, ok: np.ndarray) -> None:
+        """Re-find points that failed the step to frame ``t + 1`` (grey ``g1``) by how they looked
+        where they were last trusted (close in time, so rotation and scale have changed them
+        least); updates ``p1``, ``ok``.
 
         Points carried outside the frame are not looked for (a panning camera leaves many)."""
-        wanted = (self.anchor_visible | ~ok) & inside_frame(p1, gray.shape[1:])
+        lk, seen_at, seen_xy = self.lk, self.seen_at, self.seen_xy
+        wanted = (lk.anchor_visible | ~ok) & inside_frame(p1, g1.shape)
         for t0 in np.unique(seen_at[idx[wanted]]):
             gap = t + 1 - int(t0)
             # Long-hidden points are looked for every 4th frame: each look costs two LK calls.
@@ -488,14 +645,15 @@ class LKTracker(PointTracker):
             members = np.nonzero((seen_at[idx] == t0) & wanted)[0]
             if members.size == 0:
                 continue
+            g0 = self.frames[int(t0)]
             src = seen_xy[idx[members]]
-            pa, ok_a = self._checked_lk(gray[int(t0)], gray[t + 1], src, p1[members], _ANCHOR_LEVELS, patch_check=False)
+            pa, ok_a = lk._checked_lk(g0, g1, src, p1[members], _ANCHOR_LEVELS, patch_check=False)
             # Accept a re-match only near the prediction, so a look-alike elsewhere cannot capture it,
             # and only if it looks the same up to a change of brightness.
-            ok_a &= np.linalg.norm(pa - p1[members], axis=1) < max(4.0, self.fb_threshold * 4)
+            ok_a &= np.linalg.norm(pa - p1[members], axis=1) < max(4.0, lk.fb_threshold * 4)
             if ok_a.any():
-                diff = self._mismatch(self._patches(gray[int(t0)], src[ok_a]), self._patches(gray[t + 1], pa[ok_a]))
-                ok_a[np.nonzero(ok_a)[0][diff >= self.max_patch_error]] = False
+                diff = lk._mismatch(lk._patches(g0, src[ok_a]), lk._patches(g1, pa[ok_a]))
+                ok_a[np.nonzero(ok_a)[0][diff >= lk.max_patch_error]] = False
             p1[members[ok_a]] = pa[ok_a]
             ok[members[ok_a]] = True
 
@@ -509,20 +667,51 @@ def _similarity(src: np.ndarray, dst: np.ndarray) -> tuple[complex, complex]:
     return a, md - a * ms
 
 
-def combine_sub_points(
-    tracks: np.ndarray, visible: np.ndarray, subs: np.ndarray, owner: np.ndarray, queries: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """One track per query from its sub-points' tracks.
+def combine_frame(now: np.ndarray, visible: np.ndarray, start: np.ndarray, click: np.ndarray) -> tuple[np.ndarray, bool]:
+    """One query's position and visibility in one frame from its sub-points'.
 
-    In each frame the click is carried by a similarity (rotation, scale, shift) fitted to
-    its visible sub-points, refitted once without those more than 1.5 px (or 3x the median
-    residual) off; with fewer than 3 visible, by their median shift; with none, by the median
-    of all its sub-points' carried positions. The query is visible when at least half of its
+    The click is carried by a similarity (rotation, scale, shift) fitted to its visible
+    sub-points, refitted once without those more than 1.5 px (or 3x the median residual)
+    off; with fewer than 3 visible, by their median shift; with none, by the median of all
+    its sub-points' carried positions. The query is visible when at least half of its
     sub-points are, the click itself counting twice.
 
     Args:
+      now: [K, 2] the sub-points' ``(x, y)`` in this frame, the click first; visible: [K] bool.
+      start: [K, 2] their start positions; click: [2] the query's ``(x, y)``.
+
+    Returns:
+      ``(x, y)`` [2] float32 and visible.
+    """
+    start = start.astype(np.float64)
+    now = now.astype(np.float64)
+    click = click.astype(np.float64)
+    weight = np.ones(len(start))
+    weight[0] = 2.0
+    v = visible
+    seen = bool(weight[v].sum() >= weight.sum() / 2)
+    if v.sum() >= 3:
+        src = start[v, 0] + 1j * start[v, 1]
+        dst = now[v, 0] + 1j * now[v, 1]
+        a, b = _similarity(src, dst)
+        res = np.abs(a * src + b - dst)
+        good = res <= max(1.5, 3 * np.median(res))
+        if 3 <= good.sum() < len(src):
+            a, b = _similarity(src[good], dst[good])
+        z = a * complex(click[0], click[1]) + b
+        return np.array([z.real, z.imag], np.float32), seen
+    use = v if v.any() else np.ones(len(start), bool)
+    return (click + np.median(now[use] - start[use], axis=0)).astype(np.float32), seen
+
+
+def combine_sub_points(
+    tracks: np.ndarray, visible: np.ndarray, subs: np.ndarray, owner: np.ndarray, queries: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """One track per query from its sub-points' tracks, frame by frame (``combine_frame``).
+
+    Args:
       tracks: [T, M, 2], visible: [T, M] of the sub-points.
-      subs: [M, 3] their ``(t, x, y)`` starts; owner: [M] query index of each.
+      subs: [M, 3] their ``(t, x, y)`` starts; owner: [M] query index of each (the click first).
       queries: [N, 3].
 
     Returns:
@@ -532,26 +721,7 @@ def combine_sub_points(
     out = np.zeros((t_len, n, 2), np.float32)
     vis = np.zeros((t_len, n), bool)
     for i in range(n):
-        rows = np.nonzero(owner == i)[0]  # the click first
-        start = subs[rows, 1:].astype(np.float64)
-        click = queries[i, 1:].astype(np.float64)
-        weight = np.ones(len(rows))
-        weight[0] = 2.0
+        rows = np.nonzero(owner == i)[0]
         for t in range(t_len):
-            v = visible[t, rows]
-            now = tracks[t, rows].astype(np.float64)
-            vis[t, i] = weight[v].sum() >= weight.sum() / 2
-            if v.sum() >= 3:
-                src = start[v, 0] + 1j * start[v, 1]
-                dst = now[v, 0] + 1j * now[v, 1]
-                a, b = _similarity(src, dst)
-                res = np.abs(a * src + b - dst)
-                good = res <= max(1.5, 3 * np.median(res))
-                if 3 <= good.sum() < len(src):
-                    a, b = _similarity(src[good], dst[good])
-                z = a * complex(click[0], click[1]) + b
-                out[t, i] = (z.real, z.imag)
-            else:
-                use = v if v.any() else np.ones(len(rows), bool)
-                out[t, i] = click + np.median(now[use] - start[use], axis=0)
+            out[t, i], vis[t, i] = combine_frame(tracks[t, rows], visible[t, rows], subs[rows, 1:], queries[i, 1:])
     return out, vis

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from studio.hub import CheckpointMismatch, WeightsUnavailable
-from studio.progress import Cancelled, ProgressFn
+from studio.progress import Cancelled, ProgressFn, with_time_left
 from studio.render.points import point_colors
 from studio.results import InputError, TrackResult
 from studio.ui.request_limits import client_gone
@@ -75,8 +75,8 @@ def user_errors(fn: Callable) -> Callable:
 
 
 def progress_adapter(progress: gr.Progress | None) -> ProgressFn | None:
-    """A ``studio.progress.ProgressFn`` that drives a ``gr.Progress`` bar, and stops the work
-    (``Cancelled``) once the request's client is gone."""
+    """A ``studio.progress.ProgressFn`` that drives a ``gr.Progress`` bar, the time left in its description,
+    and stops the work (``Cancelled``) once the request's client is gone."""
     if progress is None:
         return None
 
@@ -85,7 +85,7 @@ def progress_adapter(progress: gr.Progress | None) -> ProgressFn | None:
             raise Cancelled("the client of this request is gone")
         progress(float(fraction), desc=desc or None)
 
-    return report
+    return with_time_left(report)
 
 
 def click_to_pixel(index) -> tuple[float, float]:

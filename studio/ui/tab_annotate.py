@@ -160,7 +160,7 @@ def build_annotate(service: TrackingService) -> dict:
     def annotate_resume(path, model_name, progress=gr.Progress()):  # noqa: B008
         if not path:
             return tuple(gr.update() for _ in load_outputs)
-        src, ann, notices = job.open_annotation(service, path, model=model_name)
+        src, ann, notices = job.open_annotation(service, path, model=model_name, progress=progress_adapter(progress))
         return loaded(src, ann, notices, f"continuing {source_label(src)}: {len(ann.points)} points")
 
     @user_errors
@@ -210,7 +210,7 @@ def build_annotate(service: TrackingService) -> dict:
     @user_errors
     def annotate_retrack(src, ann, t, cur, model_name, progress=gr.Progress()):  # noqa: B008
         _need(src, ann)
-        edits = job.set_model(service, src, ann, model_name)
+        edits = job.set_model(service, src, ann, model_name, progress=progress_adapter(progress))
         tracked = sum(len(e.tracked) for e in edits)
         return view(src, ann, t, cur, f"proposals of {len(edits)} points redone with {ann.model} "
                                       f"({tracked} keyframes tracked)")
@@ -305,7 +305,7 @@ def build_api(service: TrackingService) -> None:
             raise InputError("no video file given")
         path = str(video)
         ann = job.start(service, path, model or INTERPOLATE)
-        job.apply_keyframes(service, path, ann, parse_keyframes(keyframes_json))
+        job.apply_keyframes(service, path, ann, parse_keyframes(keyframes_json), progress=progress_adapter(progress))
         out = job.save(service, path, ann, video_name)
         return str(out["pkl"]), str(out["npz"]), "\n".join(ann.summary())
 

@@ -26,7 +26,7 @@ from studio.render.annotations import draw_labels
 from studio.render.points import draw_points, point_colors
 from studio.results import InputError
 from studio.service import TrackingService
-from studio.service.track_job import check_track_model
+from studio.service.track_job import check_track_model, streams_whole
 from studio.ui.common import (
     click_to_pixel,
     points_summary,
@@ -138,6 +138,12 @@ def _video_facts(service: TrackingService, path: str) -> str:
         text += f" (shown and tracked at {video.size[1]}×{video.size[0]}; tracks are saved in {w}×{h} pixels)"
     if video.notices:
         text += "\n\n⚠️ " + "; ".join(video.notices)
+    if streams_whole(path, video, service.limits.max_frames):
+        from studio.online import online_names
+
+        text += (f"\n\nLonger than {service.limits.max_frames} frames: an online model ({', '.join(online_names())}) "
+                 f"tracks the whole video frame by frame (place points on the first {video.num_frames}); an "
+                 f"offline one tracks the first {video.num_frames} frames.")
     return text
 
 

@@ -13,13 +13,13 @@ sentence that names the file's base name; FFmpeg's own exceptions never escape.
 
 The package, by responsibility: ``base`` (``Video``, ``VideoError``), ``probe``
 (opening a file, ``probe_video``), ``orientation`` (display-matrix rotation),
-``limits`` (what the reader agrees to decode and keep), ``read`` (``read_video``)
-and ``write`` (``write_video``).
+``limits`` (what the reader agrees to decode and keep), ``read`` (``read_video``, and ``VideoFrames`` for one frame at a time)
+and ``write`` (``write_video``, and ``VideoWriter`` for one frame at a time).
 """
 
 from studio.io.video.base import Video, VideoError
 from studio.io.video.probe import probe_video
-from studio.io.video.read import read_video
-from studio.io.video.write import MP4_SUFFIXES, write_video
+from studio.io.video.read import VideoFrames, read_video
+from studio.io.video.write import MP4_SUFFIXES, VideoWriter, write_video
 
-__all__ = ["MP4_SUFFIXES", "Video", "VideoError", "probe_video", "read_video", "write_video"]
+__all__ = ["MP4_SUFFIXES", "Video", "VideoError", "VideoFrames", "VideoWriter", "probe_video", "read_video", "write_video"]

@@ -43,9 +43,7 @@ def read_video(
         frames larger than ``MAX_DECODED_SIDE`` or more than ``max_bytes`` to keep.
       InputError: ``max_frames``, ``max_side`` or ``max_bytes`` is not a positive integer.
     """
-    for arg, value, low in (("max_frames", max_frames, 1), ("max_side", max_side, 2), ("max_bytes", max_bytes, 1)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low):
-            raise InputError(f"{arg} must be an integer >= {low} or None, got {value!r}")
+    _check_limits(max_frames=(max_frames, 1), max_side=(max_side, 2), max_bytes=(max_bytes, 1))
     path = check_path(path)
     name = base_name(path)
     try:
@@ -55,6 +53,13 @@ def read_video(
     except AV_ERRORS as e:
         # A safety net: the decode loop handles the expected failures itself.
         raise VideoError(f"{name} could not be read ({type(e).__name__}: {e})") from e
+
+
+def _check_limits(**limits: tuple) -> None:
+    """``name=(value, lowest)``: each value is None or an integer >= lowest; ``InputError`` otherwise."""
+    for arg, (value, low) in limits.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low):
+            raise InputError(f"{arg} must be an integer >= {low} or None, got {value!r}")
 
 
 class _FrameBuffer:
@@ -82,109 +87,187 @@ class _FrameBuffer:
 
 
 
+class VideoFrames:
+    """The frames of a video file, decoded one at a time: iterate to get them.
+
+    Nothing is kept: a video of any length takes the memory of a few frames. ``fps``,
+    ``codec`` and ``source_frames`` are known on creation, ``source_size`` / ``size`` after
+    the first frame, ``notices`` (what was cut, resized, rotated or found damaged) once the
+    iteration has ended. ``read_video`` is this plus a frame store.
+
+    Args:
+      path: the video file (checked on creation: missing file, not a video -> ``VideoError``).
+      max_frames: stop after frames ``0..max_frames-1``; None reads all.
+      max_side: shrink so the longer (rotated) side is at most this (sizes even, aspect kept).
+      progress: optional ``ProgressFn``, called at most about 50 times.
+
+    Iterating yields uint8 [H, W, 3] RGB frames, upright, of ``size``; it raises ``VideoError``
+    when the file holds no decodable frame or FFmpeg fails.
+    """
+
+    def __init__(self, path, max_frames: int | None = None, max_side: int | None = None,
+                 progress: ProgressFn | None = None):
+        _check_limits(max_frames=(max_frames, 1), max_side=(max_side, 2))
+        self.path = check_path(path)
+        self.name = base_name(self.path)
+        self.max_frames, self.max_side, self.progress = max_frames, max_side, progress
+        # The file stays open for the iteration (which closes it; so does ``close``).
+        self._container = open_video_file(self.path)
+        try:
+            self._stream = video_stream(self._container, self.name)
+            self._facts = facts = stream_facts(self._container, self._stream)
+            check_side(facts.width, facts.height, self.name)
+        except BaseException as e:
+            self.close()
+            if isinstance(e, AV_ERRORS) and not isinstance(e, VideoError):
+                raise VideoError(f"{self.name} could not be read ({type(e).__name__}: {e})") from e
+            raise
+        self.fps = float(facts.fps or DEFAULT_FPS)
+        self.codec = facts.codec
+        self.source_frames = facts.frames
+        self.expected = facts.frames if max_frames is None or facts.frames is None else min(facts.frames, max_frames)
+        self.source_size = (0, 0)
+        self.size = (0, 0)
+        self.notices: list[str] = []
+        self.count = 0  # frames yielded so far
+
+    def close(self) -> None:
+        """Close the file (iterating to the end does this too)."""
+        self._container.close()
+
+    def __iter__(self):
+        if self.count:
+            raise RuntimeError("VideoFrames can be iterated once")
+        try:
+            with self._container:
+                yield from _decode(self, self._container, self._stream, self._facts)
+        except VideoError:
+            raise
+        except AV_ERRORS as e:
+            # A safety net: the decode loop handles the expected failures itself.
+            raise VideoError(f"{self.name} could not be read ({type(e).__name__}: {e})") from e
+
+
 def _read(path, name, max_frames, max_side, progress_fn, max_bytes) -> Video:
-    notices: list[str] = []
-    report = ThrottledProgress(progress_fn, f"reading {name}")
+    source = VideoFrames(path, max_frames, max_side, progress_fn)
+    buf: _FrameBuffer | None = None
+    frame_bytes = 0
+    for image in source:
+        if buf is None:
+            out_h, out_w = image.shape[:2]
+            frame_bytes = image.nbytes
+            if (source.expected or 1) * frame_bytes > max_bytes:
+                refuse_size(name, source.expected, out_h, out_w, frame_bytes, max_bytes)
+            most = max_bytes // frame_bytes
+            buf = _FrameBuffer(source.expected or min(64, most), out_h, out_w, most)
+        elif (buf.n + 1) * frame_bytes > max_bytes:
+            refuse_size(name, None, *image.shape[:2], frame_bytes, max_bytes)
+        buf.append(image)
+    return Video(
+        frames=buf.result(),
+        fps=source.fps,
+        notices=source.notices,
+        source_size=source.source_size,
+        source_frames=source.source_frames,
+        codec=source.codec,
+    )
+
+
+def _decode(src: VideoFrames, container, stream, facts):
+    """Yield the frames of ``src``'s open file; fill its sizes, ``source_frames`` and notices."""
+    name, max_frames, max_side = src.name, src.max_frames, src.max_side
+    notices = src.notices
+    report = ThrottledProgress(src.progress, f"reading {name}")
     report(0.0)
-    with open_video_file(path) as container:
-        stream = video_stream(container, name)
-        facts = stream_facts(container, stream)
-        check_side(facts.width, facts.height, name)
-        # Frame threads make long HD files several times faster to decode.
-        stream.codec_context.thread_type = "AUTO"
+    # Frame threads make long HD files several times faster to decode.
+    stream.codec_context.thread_type = "AUTO"
 
-        limit = max_frames
-        expected = facts.frames
-        if expected is not None and limit is not None:
-            expected = min(expected, limit)
-        buf: _FrameBuffer | None = None
-        orientation = Orientation()
-        shown_h = shown_w = 0
-        out_h = out_w = 0
-        coded_w = coded_h = 0
-        interpolation = None
-        frame_bytes = 0
+    limit = max_frames
+    expected = src.expected
+    started = False
+    orientation = Orientation()
+    shown_h = shown_w = 0
+    out_h = out_w = 0
+    coded_w = coded_h = 0
+    interpolation = None
 
-        n = 0  # frames kept
-        packets = 0  # non-empty packets of the stream seen
-        decode_errors = 0
-        frames_at_last_error = -1
-        demux_error: Exception | None = None
-        counting_done = True  # whether ``packets`` is the stream's full count
-        stopped = False
+    n = 0  # frames kept
+    packets = 0  # non-empty packets of the stream seen
+    decode_errors = 0
+    frames_at_last_error = -1
+    demux_error: Exception | None = None
+    counting_done = True  # whether ``packets`` is the stream's full count
+    stopped = False
 
-        def keep(frame) -> None:
-            nonlocal buf, orientation, shown_h, shown_w, out_h, out_w, coded_w, coded_h, interpolation, frame_bytes, n
-            if buf is None:
-                check_side(frame.width, frame.height, name)
-                orientation, warn = find_orientation(frame, stream)
-                if warn:
-                    notices.append(warn)
-                shown_h, shown_w = frame.height, frame.width
-                if orientation.transposed:
-                    shown_h, shown_w = shown_w, shown_h
-                out_h, out_w = target_size(shown_h, shown_w, max_side)
-                coded_w, coded_h = (out_h, out_w) if orientation.transposed else (out_w, out_h)
-                if (out_h, out_w) != (shown_h, shown_w):
-                    interpolation = "AREA"
-                frame_bytes = out_h * out_w * 3
-                if (expected or 1) * frame_bytes > max_bytes:
-                    refuse_size(name, expected, out_h, out_w, frame_bytes, max_bytes)
-                most = max_bytes // frame_bytes
-                buf = _FrameBuffer(expected or min(64, most), out_h, out_w, most)
-            elif (n + 1) * frame_bytes > max_bytes:
-                refuse_size(name, None, out_h, out_w, frame_bytes, max_bytes)
-            # Always pass the size: a stream that changes resolution midway still
-            # lands on the first frame's grid.
-            rgb = frame.reformat(width=coded_w, height=coded_h, format="rgb24", interpolation=interpolation)
-            buf.append(orientation.apply(rgb.to_ndarray()))
-            n += 1
-            if expected:
-                report(n / expected)
-            elif facts.duration_s and frame.time is not None:
-                report(frame.time / facts.duration_s)
+    def convert(frame) -> np.ndarray:
+        nonlocal started, orientation, shown_h, shown_w, out_h, out_w, coded_w, coded_h, interpolation, n
+        if not started:
+            started = True
+            check_side(frame.width, frame.height, name)
+            orientation, warn = find_orientation(frame, stream)
+            if warn:
+                notices.append(warn)
+            shown_h, shown_w = frame.height, frame.width
+            if orientation.transposed:
+                shown_h, shown_w = shown_w, shown_h
+            out_h, out_w = target_size(shown_h, shown_w, max_side)
+            coded_w, coded_h = (out_h, out_w) if orientation.transposed else (out_w, out_h)
+            if (out_h, out_w) != (shown_h, shown_w):
+                interpolation = "AREA"
+            src.source_size, src.size = (shown_h, shown_w), (out_h, out_w)
+        # Always pass the size: a stream that changes resolution midway still
+        # lands on the first frame's grid.
+        rgb = frame.reformat(width=coded_w, height=coded_h, format="rgb24", interpolation=interpolation)
+        image = orientation.apply(rgb.to_ndarray())
+        n += 1
+        src.count = n
+        if expected:
+            report(n / expected)
+        elif facts.duration_s and frame.time is not None:
+            report(frame.time / facts.duration_s)
+        return image
 
-        demux = container.demux(stream)
-        while True:
-            try:
-                packet = next(demux)
-            except StopIteration:
+    demux = container.demux(stream)
+    while True:
+        try:
+            packet = next(demux)
+        except StopIteration:
+            break
+        except AV_ERRORS as e:
+            demux_error = e
+            counting_done = False
+            break
+        if packet.size:
+            packets += 1
+        if stopped:
+            continue  # only counting packets, for the "of N" in the notice
+        try:
+            decoded = stream.decode(packet)
+        except AV_ERRORS:
+            # Skip the damaged packet like FFmpeg does; later packets may decode.
+            decode_errors += 1
+            frames_at_last_error = n
+            continue
+        for frame in decoded:
+            yield convert(frame)
+            if limit is not None and n >= limit:
+                stopped = True
                 break
-            except AV_ERRORS as e:
-                demux_error = e
-                counting_done = False
+        if stopped and facts.frames is not None:
+            counting_done = False
+            break
+    if not stopped and demux_error is not None:
+        # A clean end of demuxing already sent the flush packet; after a demuxer
+        # error, drain the frames the (threaded) decoder still holds.
+        try:
+            rest = stream.decode(None)
+        except AV_ERRORS:
+            rest = []
+        for frame in rest:
+            yield convert(frame)
+            if limit is not None and n >= limit:
+                stopped = True
                 break
-            if packet.size:
-                packets += 1
-            if stopped:
-                continue  # only counting packets, for the "of N" in the notice
-            try:
-                decoded = stream.decode(packet)
-            except AV_ERRORS:
-                # Skip the damaged packet like FFmpeg does; later packets may decode.
-                decode_errors += 1
-                frames_at_last_error = n
-                continue
-            for frame in decoded:
-                keep(frame)
-                if limit is not None and n >= limit:
-                    stopped = True
-                    break
-            if stopped and facts.frames is not None:
-                counting_done = False
-                break
-        if not stopped and demux_error is not None:
-            # A clean end of demuxing already sent the flush packet; after a demuxer
-            # error, drain the frames the (threaded) decoder still holds.
-            try:
-                rest = stream.decode(None)
-            except AV_ERRORS:
-                rest = []
-            for frame in rest:
-                keep(frame)
-                if limit is not None and n >= limit:
-                    stopped = True
-                    break
 
     if n == 0:
         if decode_errors or demux_error is not None or facts.frames:
@@ -194,6 +277,7 @@ def _read(path, name, max_frames, max_side, progress_fn, max_bytes) -> Video:
     source_frames = facts.frames
     if source_frames is None and counting_done:
         source_frames = packets
+    src.source_frames = source_frames
 
     if stopped and (source_frames is None or source_frames > n):
         total = str(source_frames) if source_frames is not None else f"more than {n}"
@@ -216,11 +300,3 @@ def _read(path, name, max_frames, max_side, progress_fn, max_bytes) -> Video:
             notices.append(f"skipped {decode_errors} damaged packet(s) and kept the {n} frames that decoded{of}")
 
     report.done(f"read {n} frames of {name}")
-    return Video(
-        frames=buf.result(),
-        fps=float(facts.fps or DEFAULT_FPS),
-        notices=notices,
-        source_size=(shown_h, shown_w),
-        source_frames=source_frames,
-        codec=facts.codec,
-    )

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from studio.hub import load_strict, read_state_dict, strip_prefixes
 from studio.progress import ProgressFn
-from studio.results import InputError, check_queries
+from studio.results import check_stream_frames, check_stream_queries
 from studio.trackers.base import PointTracker
 from studio.trackers.cotracker.variants import MODEL_RESOLUTION, SUPPORT_GRID, VARIANTS, Variant
 
@@ -302,14 +302,8 @@ class CoTrackerOnline(CoTrackerOffline):
 
         Query frames may lie in the future; those points join when their frame arrives.
         """
-        q = np.asarray(queries, dtype=np.float32)
-        if q.ndim != 2 or q.shape[1] != 3 or len(q) == 0:
-            raise InputError(f"queries must have shape [N, 3] as (t, x, y) with N >= 1, got {list(q.shape)}")
         h, w = int(size[0]), int(size[1])
-        # The stream length is unknown: check everything but the upper bound of t.
-        check_queries(np.column_stack([np.zeros(len(q)), q[:, 1:]]), (1, h, w))
-        if (q[:, 0] < 0).any() or (q[:, 0] != np.round(q[:, 0])).any():
-            raise InputError("query frames must be non-negative integers")
+        q = check_stream_queries(queries, (h, w))
         self._stream = {"queries": q, "size": (h, w), "frames": 0}
         with torch.inference_mode():
             self._stream["run"] = self._new_run(self.model_queries(q, (h, w)))
@@ -327,14 +321,21 @@ class CoTrackerOnline(CoTrackerOffline):
         s = getattr(self, "_stream", None)
         if s is None:
             raise RuntimeError("call start(queries, size) before step(frames)")
-        frames = np.asarray(frames)
-        if frames.ndim != 4 or frames.shape[1:] != (*s["size"], 3) or frames.dtype != np.uint8:
-            h, w = s["size"]
-            raise InputError(f"frames must be uint8 [F, {h}, {w}, 3], got {frames.dtype} {list(frames.shape)}")
+        frames = check_stream_frames(frames, s["size"])
         with torch.inference_mode(), self._context():
             s["run"].push(self.resize(frames))
         s["frames"] += frames.shape[0]
         return self._stream_result()[:2]
+
+    @property
+    def settled_frames(self) -> int:
+        """Frames of the running stream whose results no longer change: those before the next
+        window's first frame (a window rewrites the second half of the previous one)."""
+        s = getattr(self, "_stream", None)
+        if s is None:
+            return 0
+        run = s["run"]
+        return s["frames"] if run.finished else min(int(run.state.ind), s["frames"])
 
     def finish(self) -> tuple[np.ndarray, np.ndarray]:
         """Process what is left of the stream; returns tracks and visible for every frame given."""
@@ -385,6 +386,7 @@ class _OnlineRun:
         self.pending: list[torch.Tensor] = []  # resized frames after the cached ones
         self.received = 0
         self.windows_done = 0
+        self.finished = False
 
     def _cached(self) -> int:
         return 0 if self.cache is None else self.cache[0].shape[0]
@@ -403,6 +405,7 @@ class _OnlineRun:
     def finish(self) -> None:
         """Process the remaining windows (the official loop runs windows while ``ind < T - step``)."""
         total = self.received
+        self.finished = True
         if total == 0:
             return
         while self.state.ind < max(total - self.step, 1) and self._cached() + self._pending() > 0:

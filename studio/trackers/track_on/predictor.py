@@ -28,7 +28,7 @@ import torch
 
 from studio.hub import CheckpointMismatch, HubFile, check_keys, fetch, load_strict, read_state_dict
 from studio.progress import ProgressFn
-from studio.results import InputError, check_queries
+from studio.results import InputError, check_stream_frames, check_stream_queries
 from studio.trackers.base import PointTracker
 from studio.trackers.track_on.variants import SUPPORT_GRID, VARIANTS, Backbone, Variant
 
@@ -263,7 +263,7 @@ class TrackOnTracker(PointTracker):
         Query frames may lie in the future; those points join when their frame arrives.
         """
         h, w = int(size[0]), int(size[1])
-        self._stream = _Stream(self, _check_stream_queries(queries, (h, w)), (h, w))
+        self._stream = _Stream(self, check_stream_queries(queries, (h, w)), (h, w))
 
     def add_queries(self, queries: np.ndarray) -> None:
         """Add points ``[N, 3]`` ``(t, x, y)`` to the running stream; ``t`` must not be before the next frame.
@@ -272,7 +272,7 @@ class TrackOnTracker(PointTracker):
         results give all points to ``start``: the order of points changes float rounding).
         """
         s = self._require_stream("add_queries(queries)")
-        q = _check_stream_queries(queries, s.size)
+        q = check_stream_queries(queries, s.size)
         if (q[:, 0] < s.frames).any():
             raise InputError(f"new query frames must be >= {s.frames} (the next frame of the stream)")
         s.add(q)
@@ -288,13 +288,15 @@ class TrackOnTracker(PointTracker):
           frame so far (read-only views; a frame's result never changes once returned).
         """
         s = self._require_stream("step(frames)")
-        frames = np.asarray(frames)
-        if frames.ndim != 4 or frames.shape[1:] != (*s.size, 3) or frames.dtype != np.uint8 or not len(frames):
-            h, w = s.size
-            raise InputError(f"frames must be uint8 [F, {h}, {w}, 3], got {frames.dtype} {list(frames.shape)}")
+        frames = check_stream_frames(frames, s.size)
         for frame in frames:
             s.push(frame)
         return s.result()
+
+    @property
+    def settled_frames(self) -> int:
+        """Frames of the running stream whose results no longer change (all of them: no lag)."""
+        return 0 if self._stream is None else self._stream.frames
 
     def finish(self) -> tuple[np.ndarray, np.ndarray]:
         """End the stream; returns tracks and visible for every frame given (nothing is pending)."""
@@ -307,17 +309,6 @@ class TrackOnTracker(PointTracker):
         if self._stream is None:
             raise RuntimeError(f"call start(queries, size) before {what}")
         return self._stream
-
-
-def _check_stream_queries(queries: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    q = np.asarray(queries, dtype=np.float32)
-    if q.ndim != 2 or q.shape[1] != 3 or len(q) == 0:
-        raise InputError(f"queries must have shape [N, 3] as (t, x, y) with N >= 1, got {list(q.shape)}")
-    # The stream length is unknown: check everything but the upper bound of t.
-    check_queries(np.column_stack([np.zeros(len(q)), q[:, 1:]]), (1, *size))
-    if (q[:, 0] < 0).any() or (q[:, 0] != np.round(q[:, 0])).any():
-        raise InputError("query frames must be non-negative integers")
-    return q
 
 
 class _Stream:
