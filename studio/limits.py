@@ -87,6 +87,9 @@ class Limits:
       queue_size: requests that may wait in the app's queue.
       gpu_concurrency: heavy jobs running at once.
       max_file_bytes: upload cap of the app.
+      live_max_side: longer side of live camera frames (the Live tab); a larger camera is shrunk.
+      live_max_frames: frames a live session records and tracks (later ones are only shown).
+      live_max_points: points in a live session.
 
     Files (datasets, track files, dense files, masks; app and CLI):
       max_array_bytes: bytes one array of a file may declare (npy header, pickle) and one
@@ -107,6 +110,9 @@ class Limits:
     queue_size: int = 32
     gpu_concurrency: int = 1
     max_file_bytes: int = 300 * 1024**2
+    live_max_side: int = 640
+    live_max_frames: int = 9000
+    live_max_points: int = 1000
     max_array_bytes: int = 1024**3
     max_image_pixels: int = 40_000_000
     max_videos: int = 2000
@@ -143,6 +149,9 @@ ENV: dict[str, tuple[str, int]] = {
     "queue_size": ("STUDIO_QUEUE_SIZE", 1),
     "gpu_concurrency": ("STUDIO_GPU_CONCURRENCY", 1),
     "max_file_bytes": ("STUDIO_MAX_FILE_SIZE", 1),
+    "live_max_side": ("STUDIO_LIVE_MAX_SIDE", 16),
+    "live_max_frames": ("STUDIO_LIVE_MAX_FRAMES", 1),
+    "live_max_points": ("STUDIO_LIVE_MAX_POINTS", 1),
     "max_array_bytes": ("STUDIO_MAX_ARRAY_BYTES", 1),
     "max_image_pixels": ("STUDIO_MAX_IMAGE_PIXELS", 1),
     "max_videos": ("STUDIO_MAX_VIDEOS", 1),

@@ -51,6 +51,7 @@ class TabSpec:
 
 TABS = [
     TabSpec("track", "Track points"),
+    TabSpec("live", "Live"),
     TabSpec("dense", "Dense"),
     TabSpec("render", "Render"),
     TabSpec("annotate", "Annotate"),

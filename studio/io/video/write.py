@@ -20,6 +20,8 @@ from studio.results import InputError, check_video
 MP4_SUFFIXES = (".mp4", ".m4v", ".mov")
 """File name endings ``write_video`` writes (H.264 in an MP4 container)."""
 
+_MILLISECONDS = Fraction(1, 1000)
+
 
 def write_video(path, frames: np.ndarray, fps: float, crf: int = 20, progress: ProgressFn | None = None) -> str:
     """Write frames as an H.264 ``yuv420p`` MP4 that browsers play.
@@ -64,6 +66,9 @@ class VideoWriter:
 
     Args:
       path, fps, crf: as ``write_video``.
+      preset: x264 speed preset (``"ultrafast"`` for live recording, where encode time is latency).
+      timed: frames carry their own times (``write(image, time_s)``), for a source with no fixed
+        rate such as a webcam; the file is then variable-rate and ``fps`` is only nominal.
 
     Raises:
       InputError: bad crf or path extension (on creation); a frame that is not uint8
@@ -71,7 +76,7 @@ class VideoWriter:
       VideoError: the file could not be written.
     """
 
-    def __init__(self, path, fps: float, crf: int = 20):
+    def __init__(self, path, fps: float, crf: int = 20, preset: str = "veryfast", timed: bool = False):
         if isinstance(crf, bool) or not isinstance(crf, (int, np.integer)) or not 0 <= crf <= 51:
             raise InputError(f"crf must be an integer in [0, 51], got {crf!r}")
         self.path = os.fspath(path)
@@ -91,6 +96,9 @@ class VideoWriter:
             raise InputError(f"fps must be at most {MAX_FPS:g} frames per second, got {fps:g}")
         self.rate = Fraction(fps).limit_denominator(1001)
         self.crf = int(crf)
+        self.preset = str(preset)
+        self.timed = bool(timed)
+        self._last_pts = -1
         self.count = 0
         self._out = self._stream = None
         self._size = None
@@ -100,8 +108,12 @@ class VideoWriter:
     def __enter__(self) -> "VideoWriter":
         return self
 
-    def write(self, image: np.ndarray) -> None:
-        """Append one uint8 [H, W, 3] RGB frame (every frame the size of the first)."""
+    def write(self, image: np.ndarray, time_s: float | None = None) -> None:
+        """Append one uint8 [H, W, 3] RGB frame (every frame the size of the first).
+
+        ``time_s``: with ``timed``, when the frame was taken, in seconds from the first one (kept at
+        least 1 ms after the previous frame); ignored otherwise.
+        """
         image = np.asarray(image)
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or (
                 self._size is not None and image.shape[:2] != self._size):
@@ -113,18 +125,24 @@ class VideoWriter:
             if self._out is None:
                 self._size = (h, w)
                 self._out = av.open(self._tmp, mode="w", format="mp4", container_options={"movflags": "+faststart"})
-                stream = self._out.add_stream("libx264", rate=self.rate, options={"crf": str(self.crf), "preset": "veryfast"})
+                stream = self._out.add_stream("libx264", rate=self.rate, options={"crf": str(self.crf), "preset": self.preset})
                 stream.width, stream.height = w + pad_w, h + pad_h
                 stream.pix_fmt = "yuv420p"
                 # Tag BT.709 limited range and convert with it, so browsers and our reader agree on colours.
                 cc = stream.codec_context
                 cc.colorspace, cc.color_primaries, cc.color_trc, cc.color_range = 1, 1, 1, 1
+                if self.timed:
+                    cc.time_base = _MILLISECONDS
                 self._stream = stream
             if pad_h or pad_w:
                 image = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
             vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
             vf = vf.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
-            vf.pts = self.count
+            if self.timed:
+                vf.pts = self._last_pts = max(int(round(float(time_s or 0.0) * 1000)), self._last_pts + 1)
+                vf.time_base = _MILLISECONDS
+            else:
+                vf.pts = self.count
             for packet in self._stream.encode(vf):
                 self._out.mux(packet)
         except (av.error.FFmpegError, OSError) as e:
