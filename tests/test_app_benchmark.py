@@ -278,7 +278,7 @@ def test_bench_endpoint_matches_cli_and_survives_bad_uploads(client, cli_outputs
     assert _csv_but_seconds(Path(csv_path).read_text()) == _csv_but_seconds(cli_csv)
     assert _same_but_seconds(doc["results"], cli_doc["results"])
     assert json.loads(Path(json_path).read_text()) == doc
-    assert "lk: AJ 89.4" in status
+    assert "lk: AJ 90.7" in status
 
     evil, marker = hostile_pickle(tmp_path)
     with pytest.raises(Exception, match="refused to load posix.system|refused to load os.system|refused"):
@@ -325,7 +325,7 @@ def test_browser_sample_run_then_hostile_upload_then_run_again(app_url, tmp_path
             page.click("#bench-sample")
             page.locator("#bench-files").get_by_text("tapvid_sample", exact=True).wait_for()
             page.wait_for_function(
-                "document.querySelector('#bench-status textarea').value.includes('lk: AJ 88.8, δavg 94.3, OA 97.9')",
+                "document.querySelector('#bench-status textarea').value.includes('lk: AJ 88.8, δavg 94.4, OA 97.9')",
                 timeout=RUN_MS,
             )
             page.locator("#bench-view-still img").wait_for()

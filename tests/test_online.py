@@ -168,6 +168,39 @@ def test_bad_input_is_refused_and_the_session_goes_on(clips):
     assert tracks.shape == (2, 1, 2) and visible.all()
 
 
+def test_lk_clicks_stream_with_their_sub_points_even_when_added_mid_stream(clips):
+    """A few clicks are tracked with sub-points (picked on each click's own frame): streamed, they
+    give what ``track`` gives from their frames on, and clicks added mid-stream get theirs too."""
+    from studio.trackers.lk import LKSession, LKTracker
+
+    clip = clips("mixed")
+    video = clip.video[:20]
+    q = np.array([[0, 60.0, 50.0], [0, 250.0, 180.0], [6, 150.0, 120.0], [6, 318.0, 2.0]], np.float32)
+    lk = LKTracker()
+    assert lk.sub_point_count(2) == lk.sub_point_count(4) == 8  # so 2 + 2 added equals 4 at the start
+    whole = lk.track(video, q)
+    _, _, _, (all_t, all_v) = feed_one_by_one(open_online("lk"), video, q)
+    after = np.arange(len(video))[:, None] >= q[None, :, 0]
+    assert np.array_equal(all_t[after], whole.tracks[after]) and np.array_equal(all_v[after], whole.visible[after])
+    tracker = open_online("lk")
+    tracker.start(q[:2], video.shape[1:3])
+    tracker.step(video[:6])
+    tracker.add_queries(q[2:])
+    tracker.step(video[6:])
+    got_t, got_v = tracker.finish()
+    assert np.array_equal(got_t, all_t) and np.array_equal(got_v, all_v)
+    # Sub-points were really used: each click is a group of 9 points, the corner one's all on the frame.
+    session = LKSession(lk, q[:, 0].astype(int), q[:, 1:])
+    for frame in video[:7]:
+        session.push(frame[..., 1])
+    per_click = np.bincount(session.owner[session.alive], minlength=4)
+    assert per_click.tolist() == [9, 9, 9, 9] and (session.xy[session.owner == 3] <= [319.5, 239.5]).all()
+    # Against the truth, from each click's frame on.
+    gt, gv = clip.ground_truth(q)
+    err = np.linalg.norm(all_t - gt[: len(video)], axis=-1)[after & gv[: len(video)]]
+    assert np.median(err) < 1.0, np.median(err)
+
+
 @pytest.mark.parametrize("name", ["lk", "track_on2"])
 def test_points_added_mid_stream_track_as_if_given_at_the_start(clips, name):
     if name == "lk":

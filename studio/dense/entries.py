@@ -40,10 +40,12 @@ register(
         title="Dense tracking, weight-free (DOT recipe with LK + DIS)",
         build=build_dot_dis,
         query_convention="query frame (+ mask) -> dense tracks [T, H, W, 2]; or (t, x, y) pixels",
-        visibility="nearest initial track visible in the target frame, and DIS forward-backward check",
+        visibility="nearest initial track visible in the target frame; near occlusion edges, and for a gross "
+        "colour change anywhere, a photometric check after matching the local lighting",
         license="Apache-2.0 (OpenCV)",
         paper="Le Moing et al., 'Dense Optical Tracking: Connecting the Dots', CVPR 2024, arXiv:2312.00786",
-        notes="CPU, no weights; 2048 LK tracks, working resolution capped at 512 px on the long side",
+        notes="CPU, no weights; 2048 LK tracks over whole frames (with a mask or a few queries, only where they "
+        "are needed, at that density), working resolution capped at 512 px on the long side",
     )
 )
 

@@ -40,6 +40,43 @@ def sample_at(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     return cv2.remap(image, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
+def local_gain(luma0: np.ndarray, luma1: np.ndarray, visible: np.ndarray, cell: int = 8) -> np.ndarray:
+    """How much brighter each pixel's surface looks in the target frame than in the source frame.
+
+    Lighting changes slowly across the image (exposure, shading, a passing shadow), so the
+    log brightness ratio of matched pixels is smoothed over a wide neighbourhood: averaged in
+    ``cell`` x ``cell`` blocks over pixels ``visible`` says are matched, blurred across blocks,
+    then averaged again without the pixels far from that first estimate (an occluder the tracks
+    missed is not lighting). Blocks with no matched pixel nearby take the frame's median.
+
+    Args:
+      luma0: [H, W] float32 source brightness; luma1: [H, W] float32 target brightness at the
+        matched positions (the target frame sampled along the flow).
+      visible: [H, W] bool, pixels believed to be matched.
+      cell: block size in pixels.
+
+    Returns:
+      [H, W] float32 gain in [0.5, 2]: ``luma1 ~ gain * luma0``.
+    """
+    h, w = luma0.shape
+    log_ratio = np.log((luma1 + 1.0) / (luma0 + 1.0)).astype(np.float32)
+    usable = visible & (luma0 > 8) & (luma1 > 8) & (luma0 < 250) & (luma1 < 250)  # clipped pixels say nothing
+    if not usable.any():
+        return np.ones((h, w), np.float32)
+    fallback = float(np.median(log_ratio[usable]))
+    small = (max(1, w // cell), max(1, h // cell))
+    estimate = np.full((h, w), fallback, np.float32)
+    weight = usable.astype(np.float32)
+    for _ in range(2):
+        num = cv2.resize(log_ratio * weight, small, interpolation=cv2.INTER_AREA)
+        den = cv2.resize(weight, small, interpolation=cv2.INTER_AREA)
+        num, den = cv2.GaussianBlur(num, (5, 5), 1.5), cv2.GaussianBlur(den, (5, 5), 1.5)
+        coarse = np.where(den > 1e-3, num / np.maximum(den, 1e-6), fallback).astype(np.float32)
+        estimate = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR)
+        weight = (usable & (np.abs(log_ratio - estimate) < 0.2)).astype(np.float32)
+    return np.exp(np.clip(estimate, -np.log(2.0), np.log(2.0))).astype(np.float32)
+
+
 class DISRefiner:
     """Weight-free refiner: OpenCV DIS started from the interpolated track flow.
 
@@ -50,7 +87,9 @@ class DISRefiner:
     frame at the refined position within ``photo_threshold`` grey levels. Away
     from the edges the alpha stands, so lighting changes do not hide whole regions;
     only a colour difference above ``photo_hide`` (a point dragged onto something
-    else entirely) hides a pixel anywhere.
+    else entirely) hides a pixel anywhere. With ``relight`` the colours are compared
+    after matching the local lighting (``local_gain``): exposure drifts and shading
+    changed raw colours so much that whole regions of a well-tracked object were hidden.
     ``fb_check`` adds a forward-backward flow consistency test; on the synthetic
     clips it hid more correct pixels than occluded ones, so it is off by default.
 
@@ -66,6 +105,7 @@ class DISRefiner:
         motions and lowered it by 0.03-0.06 for a third).
       fb_check: also require forward-backward consistency (a second DIS call per frame).
       fb_tolerance, fb_relative: its threshold, ``fb_tolerance + fb_relative * |flow|`` pixels.
+      relight: compare colours after matching the local lighting between the frames.
     """
 
     name = "dis_refiner"
@@ -81,6 +121,7 @@ class DISRefiner:
         fb_check: bool = False,
         fb_tolerance: float = 2.0,
         fb_relative: float = 0.05,
+        relight: bool = True,
     ):
         if preset not in _DIS_PRESETS:
             raise ValueError(f"unknown DIS preset {preset!r}; choose one of {sorted(_DIS_PRESETS)}")
@@ -93,6 +134,7 @@ class DISRefiner:
         self.fb_check = bool(fb_check)
         self.fb_tolerance = float(fb_tolerance)
         self.fb_relative = float(fb_relative)
+        self.relight = bool(relight)
 
     @property
     def uses_backward(self) -> bool:
@@ -127,8 +169,10 @@ class DISRefiner:
 
     def _photometric(self, frame0, frame1, flow, visible):
         b0 = cv2.GaussianBlur(frame0, (5, 5), 1.0).astype(np.float32)
-        b1 = cv2.GaussianBlur(frame1, (5, 5), 1.0).astype(np.float32)
-        diff = np.abs(b0 - sample_at(b1, flow)).mean(-1)
+        b1 = sample_at(cv2.GaussianBlur(frame1, (5, 5), 1.0).astype(np.float32), flow)
+        if self.relight:
+            b0 = b0 * local_gain(b0.mean(-1), b1.mean(-1), visible)[..., None]
+        diff = np.abs(b0 - b1).mean(-1)
         if self.photo_band > 0:
             k = np.ones((2 * self.photo_band + 1,) * 2, np.uint8)
             v8 = visible.astype(np.uint8)

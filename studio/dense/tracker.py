@@ -4,7 +4,10 @@
    ``max_side``, both sides multiples of the refiner's patch size).
 2. ``num_tracks`` initial tracks are sampled over all frames, half on motion
    boundaries, and tracked by the ``initializer`` point tracker
-   (``studio.dense.sampling``).
+   (``studio.dense.sampling``). A request that reads only part of the field
+   (a mask, a few queries) gets them only there, at the same density: first the
+   region's own tracks (or the queries') are followed, and tracks are sampled
+   within ``MASK_MARGIN`` (``QUERY_MARGIN``) pixels of where they go.
 3. For a source frame, every coarse cell takes the motion of its nearest
    visible track (``studio.dense.interpolation``) towards each target frame.
 4. The refiner turns that coarse flow into full-resolution flow and visibility.
@@ -21,13 +24,26 @@ import numpy as np
 from studio.conventions import inside_frame, rescale_pixels
 from studio.dense.interpolation import MAX_ELEMENTS, SparseToDense
 from studio.dense.result import DenseResult
-from studio.dense.sampling import InitialTracks, drop_inconsistent, initial_tracks, restrict_to_mask
+from studio.dense.sampling import (
+    InitialTracks,
+    drop_inconsistent,
+    initial_tracks,
+    mask_tracks,
+    regions_around,
+    restrict_to_mask,
+)
 from studio.progress import ProgressFn, no_progress
 from studio.results import InputError, TrackResult, check_video
 from studio.trackers.base import PointTracker
 
 MIN_SIDE = 16
 """Smallest working side in pixels (OpenCV's DIS needs 12)."""
+MASK_MARGIN = 16.0
+"""Initial tracks for a masked region are sampled within this many working pixels of its own tracks."""
+QUERY_MARGIN = 48.0
+"""Initial tracks for given queries are sampled within this many working pixels of the queries' paths."""
+NEEDED_SHARE = 0.6
+"""When the needed regions cover more than this share of the frames, initial tracks are sampled everywhere."""
 
 
 def working_size(size: tuple[int, int], max_side: int | None, multiple: int) -> tuple[int, int]:
@@ -138,19 +154,43 @@ class DenseTracker(PointTracker):
     def initializer(self, value: PointTracker | str) -> None:
         self._initializer = value
 
-    def prepare(self, video: np.ndarray, progress: ProgressFn = no_progress) -> _Prepared:
-        """Resize to the working resolution and compute the initial tracks."""
+    def working_video(self, video: np.ndarray) -> np.ndarray:
+        """The video [T, h, w, 3] uint8 at the working resolution (``working_size``)."""
         video = check_video(video)
         self._check_options()
         size = working_size(video.shape[1:3], self.max_side, self.refiner.patch_size)
         if min(size) < MIN_SIDE:
             raise InputError(f"the video is too small for dense tracking: {size[1]}x{size[0]} at the working "
                              f"resolution, at least {MIN_SIDE} px a side are needed")
+        return resize_video(video, size)
+
+    def prepare(
+        self, video: np.ndarray, progress: ProgressFn = no_progress, work: np.ndarray | None = None,
+        regions: np.ndarray | None = None,
+    ) -> _Prepared:
+        """Resize to the working resolution and compute the initial tracks.
+
+        Args:
+          video: [T, H, W, 3] uint8 input video.
+          progress: ``ProgressFn``.
+          work: the video at the working resolution when already made (``working_video``).
+          regions: optional [T, h, w] bool at the working resolution: the part of each frame the
+            request needs; initial tracks are sampled only there (``sample_queries``).
+        """
         t0 = time.perf_counter()
-        work = resize_video(video, size)
+        video = check_video(video)
+        work = self.working_video(video) if work is None else work
         init = initial_tracks(work, self.initializer, self.boundary_flow, self.num_tracks, self.round_size,
-                              self.seed, progress)
-        return _Prepared(video.shape[1:3], size, work, init, {"init_tracks": time.perf_counter() - t0})
+                              self.seed, progress, regions)
+        return _Prepared(video.shape[1:3], work.shape[1:3], work, init, {"init_tracks": time.perf_counter() - t0})
+
+    def needed_regions(self, tracks: np.ndarray, size: tuple[int, int], radius: float) -> np.ndarray | None:
+        """``regions_around`` the given working-resolution tracks, or None when they would cover
+        most of the frame anyway (sampling everywhere then costs little more)."""
+        if tracks.shape[1] == 0:
+            return None
+        regions = regions_around(tracks, size, radius)
+        return regions if regions.mean() < NEEDED_SHARE else None
 
     def field(self, prep: _Prepared, source: int, targets, progress: ProgressFn = no_progress):
         """Dense flow from ``source`` to each target at the working resolution.
@@ -208,15 +248,23 @@ class DenseTracker(PointTracker):
         if not isinstance(query_frame, (int, np.integer)) or not 0 <= query_frame < t_len:
             raise InputError(f"query frame {query_frame} is outside the video's frames 0..{t_len - 1}")
         mask = check_mask(mask, (h, w))
-        prep = self.prepare(video, lambda f, d: progress(0.4 * f, d))
+        tic = time.perf_counter()
+        work = self.working_video(video)
+        hw, ww = work.shape[1:3]
+        work_mask, more, regions = None, None, None
         if mask is not None and self.mask_tracks:
-            hw, ww = prep.work_size
             work_mask = cv2.resize(mask.astype(np.uint8), (ww, hw), interpolation=cv2.INTER_NEAREST) > 0
             if work_mask.any():
-                tic = time.perf_counter()
-                prep.init = restrict_to_mask(prep.init, prep.work, self.initializer, work_mask, int(query_frame),
-                                             self.num_tracks // 2, self.seed)
-                prep.timings["init_tracks"] += time.perf_counter() - tic
+                # The region's own tracks first: where they go is where the rest are needed.
+                more = mask_tracks(work, self.initializer, work_mask, int(query_frame), self.num_tracks // 2, self.seed)
+                spacing = np.sqrt(work_mask.sum() / max(more.tracks.shape[1], 1))
+                regions = self.needed_regions(more.tracks, (hw, ww), max(MASK_MARGIN, 2 * spacing))
+        setup = time.perf_counter() - tic
+        prep = self.prepare(video, lambda f, d: progress(0.4 * f, d), work, regions)
+        prep.timings["init_tracks"] += setup
+        if more is not None:
+            prep.init = restrict_to_mask(prep.init, work, self.initializer, work_mask, int(query_frame),
+                                         0, self.seed, more=more)
         tracks = np.empty((t_len, h, w, 2), np.float32)
         visible = np.empty((t_len, h, w), bool)
         grid = np.stack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)), axis=-1)
@@ -241,8 +289,15 @@ class DenseTracker(PointTracker):
     def _track(self, video: np.ndarray, queries: np.ndarray, progress: ProgressFn):
         """Tracks for queries: the dense field of each query frame, sampled bilinearly at the queries."""
         t_len, h, w = video.shape[:3]
-        prep = self.prepare(video, lambda f, d: progress(0.4 * f, d))
-        hw, ww = prep.work_size
+        tic = time.perf_counter()
+        work = self.working_video(video)
+        hw, ww = work.shape[1:3]
+        # Only the field around the queries is read: initial tracks are needed only near their paths.
+        near = self.initializer.track(work, np.concatenate([queries[:, :1], rescale_pixels(queries[:, 1:], (h, w), (hw, ww))], 1))
+        regions = self.needed_regions(near.tracks, (hw, ww), QUERY_MARGIN)
+        setup = time.perf_counter() - tic
+        prep = self.prepare(video, lambda f, d: progress(0.4 * f, d), work, regions)
+        prep.timings["init_tracks"] += setup
         tracks = np.zeros((t_len, len(queries), 2), np.float32)
         visible = np.zeros((t_len, len(queries)), bool)
         frames = np.unique(queries[:, 0].astype(int))

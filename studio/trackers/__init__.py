@@ -25,10 +25,12 @@ register(
         build=_build_lk,
         query_convention="(t, x, y) pixels",
         online=True,
-        visibility="forward-backward LK check < 1.5 px, patch still matching, motion consistent with neighbours, inside the frame",
+        visibility="forward-backward LK check < 1.5 px, patch still matching, motion consistent with neighbours "
+        "(a few queries: with their own sub-points), inside the frame",
         license="Apache-2.0 (OpenCV)",
         paper="Bouguet, 'Pyramidal implementation of the Lucas Kanade feature tracker' (Intel, 2000)",
-        notes="CPU, no weights; forwards and backwards from each query; re-finds points after short occlusions",
+        notes="CPU, no weights; forwards and backwards from each query; re-finds points after occlusions; "
+        "a request of up to 16 queries tracks each with 4-8 sub-points on the best-textured pixels within 4 px",
     )
 )
 
