@@ -574,6 +574,7 @@ def build_track(service: TrackingService) -> TrackTab:
             show_progress_on=[status],
             concurrency_id="render",
             concurrency_limit=2,
+            **LAST_WINS,
             **ui,
         )
     h5_file.change(on_h5_file, inputs=[h5_file], outputs=[h5_camera], queue=False, **ui)
