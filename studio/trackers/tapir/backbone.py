@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from studio.trackers.tapir.activations import gelu_tanh
+
 HIRES_DIM = 128
 LOWRES_DIM = 256
 
@@ -96,7 +98,7 @@ class ExtraConvBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Args: x [B, H, W, C] channels-last. Returns the same shape."""
         x = self.layer_norm(x).permute(0, 3, 1, 2)
-        y = self.conv_1(F.gelu(self.conv(x), approximate="tanh"))
+        y = self.conv_1(gelu_tanh(self.conv(x)))
         # The residual is the *normalised* input: that is how the released weights were trained.
         return (x + y).permute(0, 2, 3, 1)
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from studio.trackers.tapir.activations import gelu_tanh
 
 HIDDEN = 512
 FAN_OUT = 4  # each hidden channel is filtered by 4 time kernels, summed back after the second one
@@ -88,7 +89,7 @@ class ChannelMLP(nn.Module):
         self.mlp2_down = nn.Linear(dim * 4, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.mlp2_down(F.gelu(self.mlp2_up(x), approximate="tanh"))
+        return self.mlp2_down(gelu_tanh(self.mlp2_up(x)))
 
 
 class MixerBlock(nn.Module):
@@ -113,7 +114,7 @@ class MixerBlock(nn.Module):
         # Output channel 4c + j of the first kernel reads input channel c: a [.., 512, 4] broadcast.
         fan = self.layer_norm(x)[..., None]
         y = time_conv(fan, self.mlp1_up.weight.view(c, FAN_OUT, KERNEL), self.mlp1_up.bias.view(c, FAN_OUT))
-        y = F.gelu(y, approximate="tanh").view(b, t, c * FAN_OUT)
+        y = gelu_tanh(y).view(b, t, c * FAN_OUT)
         y = time_conv(y, self.mlp1_up_1.weight[:, 0], self.mlp1_up_1.bias)
         return self._channels(x + y.view(b, t, c, FAN_OUT).sum(-1))
 
@@ -131,7 +132,7 @@ class MixerBlock(nn.Module):
         w1, w2 = self.mlp1_up.weight[:, 0], self.mlp1_up_1.weight[:, 0]
         g = h.repeat_interleave(FAN_OUT, dim=-1)  # channel 4c + j reads channel c
         y = self.mlp1_up.bias + g[:, 0] * w1[:, 0] + g[:, 1] * w1[:, 1] + g[:, 2] * w1[:, 2]
-        g2 = torch.cat([hidden, F.gelu(y, approximate="tanh")[:, None]], dim=1)
+        g2 = torch.cat([hidden, gelu_tanh(y)[:, None]], dim=1)
         y2 = self.mlp1_up_1.bias + g2[:, 0] * w2[:, 0] + g2[:, 1] * w2[:, 1] + g2[:, 2] * w2[:, 2]
         out = self._channels(x + y2.view(x.shape[0], 1, -1, FAN_OUT).sum(-1))
         return out, h[:, 1:], g2[:, 1:]
