@@ -118,6 +118,32 @@ def test_a_model_that_cannot_join_restarts_on_the_clicked_frame(tmp_path, clip):
     assert not alone.visible[11].all()  # the occluder covers some grid points on frame 11
 
 
+def test_a_grid_after_a_click_is_tracked_as_plain_grid_points_as_track_does(tmp_path, clip):
+    """``lk`` gives sub-points to the clicks of a small request only (``track`` decides it per request). A
+    session started by one click has them; a grid dropped later must not get them too: the session restarts
+    with every point as one request, so from the grid's frame on the result is ``track``'s for that request."""
+    from studio.queries import grid_queries
+    from studio.registry import create_tracker
+
+    s = session(tmp_path)
+    s.step(clip.video[0])
+    s.add_points([[150.0, 90.0]])
+    for t in range(1, 6):
+        s.step(clip.video[t])
+    s.add_grid(5)  # dropped on frame 5
+    for t in range(6, len(clip.video)):
+        s.step(clip.video[t])
+    r = s.stop().result
+    assert r.tracks.shape == (24, 26, 2)
+    # The grid's query frame is the frame it was dropped on.
+    assert np.all(r.queries[1:, 0] == 5)
+    # ``track`` on frames 5.. with the click where the session had it on frame 5, and the grid.
+    q = np.concatenate([[[0.0, *r.tracks[5, 0]]], grid_queries((240, 320), 5)]).astype(np.float32)
+    offline = create_tracker("lk").track(clip.video[5:], q)
+    np.testing.assert_allclose(r.tracks[6:], offline.tracks[1:], atol=1e-4)
+    np.testing.assert_array_equal(r.visible[6:], offline.visible[1:])
+
+
 def test_stop_writes_track_files_and_the_recording(tmp_path, clip):
     s = session(tmp_path)
     for t in range(10):
