@@ -218,12 +218,19 @@ class LiveSession:
             frame = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
         return np.ascontiguousarray(frame)
 
+    @property
+    def colors(self) -> np.ndarray:
+        """uint8 [N, 3] RGB of every point, as ``step`` draws them."""
+        return self._colors
+
     @_locked
-    def step(self, frame: np.ndarray) -> np.ndarray:
+    def step(self, frame: np.ndarray, draw: bool = True) -> np.ndarray:
         """Take the next camera frame: record it, track the points into it, draw them.
 
         Args:
           frame: uint8 [H, W, 3] RGB as the camera gave it.
+          draw: False returns the working frame undrawn (a page that draws the points itself
+            from ``latest``).
 
         Returns:
           uint8 [h, w, 3] RGB working frame with the points (filled disc = visible, ring =
@@ -257,7 +264,7 @@ class LiveSession:
             self._recent.append((row_t, row_v))
         self._last_frame = frame
         self.stats.frames = t + 1
-        out = self._draw(frame)
+        out = self._draw(frame) if draw else frame
         self._update_stats(arrival)
         return out
 
