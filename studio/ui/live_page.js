@@ -9,8 +9,8 @@
 //   -> draw the kept bitmap and its points on the view canvas (the screen shows it at its next refresh).
 // A frame is *shown* when its picture and its points are drawn; *latency* is from the moment it was
 // grabbed from the camera to that drawing. At most MAX_IN_FLIGHT frames are on their way at once; a new
-// one is grabbed (checked on every animation frame) as soon as there is room and the camera has had time
-// for a new frame. A result that arrives after a newer frame's was shown is dropped.
+// one is grabbed as soon as there is room and the camera has had time for a new frame. A result that
+// arrives after a newer frame's was shown is dropped.
 (() => {
   const MAX_SIDE = %(max_side)d;
   const QUALITY = %(quality).2f;
@@ -57,7 +57,7 @@
     running = true;
     startButton.textContent = "Pause camera";
     note("");
-    requestAnimationFrame(tick);
+    pump();
   }
 
   function stop() {
@@ -67,13 +67,18 @@
     startButton.textContent = "Start camera";
   }
 
-  function tick(now) {
-    if (!running) return;
-    if (inFlight < MAX_IN_FLIGHT && video.videoWidth && now - lastGrab >= minGap) {
-      lastGrab = now;
-      sendFrame();
-    }
-    requestAnimationFrame(tick);
+  // The next grab: as soon as a frame may be on its way and the camera has had time for a new one. Driven by
+  // the replies (and a timer), not by animation frames: an idle page does no work between frames.
+  let timer = null;
+  function pump() {
+    if (!running || timer !== null || inFlight >= MAX_IN_FLIGHT) return;
+    const wait = video.videoWidth ? Math.max(0, lastGrab + minGap - performance.now()) : 50;
+    timer = setTimeout(() => {
+      timer = null;
+      if (!running) return;
+      if (video.videoWidth && inFlight < MAX_IN_FLIGHT) { lastGrab = performance.now(); sendFrame(); }
+      pump();
+    }, wait);
   }
 
   async function sendFrame() {
@@ -102,6 +107,7 @@
       note("live frame failed: " + err);
     } finally {
       inFlight--;
+      pump();
     }
   }
 
