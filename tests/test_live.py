@@ -442,4 +442,5 @@ def test_live_tab_page_calls_and_buttons_track_click_stop_and_a_model_without_we
     # After Stop the camera goes on untracked, the saved summary stays on the status line.
     out = frame(7)
     assert out["status"].startswith("saved lk · 6 frames") and "start a new session" in out["status"]
+    assert out["points"] == []  # the stopped session's points are not drawn on new frames
     assert "nothing to save" in on_stop("other-page-01")[2]

@@ -40,7 +40,12 @@
   let colors = [];
   let serverText = "";
 
-  function note(text) { noteLine.textContent = text || ""; }
+  let noteTimer = null;
+  function note(text) { // a message about the last click or failure, cleared after a few seconds
+    noteLine.textContent = text || "";
+    clearTimeout(noteTimer);
+    if (text) noteTimer = setTimeout(() => { noteLine.textContent = ""; }, 6000);
+  }
 
   async function start() {
     if (running) { stop(); return; }

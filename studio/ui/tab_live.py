@@ -77,7 +77,7 @@ PAGE_HTML = """<div class="live-page">
 
 PAGE_CSS = """.live-page { display: flex; flex-direction: column; gap: 6px; }
 .live-bar { display: flex; align-items: center; gap: 12px; }
-.live-start { padding: 6px 14px; border-radius: 6px; border: 1px solid var(--border-color-primary);
+.live-start { white-space: nowrap; padding: 6px 14px; border-radius: 6px; border: 1px solid var(--border-color-primary);
   background: var(--button-primary-background-fill); color: var(--button-primary-text-color); cursor: pointer; }
 .live-stats { font-family: var(--font-mono); font-size: 0.9em; }
 .live-view { width: 100%; max-width: 640px; height: auto; background: #111; cursor: crosshair; }
@@ -233,13 +233,15 @@ def build_live(service: TrackingService, clients: LiveClients | None = None) -> 
                     h, w = frame.shape[:2]
                     return {"seq": seq, "size": [h, w], "points": [], "colors": [], "status": box.error}
                 session = box.session
+                # After Stop, and past the frame limit, frames are shown untracked (as LiveSession.step does).
+                tracked = not session.stopped and session.stats.frames < session.max_frames
                 session.step(frame, draw=False)
                 tracks, visible = session.latest()
                 return {
                     "seq": seq,
                     "size": list(session.size),
-                    "points": points_rows(tracks, visible, digits=2),
-                    "colors": _hex(session.colors),
+                    "points": points_rows(tracks, visible, digits=2) if tracked else [],
+                    "colors": _hex(session.colors) if tracked else [],
                     "status": _frame_status(box),
                 }
         except USER_ERRORS as exc:
