@@ -50,7 +50,8 @@
   async function start() {
     if (running) { stop(); return; }
     try {
-      stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+      const want = { width: { ideal: 640 }, height: { ideal: 480 } };
+      stream = await navigator.mediaDevices.getUserMedia({ video: want, audio: false });
     } catch (err) {
       note("camera not available: " + err.message);
       return;

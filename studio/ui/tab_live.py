@@ -12,8 +12,9 @@ starts a new session.
 Why not Gradio's webcam streaming: its page encodes every frame with the synchronous
 ``canvas.toDataURL`` on the main thread, sends it through the queue, gets the drawn
 frame back as a second JPEG and decodes it; on a 2-core machine that also runs the
-server, that page work, not the server (~11-17 ms a frame), capped the frames shown
-(8-12 frames/s at 140-230 ms; see the README's Live figures).
+server, that page work (its main thread was busy ~935 ms per second), not the server
+(10-27 ms a frame), capped the frames shown (8-12 frames/s at 140-230 ms; see the
+README's Live figures).
 
 Each page load makes a random client id (``live_page.js``) and sends it with every
 call; ``LiveClients`` keeps that page's ``LiveHolder`` (its running ``LiveSession``
@@ -63,10 +64,16 @@ one, the server drops a frame that a newer one overtook."""
 TAIL = 8
 """Frames of trail the page draws behind each point (as ``LiveSession`` draws them)."""
 
-INTRO = """**1.** Press **Start camera** (frames go to this app's server, which tracks them and records them for the download). **2.** Click on the picture to add points, or drop a grid. **3.** **Stop and save** to download the tracks (npz / CSV / JSON, pixels of the recorded video) and the recording. The line under the picture shows the frames/s shown (each with its own tracked points) and the latency from grabbing a frame to showing it tracked. `lk` needs no weights; other online models are listed with their weight status.
-"""
+INTRO = (
+    "**1.** Press **Start camera** (frames go to this app's server, which tracks them and records them for the "
+    "download). **2.** Click on the picture to add points, or drop a grid. **3.** **Stop and save** to download the "
+    "tracks (npz / CSV / JSON, pixels of the recorded video) and the recording. The line above the picture shows the "
+    "frames/s shown (each with its own tracked points) and the latency from grabbing a frame to showing it tracked. "
+    "`lk` needs no weights; other online models are listed with their weight status."
+)
 
-PAGE_HTML = """<div class="live-page">
+PAGE_HTML = """\
+<div class="live-page">
   <div class="live-bar"><button class="live-start" type="button">Start camera</button>
     <span class="live-stats">camera off</span></div>
   <canvas class="live-view" width="640" height="480" title="click to add a point"></canvas>
@@ -75,10 +82,12 @@ PAGE_HTML = """<div class="live-page">
 </div>
 """
 
-PAGE_CSS = """.live-page { display: flex; flex-direction: column; gap: 6px; }
+PAGE_CSS = """\
+.live-page { display: flex; flex-direction: column; gap: 6px; }
 .live-bar { display: flex; align-items: center; gap: 12px; }
-.live-start { white-space: nowrap; padding: 6px 14px; border-radius: 6px; border: 1px solid var(--border-color-primary);
-  background: var(--button-primary-background-fill); color: var(--button-primary-text-color); cursor: pointer; }
+.live-start { white-space: nowrap; padding: 6px 14px; border-radius: 6px;
+  border: 1px solid var(--border-color-primary); background: var(--button-primary-background-fill);
+  color: var(--button-primary-text-color); cursor: pointer; }
 .live-stats { font-family: var(--font-mono); font-size: 0.9em; }
 .live-view { width: 100%; max-width: 640px; height: auto; background: #111; cursor: crosshair; }
 .live-note { min-height: 1.2em; font-size: 0.9em; }
@@ -228,7 +237,8 @@ def build_live(service: TrackingService, clients: LiveClients | None = None) -> 
                     try:
                         box.session = open_live_session(service, box.model)
                     except USER_ERRORS as exc:
-                        box.error = f"{box.model} cannot start: {message_of(exc)} Choose another model (lk needs no weights)."
+                        box.error = (f"{box.model} cannot start: {message_of(exc)} "
+                                     "Choose another model (lk needs no weights).")
                 if box.session is None:  # the picture goes on, untracked, with the reason
                     h, w = frame.shape[:2]
                     return {"seq": seq, "size": [h, w], "points": [], "colors": [], "status": box.error}
@@ -331,7 +341,9 @@ def build_live(service: TrackingService, clients: LiveClients | None = None) -> 
             return box.note or f"switched to {box.model}"
 
     ui = {"api_visibility": "undocumented"}
-    grid_button.click(on_live_grid, inputs=[client, grid_size], outputs=[status], js=_WITH_CLIENT % 2, queue=False, **ui)
+    grid_button.click(
+        on_live_grid, inputs=[client, grid_size], outputs=[status], js=_WITH_CLIENT % 2, queue=False, **ui
+    )
     stop_button.click(on_live_stop, inputs=[client], outputs=[files, recording, status], js=_WITH_CLIENT % 1, **ui)
     model.change(on_live_model, inputs=[client, model], outputs=[status], js=_WITH_CLIENT % 2, queue=False, **ui)
     return {"page": page, "status": status, "files": files, "recording": recording, "clients": clients}
