@@ -49,6 +49,10 @@
 
   async function start() {
     if (running) { stop(); return; }
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      note("this browser gives pages a camera only over https (or on localhost)");
+      return;
+    }
     try {
       const want = { width: { ideal: 640 }, height: { ideal: 480 } };
       stream = await navigator.mediaDevices.getUserMedia({ video: want, audio: false });
