@@ -287,23 +287,36 @@ class LKTracker(PointTracker):
 
     # ------------------------------------------------------------------ LK calls
 
-    def _lk(self, img0, img1, p0: np.ndarray, guess: np.ndarray | None = None, levels: int | None = None):
-        """One LK call: returns (p1 [M,2], ok [M], err [M]).
+    def _crop(self, shape: tuple[int, int], pts: np.ndarray, levels: int) -> tuple[int, int, int, int] | None:
+        """``(x_lo, y_lo, x_hi, y_hi)`` of the part of a frame of ``shape`` that LK calls on points ``pts``
+        [M, 2] with ``levels`` can reach, or None when that is most of the frame (then it is used whole).
 
-        With few points in a small part of the frame, both images are cropped to the
-        points plus what the pyramid's windows can reach, which saves building whole-frame
-        pyramids (OpenCV's Python binding takes images, not prebuilt pyramids).
+        With few points in a small part of the frame, cropping both images saves building
+        whole-frame pyramids (OpenCV's Python binding takes images, not prebuilt pyramids).
         """
-        levels = self.levels if levels is None else levels
-        p0 = p0.reshape(-1, 2).astype(np.float32)
-        shift = np.zeros(2, np.float32)
-        pts = p0 if guess is None else np.concatenate([p0, guess.reshape(-1, 2)])
-        h, w = img0.shape
+        h, w = shape
         margin = (self.window + 2) * 2**levels + 8
         x_lo, y_lo = np.floor(pts.min(0)).astype(int) - margin
         x_hi, y_hi = np.ceil(pts.max(0)).astype(int) + margin + 1
         x_lo, y_lo, x_hi, y_hi = max(x_lo, 0), max(y_lo, 0), min(x_hi, w), min(y_hi, h)
         if x_hi > x_lo and y_hi > y_lo and (x_hi - x_lo) * (y_hi - y_lo) < 0.5 * h * w:
+            return int(x_lo), int(y_lo), int(x_hi), int(y_hi)
+        return None
+
+    def _lk(self, img0, img1, p0: np.ndarray, guess: np.ndarray | None = None, levels: int | None = None,
+            crop: tuple[int, int, int, int] | None | bool = True):
+        """One LK call: returns (p1 [M,2], ok [M], err [M]).
+
+        ``crop``: True picks the crop from ``p0`` and ``guess`` (``_crop``); a box or None (whole
+        frame) gives it, so that a call on some of the points sees the images a call on all would.
+        """
+        levels = self.levels if levels is None else levels
+        p0 = p0.reshape(-1, 2).astype(np.float32)
+        if crop is True:
+            crop = self._crop(img0.shape, p0 if guess is None else np.concatenate([p0, guess.reshape(-1, 2)]), levels)
+        shift = np.zeros(2, np.float32)
+        if crop is not None:
+            x_lo, y_lo, x_hi, y_hi = crop
             img0, img1 = img0[y_lo:y_hi, x_lo:x_hi], img1[y_lo:y_hi, x_lo:x_hi]
             shift = np.array([x_lo, y_lo], np.float32)
         flags = 0
@@ -324,15 +337,26 @@ class LKTracker(PointTracker):
         )
         return p1.reshape(-1, 2) + shift, status.reshape(-1).astype(bool), err.reshape(-1)
 
-    def _checked_lk(self, img0, img1, p0, guess=None, levels=None, patch_check=True, with_err=False):
+    def _checked_lk(self, img0, img1, p0, guess=None, levels=None, patch_check=True, with_err=False, within=None):
         """LK forwards then backwards; a point is ``ok`` when the round trip closes (and, with
-        ``patch_check``, LK's own patch difference is small)."""
+        ``patch_check``, LK's own patch difference is small; with ``within``, it lands less than
+        that many pixels from ``guess``).
+
+        The way back is taken only by points still ``ok`` after the way there, on the images
+        (the same crop) that a round trip of all points would use; each point's LK answer
+        depends only on its own window, so the result is the same.
+        """
         p1, ok, err = self._lk(img0, img1, p0, guess, levels)
-        back, ok_b, _ = self._lk(img1, img0, p1, p0, levels)
-        fb = np.linalg.norm(back - p0, axis=1)
-        ok &= ok_b & (fb < self.fb_threshold)
         if patch_check:
             ok &= err < self.max_patch_error
+        if within is not None:
+            ok &= np.linalg.norm(p1 - guess.reshape(-1, 2), axis=1) < within
+        go = np.nonzero(ok)[0]
+        if go.size:
+            lv = self.levels if levels is None else levels
+            crop = self._crop(img0.shape, np.concatenate([p1, p0.reshape(-1, 2)]).astype(np.float32), lv)
+            back, ok_b, _ = self._lk(img1, img0, p1[go], p0.reshape(-1, 2)[go], levels, crop)
+            ok[go] &= ok_b & (np.linalg.norm(back - p0.reshape(-1, 2)[go], axis=1) < self.fb_threshold)
         if with_err:
             return p1, ok, err
         return p1, ok
@@ -537,7 +561,10 @@ class LKSession:
         self.frames[t] = gray
         self.t = t
         per = 1 + self.support
-        for i in np.nonzero(self.q_starts == t)[0]:
+        arriving = np.nonzero(self.q_starts == t)[0]
+        if self.support == 0:  # the click alone, already in ``xy``
+            self.alive[arriving] = True
+        for i in arriving if self.support else ():
             picked = self.lk._sub_points_at(gray, self.q_xy[i, 0], self.q_xy[i, 1], self.support)
             rows = slice(i * per, i * per + len(picked))
             self.xy[rows], self.alive[rows] = picked, True
@@ -647,10 +674,10 @@ class LKSession:
                 continue
             g0 = self.frames[int(t0)]
             src = seen_xy[idx[members]]
-            pa, ok_a = lk._checked_lk(g0, g1, src, p1[members], _ANCHOR_LEVELS, patch_check=False)
             # Accept a re-match only near the prediction, so a look-alike elsewhere cannot capture it,
             # and only if it looks the same up to a change of brightness.
-            ok_a &= np.linalg.norm(pa - p1[members], axis=1) < max(4.0, lk.fb_threshold * 4)
+            pa, ok_a = lk._checked_lk(g0, g1, src, p1[members], _ANCHOR_LEVELS, patch_check=False,
+                                      within=max(4.0, lk.fb_threshold * 4))
             if ok_a.any():
                 diff = lk._mismatch(lk._patches(g0, src[ok_a]), lk._patches(g1, pa[ok_a]))
                 ok_a[np.nonzero(ok_a)[0][diff >= lk.max_patch_error]] = False
