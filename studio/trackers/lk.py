@@ -455,8 +455,8 @@ class LKTracker(PointTracker):
         """
         if not trusted.any():
             return None, np.zeros(len(targets), bool)
-        fallback = np.median(disp[trusted], axis=0)
         if table.shape[1] == 0:
+            fallback = np.median(disp[trusted], axis=0)
             return np.broadcast_to(fallback, (len(targets), 2)).copy(), np.zeros(len(targets), bool)
         near = table[targets]  # [B, K]
         w = (trusted[np.maximum(near, 0)] & (near >= 0)).astype(np.float64)  # untrusted neighbours do not vote
@@ -475,7 +475,9 @@ class LKTracker(PointTracker):
         xtx = xw @ x + np.diag([1e-2, 1e-2, 1e-6])
         xty = xw @ disp[near]
         pred = np.linalg.solve(xtx, xty)[:, 2, :]
-        pred[w.sum(axis=1) < 3] = fallback
+        few = w.sum(axis=1) < 3
+        if few.any():  # the median of all trusted motion, only where it is needed
+            pred[few] = np.median(disp[trusted], axis=0)
         return pred, local
 
 
@@ -641,14 +643,18 @@ class LKSession:
             self._refind(g1, t, idx, p1, ok)
         # LK gives no answer on flat texture; such a point is still visible if its patch
         # looks as it did when LK last followed it (an occluder would change it).
+        # Points carried outside the frame are hidden whatever their patch says (a panning camera
+        # leaves many), so only those inside are compared.
         lk_ok = ok.copy()
+        inside = inside_frame(p1, (h, w))
         failed = np.nonzero(~lk_ok)[0]
         if failed.size:
             newly = failed[self.trusted[idx[failed]]]
             self.ref[idx[newly]] = lk._patches(g0, p0[newly])
+            failed = failed[inside[failed]]
             diff = lk._mismatch(self.ref[idx[failed]], lk._patches(g1, p1[failed]), gain=False)
             ok[failed[diff < lk.max_patch_error]] = True
-        ok &= inside_frame(p1, (h, w))
+        ok &= inside
         self.vel[idx] = p1 - p0
         self.pos[idx] = p1
         self.lost[idx] = ~ok
