@@ -71,7 +71,8 @@ def stream_track(
     if (points is None) == (grid is None):
         raise InputError("give either query points or a grid size")
     progress = progress or no_progress
-    source = VideoFrames(path, max_frames=max_frames, max_side=max_side)
+    # Decoding runs a few frames ahead in its own thread, overlapping the tracking (both release the GIL).
+    source = VideoFrames(path, max_frames=max_frames, max_side=max_side, ahead=4)
     frames = iter(source)
     try:
         first = next(frames)

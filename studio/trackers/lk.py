@@ -340,26 +340,36 @@ class LKTracker(PointTracker):
     def _checked_lk(self, img0, img1, p0, guess=None, levels=None, patch_check=True, with_err=False, within=None):
         """LK forwards then backwards; a point is ``ok`` when the round trip closes (and, with
         ``patch_check``, LK's own patch difference is small; with ``within``, it lands less than
-        that many pixels from ``guess``).
-
-        The way back is taken only by points still ``ok`` after the way there, on the images
-        (the same crop) that a round trip of all points would use; each point's LK answer
-        depends only on its own window, so the result is the same.
-        """
+        that many pixels from ``guess``)."""
         p1, ok, err = self._lk(img0, img1, p0, guess, levels)
         if patch_check:
             ok &= err < self.max_patch_error
         if within is not None:
             ok &= np.linalg.norm(p1 - guess.reshape(-1, 2), axis=1) < within
-        go = np.nonzero(ok)[0]
-        if go.size:
-            lv = self.levels if levels is None else levels
-            crop = self._crop(img0.shape, np.concatenate([p1, p0.reshape(-1, 2)]).astype(np.float32), lv)
-            back, ok_b, _ = self._lk(img1, img0, p1[go], p0.reshape(-1, 2)[go], levels, crop)
-            ok[go] &= ok_b & (np.linalg.norm(back - p0.reshape(-1, 2)[go], axis=1) < self.fb_threshold)
+        ok = self._round_trip(img0, img1, p0, p1, ok, levels)
         if with_err:
             return p1, ok, err
         return p1, ok
+
+    def _round_trip(self, img0, img1, p0, p1, ok, levels=None, check=None) -> np.ndarray:
+        """``ok`` [M] less the points whose LK way back from ``p1`` [M, 2] (in ``img1``) to ``img0`` ends
+        ``fb_threshold`` px or more from ``p0`` [M, 2], or fails.
+
+        Only points ``ok`` (and ``check``, when given) take the way back; the others keep their
+        ``ok``. The way back sees the images (the same crop) that a round trip of all points
+        would see, and each point's LK answer depends only on its own window, so checking a few
+        gives them the answer that checking all would.
+        """
+        p0 = p0.reshape(-1, 2)
+        go = np.nonzero(ok if check is None else ok & check)[0]
+        if go.size == 0:
+            return ok
+        lv = self.levels if levels is None else levels
+        crop = self._crop(img0.shape, np.concatenate([p1, p0]).astype(np.float32), lv)
+        back, ok_b, _ = self._lk(img1, img0, p1[go], p0[go], levels, crop)
+        ok = ok.copy()
+        ok[go] &= ok_b & (np.linalg.norm(back - p0[go], axis=1) < self.fb_threshold)
+        return ok
 
     def _step(self, img0, img1, p0: np.ndarray, velocity: np.ndarray, thorough: bool):
         """One frame step t -> t+1 of points ``p0`` [M, 2]. Returns (p1 [M, 2], ok [M]).
@@ -373,8 +383,12 @@ class LKTracker(PointTracker):
         p1, ok, err = self._checked_lk(img0, img1, p0, with_err=True)
         if not thorough:
             return p1, ok
-        pa, ok_a, err_a = self._checked_lk(img0, img1, p0, p0 + velocity, 0, with_err=True)
+        pa, ok_a, err_a = self._lk(img0, img1, p0, p0 + velocity, 0)
+        ok_a &= err_a < self.max_patch_error
         agree = np.linalg.norm(pa - p1, axis=1) < 1.0
+        # Where the full step passed and the base-level answer agrees with it, the base-level
+        # answer changes nothing (neither the position nor ``ok``): its round trip is skipped.
+        ok_a = self._round_trip(img0, img1, p0, pa, ok_a, 0, check=~(ok & agree))
         use_a = ok_a & (~ok | (~agree & (err_a < err)))
         p1[use_a] = pa[use_a]
         return p1, ok | ok_a
