@@ -598,16 +598,18 @@ class LKSession:
         return self._queries_now()
 
     def _queries_now(self) -> tuple[np.ndarray, np.ndarray]:
-        """The queries' tracks [N, 2] and visible [N] from their points' (``combine_frame``)."""
+        """The queries' tracks [N, 2] and visible [N] from their points' (``combine_groups``)."""
         started = self.q_starts <= self.t
         tracks, visible = self.q_xy.copy(), np.zeros(len(self.q_starts), bool)
         if self.support == 0:
             tracks[started], visible[started] = self.pos[started], ~self.lost[started]
             return tracks, visible
         per = 1 + self.support
-        for i in np.nonzero(started)[0]:
-            rows = np.arange(i * per, (i + 1) * per)[self.alive[i * per : (i + 1) * per]]
-            tracks[i], visible[i] = combine_frame(self.pos[rows], ~self.lost[rows], self.xy[rows], self.q_xy[i])
+        q = np.nonzero(started)[0]
+        if q.size:
+            rows = q[:, None] * per + np.arange(per)  # [Q, per]
+            tracks[q], visible[q] = combine_groups(self.pos[rows], ~self.lost[rows], self.xy[rows], self.q_xy[q],
+                                                   self.alive[rows])
         return tracks, visible
 
     def _advance(self, g0: np.ndarray, g1: np.ndarray, t: int) -> None:
@@ -709,56 +711,89 @@ class LKSession:
             ok[members[ok_a]] = True
 
 
-def _similarity(src: np.ndarray, dst: np.ndarray) -> tuple[complex, complex]:
-    """Least-squares similarity ``dst ~ a * src + b`` on complex coordinates (src, dst [K] complex)."""
-    ms, md = src.mean(), dst.mean()
-    s, d = src - ms, dst - md
-    den = float(np.sum(np.abs(s) ** 2))
-    a = complex(np.sum(np.conj(s) * d) / den) if den > 1e-9 else 1.0 + 0j
+def _similarity(src: np.ndarray, dst: np.ndarray, use: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares similarities ``dst ~ a * src + b``, one per row, on complex coordinates.
+
+    Args:
+      src, dst: [Q, K] complex; use: [Q, K] bool, the pairs each row's fit uses.
+
+    Returns:
+      ``(a [Q], b [Q])`` complex (``a = 1`` where the used ``src`` hardly spread).
+    """
+    n = np.maximum(use.sum(axis=1), 1)
+    ms = np.where(use, src, 0).sum(axis=1) / n
+    md = np.where(use, dst, 0).sum(axis=1) / n
+    s = np.where(use, src - ms[:, None], 0)
+    d = np.where(use, dst - md[:, None], 0)
+    den = (np.abs(s) ** 2).sum(axis=1)
+    spread = den > 1e-9
+    a = np.where(spread, (np.conj(s) * d).sum(axis=1) / np.where(spread, den, 1.0), 1.0 + 0j)
     return a, md - a * ms
 
 
-def combine_frame(now: np.ndarray, visible: np.ndarray, start: np.ndarray, click: np.ndarray) -> tuple[np.ndarray, bool]:
-    """One query's position and visibility in one frame from its sub-points'.
+def _median(x: np.ndarray, use: np.ndarray) -> np.ndarray:
+    """Median of each row of ``x`` [Q, K] float over its entries ``use`` [Q, K] (as ``np.median`` of
+    them; NaN where a row uses none)."""
+    n = use.sum(axis=1)
+    ordered = np.sort(np.where(use, x, np.inf), axis=1)
+    lo = np.take_along_axis(ordered, np.maximum((n - 1) // 2, 0)[:, None], 1)[:, 0]
+    hi = np.take_along_axis(ordered, np.minimum(n // 2, x.shape[1] - 1)[:, None], 1)[:, 0]
+    return np.where(n > 0, (lo + hi) / 2, np.nan)
 
-    The click is carried by a similarity (rotation, scale, shift) fitted to its visible
+
+def combine_groups(
+    now: np.ndarray, visible: np.ndarray, start: np.ndarray, click: np.ndarray, alive: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each query's position and visibility in one frame from its sub-points', all queries at once.
+
+    A click is carried by a similarity (rotation, scale, shift) fitted to its visible
     sub-points, refitted once without those more than 1.5 px (or 3x the median residual)
     off; with fewer than 3 visible, by their median shift; with none, by the median of all
-    its sub-points' carried positions. The query is visible when at least half of its
+    its sub-points' carried positions. A query is visible when at least half of its
     sub-points are, the click itself counting twice.
 
     Args:
-      now: [K, 2] the sub-points' ``(x, y)`` in this frame, the click first; visible: [K] bool.
-      start: [K, 2] their start positions; click: [2] the query's ``(x, y)``.
+      now: [Q, K, 2] the sub-points' ``(x, y)`` in this frame, each query's click first;
+      visible: [Q, K] bool; start: [Q, K, 2] their start positions; click: [Q, 2] the
+      queries' ``(x, y)``; alive: [Q, K] bool, which sub-points exist (default all; the
+      click always does).
 
     Returns:
-      ``(x, y)`` [2] float32 and visible.
+      ``(x, y)`` [Q, 2] float32 and visible [Q] bool.
     """
     start = start.astype(np.float64)
     now = now.astype(np.float64)
     click = click.astype(np.float64)
-    weight = np.ones(len(start))
-    weight[0] = 2.0
-    v = visible
-    seen = bool(weight[v].sum() >= weight.sum() / 2)
-    if v.sum() >= 3:
-        src = start[v, 0] + 1j * start[v, 1]
-        dst = now[v, 0] + 1j * now[v, 1]
-        a, b = _similarity(src, dst)
-        res = np.abs(a * src + b - dst)
-        good = res <= max(1.5, 3 * np.median(res))
-        if 3 <= good.sum() < len(src):
-            a, b = _similarity(src[good], dst[good])
-        z = a * complex(click[0], click[1]) + b
-        return np.array([z.real, z.imag], np.float32), seen
-    use = v if v.any() else np.ones(len(start), bool)
-    return (click + np.median(now[use] - start[use], axis=0)).astype(np.float32), seen
+    alive = np.ones(visible.shape, bool) if alive is None else alive
+    v = visible & alive
+    weight = alive.astype(np.float64)
+    weight[:, 0] *= 2.0
+    seen = (weight * v).sum(axis=1) >= weight.sum(axis=1) / 2
+    src = start[..., 0] + 1j * start[..., 1]
+    dst = now[..., 0] + 1j * now[..., 1]
+    count = v.sum(axis=1)
+    a, b = _similarity(src, dst, v)
+    res = np.abs(a[:, None] * src + b[:, None] - dst)
+    good = v & (res <= np.maximum(1.5, 3 * _median(res, v))[:, None])
+    n_good = good.sum(axis=1)
+    refit = (n_good >= 3) & (n_good < count)
+    if refit.any():
+        a2, b2 = _similarity(src, dst, good)
+        a, b = np.where(refit, a2, a), np.where(refit, b2, b)
+    z = a * (click[:, 0] + 1j * click[:, 1]) + b
+    out = np.stack([z.real, z.imag], axis=1)
+    few = count < 3
+    if few.any():
+        use = np.where((count > 0)[:, None], v, alive)
+        shift = np.stack([_median(now[..., c] - start[..., c], use) for c in range(2)], axis=1)
+        out[few] = (click + shift)[few]
+    return out.astype(np.float32), seen
 
 
 def combine_sub_points(
     tracks: np.ndarray, visible: np.ndarray, subs: np.ndarray, owner: np.ndarray, queries: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One track per query from its sub-points' tracks, frame by frame (``combine_frame``).
+    """One track per query from its sub-points' tracks, frame by frame (``combine_groups``).
 
     Args:
       tracks: [T, M, 2], visible: [T, M] of the sub-points.
@@ -771,8 +806,9 @@ def combine_sub_points(
     t_len, n = tracks.shape[0], len(queries)
     out = np.zeros((t_len, n, 2), np.float32)
     vis = np.zeros((t_len, n), bool)
-    for i in range(n):
+    for i in range(n):  # one query's frames at once
         rows = np.nonzero(owner == i)[0]
-        for t in range(t_len):
-            out[t, i], vis[t, i] = combine_frame(tracks[t, rows], visible[t, rows], subs[rows, 1:], queries[i, 1:])
+        start = np.broadcast_to(subs[rows, 1:], (t_len, len(rows), 2))
+        out[:, i], vis[:, i] = combine_groups(tracks[:, rows], visible[:, rows], start,
+                                              np.broadcast_to(queries[i, 1:], (t_len, 2)))
     return out, vis
