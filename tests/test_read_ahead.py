@@ -58,3 +58,24 @@ def test_a_consumer_that_stops_stops_the_thread_and_closes_the_source():
     assert not any(t.name == "test-read-ahead" for t in threading.enumerate())
     with pytest.raises(ValueError, match="depth"):
         next(read_ahead(iter([]), 0))
+
+
+def test_a_stream_stopped_midway_leaves_no_decoding_thread(tmp_path):
+    from studio.online.stream import stream_track
+
+    clip = make_clip("translate", num_frames=20, size=(48, 64))
+    path = write_video(tmp_path / "stopped.mp4", clip.video, 10.0)
+
+    def progress(fraction, desc):
+        if fraction > 0.2:
+            raise KeyboardInterrupt  # as a cancelled job stops
+
+    try:
+        stream_track(path, "lk", grid=2, progress=progress)
+    except KeyboardInterrupt:
+        # Checked while the exception (and with it the stopped call's frame) is still held.
+        assert not [t for t in threading.enumerate() if t.name.startswith("decoding stopped")]
+    else:
+        pytest.fail("the stream did not stop")
+    run = stream_track(path, "lk", grid=2)  # the next request still works
+    assert run.result.tracks.shape == (20, 4, 2)

@@ -109,6 +109,7 @@ def stream_track(
         if painter is not None:
             painter.close()
     except BaseException:
+        frames.close()  # stops the decoding thread now rather than when the generator is collected
         if painter is not None:
             painter.abort()
         raise
