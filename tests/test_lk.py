@@ -224,3 +224,14 @@ def test_round_trip_of_some_points_answers_as_a_round_trip_of_all(lk, clips):
         assert every.sum() < ok.sum() and every.any()
         assert np.array_equal(lk._round_trip(g0, g1, p0, p1, ok), every)
         assert np.array_equal(lk._checked_lk(g0, g1, p0)[1], every)
+
+
+def test_grey_clip_is_each_frames_luma(clips):
+    import cv2
+
+    from studio.trackers.lk import to_gray
+
+    video = clips("rotate").video[::-3]  # a strided view, not one contiguous block
+    gray = to_gray(video)
+    assert gray.shape == video.shape[:3] and gray.dtype == np.uint8
+    assert all(np.array_equal(g, cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)) for g, f in zip(gray, video))
