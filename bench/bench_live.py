@@ -51,6 +51,17 @@ from live_driver import (  # noqa: E402
 
 
 def main(argv=None) -> dict:
+    """Run the benchmark; every file it makes (camera clip, recordings, Gradio's uploads) lives in one
+    temporary folder that is removed at the end."""
+    with tempfile.TemporaryDirectory(prefix="bench-live-") as root:
+        previous, tempfile.tempdir = tempfile.tempdir, root
+        try:
+            return _measure(argv)
+        finally:
+            tempfile.tempdir = previous
+
+
+def _measure(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="lk")
     ap.add_argument("--grid", type=int, default=8, help="N for an NxN grid of points")
@@ -154,13 +165,16 @@ def server_stages(model: str, grid: int, size: tuple[int, int], frames: int) -> 
     from studio.live import LiveSession
     from studio.online import open_online
     from studio.service.live_job import decode_frame_url, points_rows
+    from studio.ui.tab_live import JPEG_QUALITY
+
+    quality = round(JPEG_QUALITY * 100)
 
     cam = camera_clip(os.path.join(tempfile.mkdtemp(prefix="bench-live-"), "camera.y4m"), size=size)
     video = cam.clip.video
     urls = []
     for f in video:
         buf = io.BytesIO()
-        Image.fromarray(f).save(buf, format="JPEG", quality=80)  # what the page sends (toBlob quality 0.8)
+        Image.fromarray(f).save(buf, format="JPEG", quality=quality)  # what the page sends (canvas.toBlob)
         urls.append("data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii"))
     tracker = open_online(model)
     inner_step = tracker.step
