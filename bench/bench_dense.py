@@ -10,12 +10,14 @@ photo, then for an object held in front of the camera (the mask is the object on
 under real-world appearance change: lighting, motion blur, non-rigid motion, all of them,
 with the visible share inside the mask, true and predicted, in each third of the clip;
 last, a textured object that turns in place (`studio.synthetic_turn`: its painted front
-turns away and comes back), without and with re-detection by appearance
-(`studio.dense.redetect`): occlusion accuracy (OA), mean visible-share error, the shares of
-pixel-frames wrongly called visible / hidden, and the share by third, true / predicted.
+turns away and comes back), before (neither of the two below), with re-detection by appearance
+(`studio.dense.redetect`) only, and with it and the DIS refiner's forward-backward test in
+frames where most tracks are lost (`fb_below`, the default): occlusion accuracy (OA), mean
+visible-share error, the shares of pixel-frames wrongly called visible / hidden, and the
+share by third, true / predicted.
 `--skip-real` leaves out the real clip, `--only-objects` runs only the held-object table,
-`--only-turning` only the last; `--no-redetect` runs the other tables without re-detection
-(the behaviour before it, for before/after figures).
+`--only-turning` only the last; `--before` runs the other tables without either (the
+behaviour before them, for before/after figures).
 """
 
 from __future__ import annotations
@@ -37,10 +39,14 @@ from studio.synthetic import make_clip  # noqa: E402
 from studio.synthetic_turn import make_turning_clip, turning_scores  # noqa: E402
 
 
-def dot_dis():
-    """The `dot_dis` tracker, without re-detection when `--no-redetect` is given."""
+def dot_dis(before: bool | None = None, redetect: bool | None = None):
+    """The `dot_dis` tracker; ``before`` (default: `--before` given) turns off re-detection and the
+    forward-backward test for frames where most tracks are lost; ``redetect`` overrides the first."""
+    before = "--before" in sys.argv if before is None else before
     tracker = create_tracker("dot_dis")
-    tracker.redetect = "--no-redetect" not in sys.argv
+    tracker.redetect = not before if redetect is None else redetect
+    if before:
+        tracker.refiner.fb_below = 0.0
     return tracker
 
 
@@ -96,24 +102,23 @@ def object_rows(tracker, frames: int = 48) -> None:
 
 
 def turning_rows(frames: int = 48, size: tuple[int, int] = (240, 320)) -> None:
-    """The turning-object table: the same clip without and with re-detection."""
+    """The turning-object table: the same clip before, with re-detection only, and after."""
     clip = make_turning_clip(frames, size)
     mask = clip.front_region()
     _, gt_visible = clip.dense_truth()
     print(f"\na textured object turning once in place (exact truth; {size[0]}x{size[1]}, {frames} frames; "
           "mask = a patch on its front on frame 0)")
-    print(f"{'re-detection':12s} {'OA':>6s} {'share err':>9s} {'false vis':>9s} {'false hid':>9s}   "
+    print(f"{'version':16s} {'OA':>6s} {'share err':>9s} {'false vis':>9s} {'false hid':>9s}   "
           f"{'visible share by third: truth / predicted':42s} {'seconds':>8s}")
     thirds = np.array_split(np.arange(1, frames), 3)
-    for redetect in (False, True):
-        tracker = create_tracker("dot_dis")
-        tracker.redetect = redetect
+    for label, tracker in (("before", dot_dis(before=True)), ("re-detection", dot_dis(before=True, redetect=True)),
+                           ("after", dot_dis(before=False))):
         tic = time.perf_counter()
         r = tracker.track_dense(clip.video, 0, mask)
         sec = time.perf_counter() - tic
         s = turning_scores(r.visible, gt_visible, mask)
         shares = " ".join(f"{gt_visible[t][:, mask].mean():.2f}/{r.visible[t][:, mask].mean():.2f}" for t in thirds)
-        print(f"{'on' if redetect else 'off':12s} {s['oa']:6.3f} {s['share_err']:9.3f} {s['false_visible']:9.3f} "
+        print(f"{label:16s} {s['oa']:6.3f} {s['share_err']:9.3f} {s['false_visible']:9.3f} "
               f"{s['false_hidden']:9.3f}   {shares:42s} {sec:8.2f}")
 
 

@@ -11,8 +11,9 @@ truly hidden at times.
 
 `--tracks` also prints how many of the region's own initial `lk` tracks are visible at the
 same frames: when those are lost, the dense field has nothing on the object to follow.
-`--no-redetect` turns off re-detection by appearance (`studio.dense.redetect`): the
-behaviour before it, for before/after figures. The name `turning` runs the generated
+`--before` turns off re-detection by appearance (`studio.dense.redetect`) and the DIS
+refiner's forward-backward test in frames where most tracks are lost (`fb_below`): the
+behaviour before them, for before/after figures. The name `turning` runs the generated
 turning object (`studio.synthetic_turn`, 240x320, 48 frames), whose truth is exact: its
 true share is printed beside, with the occlusion accuracy (OA) and mean share error.
 """
@@ -57,7 +58,9 @@ def main() -> None:
     torch.set_num_threads(1)
     names = [a for a in sys.argv[1:] if not a.startswith("--")] or ["backpack.mp4", "cat.mp4", "apple.mp4"]
     tracker = create_tracker("dot_dis")
-    tracker.redetect = "--no-redetect" not in sys.argv
+    if "--before" in sys.argv:
+        tracker.redetect = False
+        tracker.refiner.fb_below = 0.0
     for name in names:
         if name == "turning":
             turning(tracker)

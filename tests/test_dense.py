@@ -662,13 +662,17 @@ def test_redetect_refinds_lost_tracks_and_hides_slid_ones():
     visible[5:8] = False  # lost
     tracks[5:8] += 7.0  # and carried somewhere wrong
     tracks[3, :20] += np.float32([25.0, 0.0])  # slid onto other texture, still called visible
+    visible[3, 60:100] = False  # a frame is searched only when some of the region is lost
     out, stats = redetect(InitialTracks(tracks, visible, q), clip.video, mask, 0)
     back = out.visible[5:8] & seen[5:8]
     assert back.mean() > 0.8 * seen[5:8].mean()
     assert np.linalg.norm(out.tracks[5:8] - truth[5:8], axis=-1)[back].max() < 1.0
     wrong = out.visible[3, :20] & (np.linalg.norm(out.tracks[3, :20] - truth[3, :20], axis=-1) > 1.0)
     assert wrong.mean() <= 0.2 and out.visible[3, 20:].mean() > 0.9
+    unchanged = InitialTracks(truth[:4], seen[:4], q)  # nothing lost: nothing searched or changed
     assert stats["refound"] > 0 and tracks[5, 0, 0] == truth[5, 0, 0] + 7.0  # the input is not changed
+    same, _ = redetect(unchanged, clip.video[:4], mask, 0)
+    assert np.array_equal(same.tracks, truth[:4]) and np.array_equal(same.visible, seen[:4])
 
 
 def test_dense_visibility_comes_back_when_a_turning_object_turns_back(tracker):
@@ -685,3 +689,21 @@ def test_dense_visibility_comes_back_when_a_turning_object_turns_back(tracker):
     last = slice(17, 24)
     assert truth[last][:, mask].mean() > 0.8 and r.visible[last][:, mask].mean() >= 0.35
     assert r.visible[12:16][:, mask].mean() <= 0.1  # it faces away: nothing of it is seen
+
+
+def test_dis_refiner_checks_forward_backward_when_most_tracks_are_lost(clip):
+    """Where the tracks say a pixel is visible but it has vanished (a strip swallowed where the right half
+    slides over the left), the forward-backward test hides it, but only when few tracks survive."""
+    from studio.dense.refiners import DISRefiner
+
+    f0 = clip.video[0]
+    f1 = f0.copy()
+    f1[:, 56:-16] = f0[:, 72:]  # columns 56..71 of frame 0 are covered in frame 1
+    coarse = (SIZE[0] // 4, SIZE[1] // 4)
+    zero, ones = np.zeros(coarse + (2,), np.float32), np.ones(coarse, np.float32)
+    refiner = DISRefiner()
+    _, trusted = refiner.refine(f0, f1, zero, ones, tracks_kept=1.0)
+    _, checked = refiner.refine(f0, f1, zero, ones, tracks_kept=0.2)
+    strip, rest = checked[:, 58:70], np.concatenate([checked[:, 8:48], checked[:, 80:-24]], 1)
+    assert strip.mean() < 0.5 * trusted[:, 58:70].mean()
+    assert rest.mean() > 0.75  # the test costs some right pixels too (flat patches), hence only when needed

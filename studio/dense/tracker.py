@@ -223,7 +223,8 @@ class DenseTracker(PointTracker):
                 bwd = SparseToDense(init.tracks, init.visible, t, prep.work_size, coarse, self.max_elements)
                 backward = bwd.flow_to(source)
             toc = time.perf_counter()
-            flow, visible = self.refiner.refine(prep.work[source], prep.work[t], cflow, calpha, backward)
+            kept = float(init.visible[t][init.visible[source]].mean()) if init.visible[source].any() else 0.0
+            flow, visible = self.refiner.refine(prep.work[source], prep.work[t], cflow, calpha, backward, kept)
             prep.timings["interpolation"] += toc - tic
             prep.timings["refinement"] = prep.timings.get("refinement", 0.0) + time.perf_counter() - toc
             progress((k + 1) / len(targets), f"dense flow {source} -> {t}")
