@@ -10,8 +10,9 @@ Every refiner has ``patch_size`` (the coarse grid is ``(H / P, W / P)``) and
   [H/P, W/P] float32 in [0, 1],
 * ``backward``: optional ``(coarse_flow, coarse_alpha)`` from ``frame1`` to
   ``frame0``, used by refiners with ``uses_backward = True``,
-* ``tracks_kept``: the share of the initial tracks visible in the source frame that
-  are still visible in the target frame (the DIS refiner checks more when it is low),
+* ``tracks_kept``: the share of a masked region's initial tracks visible in the source
+  frame that are still visible in the target frame (1 for requests without a mask; the
+  DIS refiner checks more when it is low),
 
 returning ``(flow [H, W, 2] float32 (dx, dy) pixels, visible [H, W] bool)``.
 """

@@ -223,7 +223,11 @@ class DenseTracker(PointTracker):
                 bwd = SparseToDense(init.tracks, init.visible, t, prep.work_size, coarse, self.max_elements)
                 backward = bwd.flow_to(source)
             toc = time.perf_counter()
-            kept = float(init.visible[t][init.visible[source]].mean()) if init.visible[source].any() else 0.0
+            # Only a region's own tracks say that its surface is gone; a frame-wide set loses tracks at
+            # the frame's edges as the camera moves, which says nothing about the pixels in view.
+            kept = 1.0
+            if prep.region and init.visible[source].any():
+                kept = float(init.visible[t][init.visible[source]].mean())
             flow, visible = self.refiner.refine(prep.work[source], prep.work[t], cflow, calpha, backward, kept)
             prep.timings["interpolation"] += toc - tic
             prep.timings["refinement"] = prep.timings.get("refinement", 0.0) + time.perf_counter() - toc
@@ -272,6 +276,7 @@ class DenseTracker(PointTracker):
         if more is not None:
             prep.init = restrict_to_mask(prep.init, work, self.initializer, work_mask, int(query_frame),
                                          0, self.seed, more=more)
+            prep.region = True
             if self.redetect:
                 tic = time.perf_counter()
                 prep.init, _ = redetect(prep.init, work, work_mask, int(query_frame))
@@ -401,6 +406,8 @@ class _Prepared:
         self.work = work
         self.init = init
         self.timings = timings
+        self.region = False
+        """True when ``init`` holds only a masked region's tracks (``restrict_to_mask``)."""
 
 
 def _bilinear(image: np.ndarray, xy: np.ndarray) -> np.ndarray:
