@@ -2,10 +2,10 @@
 
 Starts the app, opens Chromium with a fake camera playing a generated 640x480 clip
 (``bench/live_driver.py``), drops an 8x8 grid (64 points) on the Live tab, lets it run
-and reads the figures measured in the page: tracked frames shown per second, and the
-latency from the moment the browser captured a frame to the moment it showed that frame
-tracked (median and 90th percentile). The server's own share (tracking, drawing,
-recording per frame) is printed beside it. Then Stop and save, and the accuracy of the
+and reads the figures measured in the page: frames shown per second (each drawn with its own
+tracked points), and the latency from the moment the page grabbed a frame from the camera to
+the moment it drew it with its points (median and 90th percentile). The server's own share
+(decode, tracking, recording per frame) is printed beside it. Then Stop and save, and the accuracy of the
 saved tracks against the clip's exact motion.
 
 Before the browser run, ``--server-frames`` frames go straight through a ``LiveSession`` (no
@@ -37,7 +37,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
 
-from live_driver import camera_clip, camera_from_video, free_port, latency_figures, launch_browser, live_status, open_live_tab, wait_status  # noqa: E402
+from live_driver import (  # noqa: E402
+    camera_clip,
+    camera_from_video,
+    free_port,
+    latency_figures,
+    launch_browser,
+    live_status,
+    open_live_tab,
+    reset_figures,
+    wait_status,
+)
 
 
 def main(argv=None) -> dict:
@@ -50,6 +60,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--server-frames", type=int, default=200, help="frames for the server-only timing (0 = skip)")
     ap.add_argument("--no-browser", action="store_true", help="server-only timing")
     ap.add_argument("--clip", help="a real video as the camera (resized to --size, looped; no ground truth)")
+    ap.add_argument("--in-flight", type=int, help="frames the page may have on their way at once (default: the app's)")
+    ap.add_argument("--quality", type=float, help="JPEG quality of the frames the page sends (default: the app's)")
     args = ap.parse_args(argv)
     h, w = (int(v) for v in args.size.lower().split("x"))
     figures = {"load_average_1min": os.getloadavg()[0]}
@@ -66,6 +78,13 @@ def main(argv=None) -> dict:
     from studio.service import TrackingService
     from studio.ui.app import build_demo, launch_kwargs
 
+    import studio.ui.tab_live as tab_live
+
+    if args.in_flight:
+        tab_live.MAX_IN_FLIGHT = args.in_flight
+    if args.quality:
+        tab_live.JPEG_QUALITY = args.quality
+    figures.update({"in_flight": tab_live.MAX_IN_FLIGHT, "jpeg_quality": tab_live.JPEG_QUALITY})
     work = tempfile.mkdtemp(prefix="bench-live-")
     if args.clip:
         cam = None
@@ -80,7 +99,7 @@ def main(argv=None) -> dict:
     try:
         with sync_playwright() as p:
             browser = launch_browser(p, y4m)
-            page = open_live_tab(browser, url, stamp=True)
+            page = open_live_tab(browser, url)
             if args.model != "lk":
                 page.locator("#live-model input").fill(args.model)
                 page.keyboard.press("Enter")
@@ -90,7 +109,7 @@ def main(argv=None) -> dict:
             page.click("#live-grid")
             wait_status(page, f"{args.grid * args.grid} points")
             page.wait_for_timeout(2000)  # settle: the first frames after the grid start the tracker
-            page.evaluate("() => { window.__live.latencies = []; window.__live.shown = []; }")
+            reset_figures(page)
             t0 = time.perf_counter()
             page.wait_for_timeout(int(args.seconds * 1000))
             figures.update(latency_figures(page))
@@ -121,27 +140,28 @@ def main(argv=None) -> dict:
 def server_stages(model: str, grid: int, size: tuple[int, int], frames: int) -> dict:
     """Milliseconds per frame of each server stage, median over ``frames`` frames of the camera clip.
 
-    Stages: ``decode`` (the browser's JPEG -> RGB, as Gradio does it), ``step`` (LiveSession: track +
-    draw + record), of which ``track`` (the online tracker alone), and ``encode`` (the tracked frame
-    -> JPEG data URL for the browser).
+    Stages, as the Live tab's ``live_frame`` runs them: ``decode`` (the page's JPEG data URL -> RGB),
+    ``step`` (LiveSession: track + record, undrawn: the page draws), of which ``track`` (the online
+    tracker alone), and ``points_json`` (the points as the JSON rows sent back).
     """
     import base64
     import io
+    import json as _json
     import time as _time
 
     from PIL import Image
 
     from studio.live import LiveSession
     from studio.online import open_online
-    from studio.ui.tab_live import jpeg_data_url
+    from studio.service.live_job import decode_frame_url, points_rows
 
     cam = camera_clip(os.path.join(tempfile.mkdtemp(prefix="bench-live-"), "camera.y4m"), size=size)
     video = cam.clip.video
-    jpegs = []
+    urls = []
     for f in video:
         buf = io.BytesIO()
-        Image.fromarray(f).save(buf, format="JPEG", quality=92)  # what the webcam box sends
-        jpegs.append(base64.b64encode(buf.getvalue()))
+        Image.fromarray(f).save(buf, format="JPEG", quality=80)  # what the page sends (toBlob quality 0.8)
+        urls.append("data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii"))
     tracker = open_online(model)
     inner_step = tracker.step
     track_ms = []
@@ -154,25 +174,25 @@ def server_stages(model: str, grid: int, size: tuple[int, int], frames: int) -> 
 
     tracker.step = timed_step
     session = LiveSession(tracker, tempfile.mkdtemp(prefix="bench-live-"), model=model)
-    times = {"decode": [], "step": [], "encode": []}
+    times = {"decode": [], "step": [], "points_json": []}
     for i in range(frames):
         t0 = _time.perf_counter()
-        frame = np.asarray(Image.open(io.BytesIO(base64.b64decode(jpegs[i % len(jpegs)]))).convert("RGB"))
+        frame = decode_frame_url(urls[i % len(urls)])
         t1 = _time.perf_counter()
-        drawn = session.step(frame)
+        session.step(frame, draw=False)
         t2 = _time.perf_counter()
-        jpeg_data_url(drawn)
+        _json.dumps(points_rows(*session.latest(), digits=2))
         t3 = _time.perf_counter()
         if i == 0:
             session.add_grid(grid)
             continue
         times["decode"].append((t1 - t0) * 1000)
         times["step"].append((t2 - t1) * 1000)
-        times["encode"].append((t3 - t2) * 1000)
+        times["points_json"].append((t3 - t2) * 1000)
     session.stop()
     out = {k: round(float(np.median(v)), 2) for k, v in times.items()}
     out["track"] = round(float(np.median(track_ms[1:])), 2)
-    out["total"] = round(out["decode"] + out["step"] + out["encode"], 2)
+    out["total"] = round(out["decode"] + out["step"] + out["points_json"], 2)
     out["frames_per_s_if_alone"] = round(1000.0 / out["total"], 1)
     out.update({"frames": frames, "points": grid * grid, "size": f"{size[1]}x{size[0]}"})
     return out

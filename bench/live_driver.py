@@ -5,12 +5,11 @@ The camera is Chromium's own fake device (``--use-file-for-fake-video-capture``)
 forwards then backwards so the loop has no jump), so every recorded frame can be matched
 back to its clip frame and its exact ground truth.
 
-Latency is measured in the page, end to end: each frame the webcam box captures gets a
-16-bit counter stamped into its bottom-left corner (8 px blocks) just before it is
-encoded; when the tracked picture shows a frame, the stamp is read back from its pixels,
-and latency = shown time - capture time of that stamp. So it covers the browser's JPEG
-encode, the upload, the server (decode, track, draw, record, encode) and the download
-and decode of the picture.
+Frames/s and latency are the page's own figures (``studio/ui/live_page.js`` keeps them in
+``window.__studioLive``): a frame counts as *shown* when the page has drawn it with its tracked
+points, and its latency runs from the moment the page grabbed it from the camera to that drawing
+(JPEG encode, upload, the server's decode, tracking and recording, the points' way back, the
+drawing), so it covers everything but the camera's own delay before the page sees a frame.
 """
 
 from __future__ import annotations
@@ -35,51 +34,6 @@ BASE_ARGS = [
     "--use-fake-ui-for-media-stream",
     "--use-fake-device-for-media-stream",
 ]
-
-STAMP_BITS = 16
-STAMP_BLOCK = 8
-
-# Wraps the canvas encoder the webcam box uses: stamp a counter, note the capture time; and on every
-# picture shown in #live-out, read the stamp back and note the latency.
-STAMP_SCRIPT = """
-(() => {
-  const BITS = %d, BLOCK = %d;
-  window.__live = {captured: {}, latencies: [], shown: [], next: 1};
-  const encode = HTMLCanvasElement.prototype.toDataURL;
-  HTMLCanvasElement.prototype.toDataURL = function (...args) {
-    if (this.width >= BITS * BLOCK && this.height >= BLOCK * 4) {
-      const id = window.__live.next++ & 0xffff;
-      const ctx = this.getContext('2d');
-      for (let b = 0; b < BITS; b++) {
-        ctx.fillStyle = (id >> b) & 1 ? '#fff' : '#000';
-        ctx.fillRect(b * BLOCK, this.height - BLOCK, BLOCK, BLOCK);
-      }
-      window.__live.captured[id] = performance.now();
-    }
-    return encode.apply(this, args);
-  };
-  const probe = document.createElement('canvas');
-  document.addEventListener('load', (e) => {
-    const img = e.target;
-    if (!(img instanceof HTMLImageElement) || !img.closest('#live-out')) return;
-    const now = performance.now();
-    // Only the stamp's strip is copied out of the picture: the probe costs the page next to nothing.
-    probe.width = BITS * BLOCK; probe.height = BLOCK;
-    const ctx = probe.getContext('2d', {willReadFrequently: true});
-    ctx.drawImage(img, 0, img.naturalHeight - BLOCK, BITS * BLOCK, BLOCK, 0, 0, BITS * BLOCK, BLOCK);
-    const px = ctx.getImageData(0, 0, BITS * BLOCK, BLOCK).data;
-    let id = 0;
-    for (let b = 0; b < BITS; b++) {
-      const i = 4 * ((BLOCK / 2) * BITS * BLOCK + b * BLOCK + BLOCK / 2);
-      if (px[i] + px[i + 1] + px[i + 2] > 3 * 128) id |= 1 << b;
-    }
-    const t0 = window.__live.captured[id];
-    window.__live.shown.push(now);
-    if (t0 !== undefined) window.__live.latencies.push(now - t0);
-  }, true);
-})();
-""" % (STAMP_BITS, STAMP_BLOCK)
-
 
 @dataclass
 class CameraClip:
@@ -138,33 +92,39 @@ def launch_browser(playwright, y4m: str):
     )
 
 
-def open_live_tab(browser, url: str, stamp: bool = False, timeout_ms: int = 60_000):
-    """A page on the app's Live tab with the camera streaming (``stamp``: measure latency, see the module)."""
+def open_live_tab(browser, url: str, timeout_ms: int = 60_000):
+    """A page on the app's Live tab with the camera on and the first frame shown (no points yet)."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(timeout_ms)
-    if stamp:
-        page.add_init_script(STAMP_SCRIPT)
     page.goto(url)
     page.get_by_role("tab", name="Live").click()
-    page.locator("#live-camera button", has_text="Click to Access Webcam").click()
-    page.locator("#live-camera button", has_text="Record").click()
-    page.wait_for_selector("#live-out img")
+    page.locator("#live-page button.live-start").click()
+    page.wait_for_function("() => window.__studioLive && window.__studioLive.shown.length > 0")
     return page
 
 
 def live_status(page) -> str:
-    return page.locator("#live-status textarea").input_value()
+    """The line under the picture (frames/s shown, latency, the server's status) and the buttons' status."""
+    return page.evaluate(STATUS_JS)
+
+
+STATUS_JS = """() => [document.querySelector('#live-page .live-stats'), document.querySelector('#live-page .live-note'),
+  document.querySelector('#live-status textarea')].map(e => e ? (e.value !== undefined ? e.value : e.textContent) : '')
+  .join(' | ')"""
 
 
 def wait_status(page, text: str) -> None:
-    page.wait_for_function(
-        "t => (document.querySelector('#live-status textarea') || {}).value?.includes(t)", arg=text
-    )
+    page.wait_for_function(f"t => ({STATUS_JS})().includes(t)", arg=text)
+
+
+def reset_figures(page) -> None:
+    """Start the page's frames/s and latency figures afresh."""
+    page.evaluate("() => { window.__studioLive.latencies = []; window.__studioLive.shown = []; }")
 
 
 def latency_figures(page) -> dict:
-    """Frames shown per second and end-to-end latency (ms) so far; needs ``stamp=True``."""
-    data = page.evaluate("() => ({lat: window.__live.latencies, shown: window.__live.shown})")
+    """Frames shown per second and latency (ms, grab -> drawn with its points) since ``reset_figures``."""
+    data = page.evaluate("() => ({lat: window.__studioLive.latencies, shown: window.__studioLive.shown})")
     lat = np.asarray(data["lat"], float)
     shown = np.asarray(data["shown"], float)
     fps = (len(shown) - 1) / ((shown[-1] - shown[0]) / 1000.0) if len(shown) > 1 else 0.0

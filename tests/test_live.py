@@ -118,6 +118,32 @@ def test_a_model_that_cannot_join_restarts_on_the_clicked_frame(tmp_path, clip):
     assert not alone.visible[11].all()  # the occluder covers some grid points on frame 11
 
 
+def test_a_grid_after_a_click_is_tracked_as_plain_grid_points_as_track_does(tmp_path, clip):
+    """``lk`` gives sub-points to the clicks of a small request only (``track`` decides it per request). A
+    session started by one click has them; a grid dropped later must not get them too: the session restarts
+    with every point as one request, so from the grid's frame on the result is ``track``'s for that request."""
+    from studio.queries import grid_queries
+    from studio.registry import create_tracker
+
+    s = session(tmp_path)
+    s.step(clip.video[0])
+    s.add_points([[150.0, 90.0]])
+    for t in range(1, 6):
+        s.step(clip.video[t])
+    s.add_grid(5)  # dropped on frame 5
+    for t in range(6, len(clip.video)):
+        s.step(clip.video[t])
+    r = s.stop().result
+    assert r.tracks.shape == (24, 26, 2)
+    # The grid's query frame is the frame it was dropped on.
+    assert np.all(r.queries[1:, 0] == 5)
+    # ``track`` on frames 5.. with the click where the session had it on frame 5, and the grid.
+    q = np.concatenate([[[0.0, *r.tracks[5, 0]]], grid_queries((240, 320), 5)]).astype(np.float32)
+    offline = create_tracker("lk").track(clip.video[5:], q)
+    np.testing.assert_allclose(r.tracks[6:], offline.tracks[1:], atol=1e-4)
+    np.testing.assert_array_equal(r.visible[6:], offline.visible[1:])
+
+
 def test_stop_writes_track_files_and_the_recording(tmp_path, clip):
     s = session(tmp_path)
     for t in range(10):
@@ -258,21 +284,64 @@ def test_points_json_is_checked_before_and_after_parsing():
         parse_points_json("[" * 5000 + "]" * 5000, max_points=1000)
 
 
-def test_tracked_frames_travel_as_jpeg_data_urls(clip):
-    import gradio as gr
+def jpeg_url(image: np.ndarray, quality: int = 92) -> str:
+    """uint8 [H, W, 3] RGB as the page sends it: a JPEG data URL."""
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="JPEG", quality=quality)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
-    from studio.ui.tab_live import send_inline
 
-    image = clip.video[3]  # a photo, 240x320
-    value = send_inline(gr.Image(type="numpy")).postprocess(image)
-    head, data = value.url.split(",", 1)
-    assert head == "data:image/jpeg;base64"
-    decoded = np.asarray(Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB"))
-    assert decoded.shape == image.shape
-    err = np.abs(decoded.astype(int) - image.astype(int)).mean()
-    assert err < 6
+def test_frames_from_the_page_are_decoded_and_bad_ones_refused(clip):
+    from studio.limits import Limits
+    from studio.io.guards import LimitExceeded
+    from studio.service.live_job import decode_frame_url
+
+    frame = decode_frame_url(jpeg_url(clip.video[3]))
+    assert frame.shape == (240, 320, 3) and frame.dtype == np.uint8
+    err = np.abs(frame.astype(int) - clip.video[3].astype(int)).mean()
     assert err < 0.2 * np.abs(clip.video[3].astype(int) - clip.video[12].astype(int)).mean()  # it is this frame
-    assert send_inline(gr.Image()).postprocess(None) is None
+    png = io.BytesIO()
+    Image.fromarray(clip.video[3]).save(png, format="PNG")
+    url = "data:image/png;base64," + base64.b64encode(png.getvalue()).decode("ascii")
+    np.testing.assert_array_equal(decode_frame_url(url), clip.video[3])
+    for bad, why in [
+        (None, "data:image"), ("http://example.com/a.jpg", "data:image"), ("data:image/svg+xml;base64,PHN2Zz4=", "base64 jpeg"),
+        ("data:image/jpeg,rawtext", "base64 jpeg"), ("data:image/jpeg;base64,@@@", "valid base64"),
+        ("data:image/jpeg;base64," + base64.b64encode(b"not a picture").decode(), "not an image"),
+        ("data:image/jpeg;base64," + "A" * 17_000_000, "at most"),
+    ]:
+        with pytest.raises(InputError, match=why):
+            decode_frame_url(bad)
+    # A picture with more pixels than allowed is refused from its header, before it is decoded.
+    with pytest.raises(LimitExceeded):
+        decode_frame_url(jpeg_url(clip.video[3]), Limits(max_image_pixels=1000))
+
+
+def test_live_clients_keep_one_holder_per_page_and_close_idle_ones():
+    from studio.ui.tab_live import LiveClients
+
+    now = [0.0]
+    clients = LiveClients(max_clients=2, idle_s=60, clock=lambda: now[0])
+    a = clients.get("page-aaaaaaaa")
+    assert clients.get("page-aaaaaaaa") is a
+    b = clients.get("page-bbbbbbbb")
+    with pytest.raises(InputError, match="2 pages at once"):
+        clients.get("page-cccccccc")
+    for bad in (None, "", "short", "x" * 65, "../../etc", 42):
+        with pytest.raises(InputError, match="page id"):
+            clients.get(bad)
+
+    class Session:
+        closed = False
+
+        def close(self):
+            self.closed = True
+
+    a.session = Session()
+    now[0] = 61.0  # page a went quiet; page b calls again
+    assert clients.get("page-bbbbbbbb") is b
+    assert a.session is None  # closed: its unsaved recording removed
+    assert clients.get("page-cccccccc") is not a  # there is room again
 
 
 @pytest.mark.filterwarnings("ignore:.*:Warning:gradio.queueing")
@@ -319,41 +388,59 @@ def test_headless_live_frames_and_stop(tmp_path, clip):
         demo.close()
 
 
-def test_live_tab_handlers_stream_click_stop_and_a_model_without_weights(tmp_path, clip, monkeypatch):
-    """The Live tab's handlers as Gradio calls them: frames, a click, Stop; a model that cannot start says why."""
-    import gradio as gr
-
+def test_live_tab_page_calls_and_buttons_track_click_stop_and_a_model_without_weights(tmp_path, clip, monkeypatch):
+    """The Live tab as its page calls it: frames and clicks (server functions), the grid, model and Stop
+    buttons (Gradio handlers), all for one page id; a model that cannot start says why; frames out of order."""
     from conftest import handler_named
     from studio.service import TrackingService
     from studio.ui.app import build_demo
-    from studio.ui.tab_live import LiveHolder
 
     demo = build_demo(TrackingService(output_root=tmp_path))
-    on_frame, on_click = handler_named(demo, "on_live_frame"), handler_named(demo, "on_live_click")
-    on_stop, on_model = handler_named(demo, "on_live_stop"), handler_named(demo, "on_live_model")
-    box = LiveHolder()
+    (page,) = [b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "live-page"]
+    on_grid, on_stop, on_model = (handler_named(demo, n) for n in ("on_live_grid", "on_live_stop", "on_live_model"))
+    me = "test-page-0001"
+
+    def frame(t, seq=None):
+        return page.live_frame({"client": me, "seq": t if seq is None else seq, "image": jpeg_url(clip.video[t])})
 
     monkeypatch.setattr("studio.service.live_job.weight_status", lambda name: "unavailable")
     monkeypatch.setattr("studio.ui.tab_live.weight_status", lambda name: "unavailable")
-    assert "cotracker3_online" in on_model(box, "cotracker3_online")  # says where to get the weights
-    image, text = on_frame(clip.video[0], box)
-    assert np.array_equal(image, clip.video[0]) and "cotracker3_online cannot start" in text and "lk needs no weights" in text
-    assert box.session is None
+    assert "cotracker3_online" in on_model(me, "cotracker3_online")  # says where to get the weights
+    out = frame(0)
+    assert out["points"] == [] and out["size"] == [240, 320]
+    assert "cotracker3_online cannot start" in out["status"] and "lk needs no weights" in out["status"]
     monkeypatch.undo()
 
-    assert on_model(box, "lk") == "switched to lk"
-    image, text = on_frame(clip.video[0], box)
-    assert image.shape == (240, 320, 3) and text.startswith("lk · 1 frames") and "click on the picture" in text
-    status = on_click(box, gr.SelectData(None, {"index": [101, 61], "value": None, "selected": True}))
-    assert status.startswith("1 point")
-    for t in range(1, 5):
-        image, text = on_frame(clip.video[t], box)
-    assert "1 points" in text or "· 1 point" in text
-    files, video, text = on_stop(box)
+    assert on_model(me, "lk") == "switched to lk"
+    out = frame(1)
+    assert out["status"].startswith("lk · 1 frames") and "click on the picture" in out["status"]
+    assert page.live_click({"client": me, "x": 100, "y": 60})["status"].startswith("1 point")
+    assert on_grid(me, 2).startswith("5 points")
+    for t in range(2, 6):
+        out = frame(t)
+    assert "5 points" in out["status"] and len(out["points"]) == 5 and len(out["colors"]) == 5
+    assert all(c.startswith("#") and len(c) == 7 for c in out["colors"])
+    # The points follow the clip: the click (its query frame is frame 1 of the clip) is near the truth on frame 5.
+    gt, _ = clip.ground_truth(np.array([[1, 100, 60]], np.float32))
+    assert np.abs(np.array(out["points"][0][:2]) - gt[5, 0]).max() < 1.0 and out["points"][0][2] is True
+    # A frame overtaken by a newer one is dropped, not tracked out of order.
+    assert frame(4, seq=3) == {"seq": 3, "skipped": True}
+    # Bad calls get a message and the next frame still works.
+    assert "page id" in page.live_frame({"client": "x", "seq": 9, "image": ""})["error"]
+    assert "data:image" in page.live_frame({"client": me, "seq": 9, "image": "hello"})["error"]
+    assert "error" in page.live_frame("not a dict") and "error" in page.live_click({"client": me, "x": "1"})
+    assert "must lie on" in page.live_click({"client": me, "x": 5000, "y": 1})["error"]
+    out = frame(6)
+    assert "6 frames" in out["status"]  # frames 1..6; the failed start on frame 0 is not a session frame
+
+    files, video, text = on_stop(me)
     assert sorted(os.path.basename(f) for f in files) == ["live_lk.csv", "live_lk.json", "live_lk.npz"]
-    assert video.endswith("live.mp4") and text.startswith("saved lk · 5 frames")
+    assert video.endswith("live.mp4") and text.startswith("saved lk · 6 frames")
     saved = load_tracks([f for f in files if f.endswith(".npz")][0])
-    assert saved.queries.tolist() == [[0.0, 100.5, 60.5]]  # the first point starts on the frame it was clicked on
+    # The click and the grid came before tracking started: all start on the frame they were put on.
+    assert saved.queries[0].tolist() == [0.0, 100.0, 60.0] and np.all(saved.queries[1:, 0] == 0)
     # After Stop the camera goes on untracked, the saved summary stays on the status line.
-    image, text = on_frame(clip.video[5], box)
-    assert text.startswith("saved lk · 5 frames") and "start a new session" in text
+    out = frame(7)
+    assert out["status"].startswith("saved lk · 6 frames") and "start a new session" in out["status"]
+    assert out["points"] == []  # the stopped session's points are not drawn on new frames
+    assert "nothing to save" in on_stop("other-page-01")[2]

@@ -204,3 +204,34 @@ def test_real_clip_clicks_a_pixel_apart_agree(media):
     runs = np.stack(runs)
     stray = np.linalg.norm(runs - np.median(runs, axis=0), axis=-1).max(axis=0).mean(axis=0)  # per click
     assert np.median(stray) < 20 and stray.max() < 60, stray
+
+
+def test_round_trip_of_some_points_answers_as_a_round_trip_of_all(lk, clips):
+    """Only points that passed the way there take the way back; their answers must be those of
+    a round trip of every point on the same images (LK treats each point alone)."""
+    import cv2
+
+    clip = clips("mixed")
+    # Frames 5 and 15: far enough apart that some points fail the way there and some the way back.
+    g0, g1 = (cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in clip.video[[5, 15]])
+    rng = np.random.default_rng(0)
+    for box in ((0, 0, 320, 240), (60, 40, 120, 90)):  # the whole frame; a few points (a cropped call)
+        p0 = (rng.uniform(box[:2], box[2:], (60, 2))).astype(np.float32)
+        p1, ok, err = lk._lk(g0, g1, p0)
+        ok &= err < lk.max_patch_error
+        back, ok_b, _ = lk._lk(g1, g0, p1, p0)  # every point, as before the change
+        every = ok & ok_b & (np.linalg.norm(back - p0, axis=1) < lk.fb_threshold)
+        assert every.sum() < ok.sum() and every.any()
+        assert np.array_equal(lk._round_trip(g0, g1, p0, p1, ok), every)
+        assert np.array_equal(lk._checked_lk(g0, g1, p0)[1], every)
+
+
+def test_grey_clip_is_each_frames_luma(clips):
+    import cv2
+
+    from studio.trackers.lk import to_gray
+
+    video = clips("rotate").video[::-3]  # a strided view, not one contiguous block
+    gray = to_gray(video)
+    assert gray.shape == video.shape[:3] and gray.dtype == np.uint8
+    assert all(np.array_equal(g, cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)) for g, f in zip(gray, video))

@@ -11,7 +11,10 @@ the recording. Nothing grows with the stream but the tracks themselves
 Adding points mid-stream: the first points start the tracker on the frame they were
 clicked on. Later ones join the running tracker (``OnlineTracker.add_queries``: ``lk``,
 Track-On) from the next frame on, at the clicked position, and the other points carry
-on undisturbed; the saved query frame is that next frame. A model that cannot take points
+on undisturbed; the saved query frame is that next frame. A grid dropped on a running
+``lk`` session whose first points were clicks (which ``lk`` tracks with sub-points) restarts it
+instead, as below, with every point as one request: ``lk`` then decides sub-points for all of
+them as ``track`` would (none for a grid and its few clicks). A model that cannot take points
 mid-stream (the online CoTrackers) runs in *segments* instead: the running segment is
 finished (its final tracks are kept) and a new one starts on the clicked frame with every
 point so far as a query at its latest estimate; a point hidden at that moment restarts
@@ -136,6 +139,8 @@ class LiveSession:
         self.stats = LiveStats()
         self.stopped = False
         self._pending = np.zeros((0, 2), np.float32)  # points to add on the newest frame
+        self._pending_grid = False  # a grid is among them
+        self._request = 0  # points given to the tracker's last ``start`` (its sub-point count follows it)
         self._segments: list[_Segment] = []
         self._running: _Segment | None = None
         self._last_frame: np.ndarray | None = None
@@ -190,7 +195,9 @@ class LiveSession:
         if not 1 <= n <= 64:
             raise InputError(f"grid size must be 1..64, got {n}")
         q = grid_queries(self.size, n)
-        return self.add_points(q[:, 1:])
+        total = self.add_points(q[:, 1:])
+        self._pending_grid = True
+        return total
 
     # ------------------------------------------------------------------ frames
 
@@ -211,12 +218,19 @@ class LiveSession:
             frame = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
         return np.ascontiguousarray(frame)
 
+    @property
+    def colors(self) -> np.ndarray:
+        """uint8 [N, 3] RGB of every point, as ``step`` draws them."""
+        return self._colors
+
     @_locked
-    def step(self, frame: np.ndarray) -> np.ndarray:
+    def step(self, frame: np.ndarray, draw: bool = True) -> np.ndarray:
         """Take the next camera frame: record it, track the points into it, draw them.
 
         Args:
           frame: uint8 [H, W, 3] RGB as the camera gave it.
+          draw: False returns the working frame undrawn (a page that draws the points itself
+            from ``latest``).
 
         Returns:
           uint8 [h, w, 3] RGB working frame with the points (filled disc = visible, ring =
@@ -234,7 +248,7 @@ class LiveSession:
         if len(self._pending) and self._last_frame is None:
             self._restart(t)  # points placed before the first frame (a session started by a click)
             tracks, visible = self.tracker.step(frame[None])
-        elif len(self._pending) and self._running is not None and self._join(t):
+        elif len(self._pending) and self._running is not None and not self._grid_changes_request() and self._join(t):
             tracks, visible = self.tracker.step(frame[None])
         elif len(self._pending):
             # Points were clicked on the previous frame: a new segment starts there.
@@ -250,9 +264,23 @@ class LiveSession:
             self._recent.append((row_t, row_v))
         self._last_frame = frame
         self.stats.frames = t + 1
-        out = self._draw(frame)
+        out = self._draw(frame) if draw else frame
         self._update_stats(arrival)
         return out
+
+    def _grid_changes_request(self) -> bool:
+        """True when a pending grid would be tracked differently joined than as part of one request.
+
+        ``lk`` gives sub-points per request (``LKTracker.sub_point_count``: the clicks of a small
+        request get them, a grid does not), and points that join a running stream get as many as
+        the first ones did. So a grid dropped on a session started by a click would get the click's
+        sub-points; instead the session restarts with every point as one request, which is what
+        ``track`` does with the same points.
+        """
+        count = getattr(getattr(self.tracker, "model", self.tracker), "sub_point_count", None)
+        if not self._pending_grid or count is None:
+            return False
+        return count(self._request) != count(len(self.queries) + len(self._pending))
 
     def _join(self, t: int) -> bool:
         """Add the pending points to the running tracker from frame ``t`` on (``OnlineTracker.add_queries``:
@@ -267,7 +295,7 @@ class LiveSession:
             self._can_join = False
             return False
         self.queries = np.concatenate([self.queries, new])
-        self._pending = np.zeros((0, 2), np.float32)
+        self._pending, self._pending_grid = np.zeros((0, 2), np.float32), False
         self._running.ids = np.arange(len(self.queries))
         self._grow(len(new))
         return True
@@ -294,7 +322,8 @@ class LiveSession:
             current = self.queries[:, 1:]
         new = np.column_stack([np.full(len(self._pending), t, np.float32), self._pending])
         self.queries = np.concatenate([self.queries, new]).astype(np.float32)
-        self._pending = np.zeros((0, 2), np.float32)
+        self._pending, self._pending_grid = np.zeros((0, 2), np.float32), False
+        self._request = len(self.queries)
         starts = np.concatenate([current, new[:, 1:]])
         # Clamp estimates that drifted off the frame: the tracker wants query points on it.
         h, w = self.size

@@ -71,7 +71,8 @@ def stream_track(
     if (points is None) == (grid is None):
         raise InputError("give either query points or a grid size")
     progress = progress or no_progress
-    source = VideoFrames(path, max_frames=max_frames, max_side=max_side)
+    # Decoding runs a few frames ahead in its own thread, overlapping the tracking (both release the GIL).
+    source = VideoFrames(path, max_frames=max_frames, max_side=max_side, ahead=4)
     frames = iter(source)
     try:
         first = next(frames)
@@ -108,6 +109,7 @@ def stream_track(
         if painter is not None:
             painter.close()
     except BaseException:
+        frames.close()  # stops the decoding thread now rather than when the generator is collected
         if painter is not None:
             painter.abort()
         raise

@@ -8,10 +8,13 @@ neural model loads its (cached) weights once per session.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 
 import numpy as np
 
+from studio.io.guards import decode_image
 from studio.live import LiveSession
 from studio.online import NotOnline, online_names, open_online
 from studio.registry import NOT_USABLE, tracker_info, weight_status, where_to_get
@@ -91,10 +94,43 @@ def parse_points_json(text: str, max_points: int = 1000) -> np.ndarray:
     return np.asarray(data, np.float32).reshape(-1, 2)
 
 
-def points_json(tracks: np.ndarray, visible: np.ndarray) -> str:
-    """``[[x, y, visible], ...]`` of every point on one frame (x, y null for a point not started yet)."""
+def points_rows(tracks: np.ndarray, visible: np.ndarray, digits: int = 3) -> list:
+    """``[[x, y, visible], ...]`` of every point on one frame (x, y None for a point not started yet)."""
     rows = []
     for (x, y), v in zip(np.asarray(tracks, float), np.asarray(visible, bool)):
         finite = bool(np.isfinite(x) and np.isfinite(y))
-        rows.append([round(float(x), 3) if finite else None, round(float(y), 3) if finite else None, bool(v)])
-    return json.dumps(rows)
+        rows.append([round(float(x), digits) if finite else None, round(float(y), digits) if finite else None, bool(v)])
+    return rows
+
+
+def points_json(tracks: np.ndarray, visible: np.ndarray) -> str:
+    """``points_rows`` as JSON text."""
+    return json.dumps(points_rows(tracks, visible))
+
+
+FRAME_URL_FORMATS = ("jpeg", "png", "webp")
+MAX_FRAME_URL_CHARS = 16_000_000
+"""A camera frame sent by the Live tab's page: a 640x480 JPEG is ~40-80 kB of base64; 16 MB is room for a
+large PNG and still refuses a flood before it is decoded."""
+
+
+def decode_frame_url(url, limits=None) -> np.ndarray:
+    """A camera frame sent by the page as ``data:image/{jpeg,png,webp};base64,...`` -> uint8 [H, W, 3] RGB.
+
+    Raises:
+      InputError: not such a data URL, too long, not base64, or not a readable image;
+      LimitExceeded: more pixels than ``max_image_pixels`` (checked from the header, before decoding).
+    """
+    if not isinstance(url, str) or not url.startswith("data:image/"):
+        raise InputError("a live frame must be a data:image/jpeg (or png, webp) URL")
+    if len(url) > MAX_FRAME_URL_CHARS:
+        raise InputError(f"a live frame may be at most {MAX_FRAME_URL_CHARS // 1_000_000} MB of text")
+    head, _, body = url.partition(",")
+    kind = head[len("data:image/"):]
+    if not kind.endswith(";base64") or kind[: -len(";base64")] not in FRAME_URL_FORMATS:
+        raise InputError(f"a live frame must be a base64 {'/'.join(FRAME_URL_FORMATS)} data URL, got {head[:40]!r}")
+    try:
+        blob = base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        raise InputError("a live frame's data URL is not valid base64") from None
+    return decode_image(blob, "the camera frame", limits)

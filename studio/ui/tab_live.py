@@ -1,96 +1,113 @@
-"""The "Live" tab: track points on the webcam stream as it comes, save the session on Stop.
+"""The Live tab: the page tracks its own camera picture with points the server computes.
 
-The webcam box streams frames (``gr.Image(streaming=True).stream``); each frame goes to
-the browser session's ``LiveSession`` (``studio.live``), which tracks, records and draws
-it; the drawn frame comes back in the picture next to the camera. Clicking that
-picture adds a point on the frame shown; *Drop grid* adds an N×N grid. **Stop and save**
-ends the session and offers the tracks (npz / CSV / JSON) and the recorded video; the
-next frame after it starts a new session.
+The page (``live_page.js``, inside a ``gr.HTML``) owns the camera. It grabs a frame,
+sends it as a JPEG to the server function ``live_frame`` (one plain POST, no queue),
+and draws the frame it grabbed with the points the server returns (small JSON) on a
+canvas: the picture shown and its points always belong to each other, and nothing
+travels back but the points. Clicking the picture adds a point on the newest frame
+(``live_click``); *Drop grid* adds an N×N grid; **Stop and save** ends the session and
+offers the tracks (npz / CSV / JSON) and the recorded video; the next frame after it
+starts a new session.
 
-Per browser session the state is a ``LiveHolder`` (a mutable box, so the stream and the
-buttons never overwrite each other's state): the running ``LiveSession`` and the model
-chosen for the next one. Frames are never held in memory (``LiveSession`` records them
-to a file as they come).
+Why not Gradio's webcam streaming: its page encodes every frame with the synchronous
+``canvas.toDataURL`` on the main thread, sends it through the queue, gets the drawn
+frame back as a second JPEG and decodes it; on a 2-core machine that also runs the
+server, that page work (its main thread was busy ~935 ms per second), not the server
+(10-27 ms a frame), capped the frames shown (8-12 frames/s at 140-230 ms; see the
+README's Live figures).
+
+Each page load makes a random client id (``live_page.js``) and sends it with every
+call; ``LiveClients`` keeps that page's ``LiveHolder`` (its running ``LiveSession``
+and the model for the next one). The Gradio buttons get the id the same way (their
+``js`` step puts it in a hidden textbox). Frames are never held in memory
+(``LiveSession`` records them to a file as they come).
 """
 
 from __future__ import annotations
 
-import base64
 import logging
+import re
+import threading
+import time
+from pathlib import Path
 
-import cv2
 import gradio as gr
 import numpy as np
-from gradio.data_classes import Base64ImageData
 
 from studio.results import InputError
 from studio.service import TrackingService
 from studio.service.live_job import (
     LIVE_DEFAULT_MODEL,
+    decode_frame_url,
     live_model_choices,
     open_live_session,
     parse_points_json,
     points_json,
+    points_rows,
 )
 from studio.registry import NOT_USABLE, weight_status, where_to_get
-from studio.ui.common import USER_ERRORS, click_to_pixel, message_of, user_errors
+from studio.ui.common import USER_ERRORS, message_of, user_errors
 
 log = logging.getLogger(__name__)
 
-STREAM_EVERY_S = 0.055
-"""The browser captures and sends a camera frame this often (18/s), whether or not the last one
-has come back. Faster only queues frames a 2-core server cannot keep up with (each costs the
-page a JPEG encode and the server a decode): measured with bench/bench_live.py at load ~7, 0.04 s
-showed 11-12 tracked frames/s at 130-170 ms latency, 0.055 s 15-16 frames/s at 55-100 ms (the
-figures swing with the machine's load; see the README)."""
+JPEG_QUALITY = 0.92
+"""Quality of the JPEG the page sends per frame (canvas.toBlob; Chromium's own default, ~60 kB at 640x480).
+Measured with bench/bench_live.py: 0.8 sends smaller frames but doubles the tracking error against the clip's
+exact motion (median 0.17 vs 0.10 px, p90 0.60 vs 0.28 px), for no clear gain in frames/s."""
 
-TIME_LIMIT_S = 600
-"""A stream ends after 10 minutes (the recording stops earlier at STUDIO_LIVE_MAX_FRAMES)."""
+MAX_IN_FLIGHT = 1
+"""Frames the page may have on their way to the server at once. One: the next frame is grabbed when the last
+one's points are back, so no frame waits behind another on the server. Two gave a few more frames/s at about
+twice the latency (bench/bench_live.py at load ~10: 24.7 frames/s at 56 ms vs 22.0 at 32 ms); with more than
+one, the server drops a frame that a newer one overtook."""
 
-INTRO = """\
-**1.** Press the camera button, then **Record** to start streaming (frames go to this app's server, \
-which tracks them and records them for the download). **2.** Click on the tracked picture to add points, or drop a \
-grid. **3.** **Stop and save** to download the tracks (npz / CSV / JSON, pixels of the recorded video) and the \
-recording. `lk` needs no weights; other online models are listed with their weight status.
+TAIL = 8
+"""Frames of trail the page draws behind each point (as ``LiveSession`` draws them)."""
+
+INTRO = (
+    "**1.** Press **Start camera** (frames go to this app's server, which tracks them and records them for the "
+    "download). **2.** Click on the picture to add points, or drop a grid. **3.** **Stop and save** to download the "
+    "tracks (npz / CSV / JSON, pixels of the recorded video) and the recording. The line above the picture shows the "
+    "frames/s shown (each with its own tracked points) and the latency from grabbing a frame to showing it tracked. "
+    "`lk` needs no weights; other online models are listed with their weight status."
+)
+
+PAGE_HTML = """\
+<div class="live-page">
+  <div class="live-bar"><button class="live-start" type="button">Start camera</button>
+    <span class="live-stats">camera off</span></div>
+  <canvas class="live-view" width="640" height="480" title="click to add a point"></canvas>
+  <div class="live-note"></div>
+  <video class="live-src" muted playsinline></video>
+</div>
 """
 
+PAGE_CSS = """\
+.live-page { display: flex; flex-direction: column; gap: 6px; }
+.live-bar { display: flex; align-items: center; gap: 12px; }
+.live-start { white-space: nowrap; padding: 6px 14px; border-radius: 6px;
+  border: 1px solid var(--border-color-primary); background: var(--button-primary-background-fill);
+  color: var(--button-primary-text-color); cursor: pointer; }
+.live-stats { font-family: var(--font-mono); font-size: 0.9em; }
+.live-view { width: 100%; max-width: 640px; height: auto; background: #111; cursor: crosshair; }
+.live-note { min-height: 1.2em; font-size: 0.9em; }
+.live-src { display: none; }
+"""
 
-JPEG_QUALITY = 70
+CLIENT_ID = re.compile(r"[0-9A-Za-z-]{8,64}")
+
+# The Gradio buttons' ``js`` step: the page's client id in place of the hidden textbox's value.
+_WITH_CLIENT = "(...args) => [(window.__studioLive || {}).id || '', ...args.slice(1, %d)]"
 
 
-def jpeg_data_url(image: np.ndarray, quality: int = JPEG_QUALITY) -> str:
-    """uint8 [H, W, 3] RGB -> ``data:image/jpeg;base64,...``."""
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:
-        raise ValueError("JPEG encoding failed")
-    return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode("ascii")
-
-
-def send_inline(image: gr.Image) -> gr.Image:
-    """Make the output ``image`` carry numpy frames inside the event message as JPEG data URLs.
-
-    A plain ``gr.Image`` output saves every frame as a file in Gradio's cache and the
-    browser fetches it with a second request; at 15 frames/s those fetches compete
-    with tracking for the server and the browser drops pictures that a newer one
-    overtook (measured with a handler that only returns the frame, at load ~8: 4 instead of
-    13 frames/s shown, 270 instead of 106 ms latency). The frontend shows any ``url`` it is given, so a data URL needs no fetch
-    and leaves no cache file. Only this instance's ``postprocess`` changes (a subclass
-    would make Gradio write a ``.pyi`` stub next to this module and need its own
-    frontend name); in the browser it is Gradio's image component, clicks included.
-    """
-    plain = image.postprocess
-
-    def postprocess(value):
-        if isinstance(value, np.ndarray) and value.ndim == 3 and value.shape[2] == 3 and value.dtype == np.uint8:
-            return Base64ImageData(url=jpeg_data_url(value))
-        return plain(value)
-
-    image.postprocess = postprocess
-    return image
+def page_script(max_side: int) -> str:
+    """``live_page.js`` with this app's settings filled in."""
+    text = (Path(__file__).with_name("live_page.js")).read_text()
+    return text % {"max_side": max_side, "quality": JPEG_QUALITY, "in_flight": MAX_IN_FLIGHT, "tail": TAIL}
 
 
 class LiveHolder:
-    """One browser session's live state: the running session and the model for the next one."""
+    """One page's live state: the running session and the model for the next one."""
 
     def __init__(self):
         self.session = None
@@ -98,6 +115,14 @@ class LiveHolder:
         self.error = ""  # why the chosen model could not start (not retried until the model changes)
         self.note = ""  # a note about the model menu, kept on the status line
         self.saved = ""  # what Stop saved, shown while the camera goes on untracked
+        self.last_seq = -1  # the newest frame number taken from the page
+        self.used = 0.0  # when the page last called (LiveClients' clock)
+        # Frames, clicks and buttons come in on different threads: one call at a time.
+        self.lock = threading.RLock()
+
+    def __deepcopy__(self, memo) -> "LiveHolder":
+        # gr.State copies its initial value for each browser session: a fresh holder (a lock cannot be copied).
+        return LiveHolder()
 
     def close(self) -> None:
         """Discard the running session (its partial recording is removed)."""
@@ -111,9 +136,68 @@ def _close_holder(holder) -> None:
         holder.close()
 
 
-def build_live(service: TrackingService) -> dict:
+class LiveClients:
+    """The Live tab's ``LiveHolder`` of each page, by the client id the page sends.
+
+    A page gone quiet for ``idle_s`` seconds is closed (its unsaved recording removed) when
+    another call comes; at most ``max_clients`` pages at once (a new one is refused while
+    all are busy).
+    """
+
+    def __init__(self, max_clients: int = 32, idle_s: float = 600.0, clock=time.monotonic):
+        self.max_clients, self.idle_s, self.clock = int(max_clients), float(idle_s), clock
+        self._holders: dict[str, LiveHolder] = {}
+        self._lock = threading.Lock()
+
+    def get(self, client) -> LiveHolder:
+        """The holder of page ``client`` (made on its first call).
+
+        Raises:
+          InputError: not a client id, or too many pages at once.
+        """
+        if not isinstance(client, str) or not CLIENT_ID.fullmatch(client):
+            raise InputError("no live page id: reload the page and press Start camera")
+        now = self.clock()
+        with self._lock:
+            for key, box in list(self._holders.items()):
+                if key != client and now - box.used > self.idle_s:
+                    del self._holders[key]
+                    box.close()
+            box = self._holders.get(client)
+            if box is None:
+                if len(self._holders) >= self.max_clients:
+                    raise InputError(f"the Live tab serves {self.max_clients} pages at once; try again later")
+                box = self._holders[client] = LiveHolder()
+            box.used = now
+            return box
+
+    def close_all(self) -> None:
+        with self._lock:
+            for box in self._holders.values():
+                box.close()
+            self._holders.clear()
+
+
+def _frame_status(box: LiveHolder) -> str:
+    """The status line after a frame: the session's figures and what to do next."""
+    session, stats = box.session, box.session.stats
+    text = f"{session.model} · " + stats.describe()
+    if session.stopped:
+        text = box.saved + " · click on the picture or drop a grid to start a new session"
+    elif stats.frames >= session.max_frames:
+        text += f" · frame limit ({session.max_frames}) reached: press Stop and save"
+    elif not stats.points:
+        text += " · click on the picture or drop a grid to add points"
+    return text + (f" · {box.note}" if box.note else "")
+
+
+def _hex(colors: np.ndarray) -> list[str]:
+    return ["#%02x%02x%02x" % tuple(int(v) for v in c) for c in colors]
+
+
+def build_live(service: TrackingService, clients: LiveClients | None = None) -> dict:
     """Build the Live tab inside the current ``gr.Blocks``/``gr.Tab`` context; returns its components."""
-    holder = gr.State(LiveHolder(), delete_callback=_close_holder)
+    clients = clients or LiveClients()
     gr.Markdown(INTRO)
     with gr.Row(equal_height=True):
         model = gr.Dropdown(
@@ -126,59 +210,88 @@ def build_live(service: TrackingService) -> dict:
         grid_size = gr.Slider(1, 32, value=8, step=1, label="Grid size N (N×N points)", scale=2, elem_id="live-grid-size")
         grid_button = gr.Button("Drop grid", scale=1, elem_id="live-grid")
         stop_button = gr.Button("Stop and save", variant="primary", scale=1, elem_id="live-stop")
-    with gr.Row(equal_height=False):
-        camera = gr.Image(
-            label="Camera",
-            sources=["webcam"],
-            streaming=True,
-            type="numpy",
-            height=360,
-            # Not mirrored: the tracked picture, the clicks and the recording all show the camera's own view.
-            webcam_options=gr.WebcamOptions(mirror=False),
-            elem_id="live-camera",
-        )
-        tracked = send_inline(
-            gr.Image(
-                label="Tracked (click to add a point)",
-                type="numpy",
-                interactive=False,
-                height=360,
-                elem_id="live-out",
-            )
-        )
+    client = gr.Textbox(visible=False, elem_id="live-client")
+
+    # ------------------------------------------------------------------ page calls (server functions)
+
+    def live_frame(payload) -> dict:
+        """One camera frame from the page -> its points; never raises (the stream goes on).
+
+        ``payload``: ``{"client": id, "seq": n, "image": "data:image/jpeg;base64,..."}``. Returns
+        ``{"seq", "size": [H, W], "points": [[x, y, visible], ...], "colors": ["#rrggbb", ...],
+        "status"}``, ``{"skipped": true}`` for a frame overtaken by a newer one, or ``{"error"}``.
+        """
+        try:
+            if not isinstance(payload, dict):
+                raise InputError("a live frame must come as {client, seq, image}")
+            box = clients.get(payload.get("client"))
+            seq = payload.get("seq")
+            if isinstance(seq, bool) or not isinstance(seq, int):
+                raise InputError("a live frame needs its number (seq)")
+            frame = decode_frame_url(payload.get("image"), service.limits)
+            with box.lock:
+                if seq <= box.last_seq:
+                    return {"seq": seq, "skipped": True}
+                box.last_seq = seq
+                if box.session is None and not box.error:
+                    try:
+                        box.session = open_live_session(service, box.model)
+                    except USER_ERRORS as exc:
+                        box.error = (f"{box.model} cannot start: {message_of(exc)} "
+                                     "Choose another model (lk needs no weights).")
+                if box.session is None:  # the picture goes on, untracked, with the reason
+                    h, w = frame.shape[:2]
+                    return {"seq": seq, "size": [h, w], "points": [], "colors": [], "status": box.error}
+                session = box.session
+                # After Stop, and past the frame limit, frames are shown untracked (as LiveSession.step does).
+                tracked = not session.stopped and session.stats.frames < session.max_frames
+                session.step(frame, draw=False)
+                tracks, visible = session.latest()
+                return {
+                    "seq": seq,
+                    "size": list(session.size),
+                    "points": points_rows(tracks, visible, digits=2) if tracked else [],
+                    "colors": _hex(session.colors) if tracked else [],
+                    "status": _frame_status(box),
+                }
+        except USER_ERRORS as exc:
+            return {"error": message_of(exc)}
+        except Exception as exc:  # a bug: log it, show it, keep the stream alive
+            log.exception("live frame failed")
+            return {"error": f"Something went wrong ({type(exc).__name__}: {exc})"}
+
+    def live_click(payload) -> dict:
+        """A click on the page's picture: ``{"client", "x", "y"}`` pixels of the frames sent -> ``{"status"}``."""
+        try:
+            if not isinstance(payload, dict):
+                raise InputError("a click must come as {client, x, y}")
+            box = clients.get(payload.get("client"))
+            x, y = payload.get("x"), payload.get("y")
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (x, y)):
+                raise InputError("a click needs x and y numbers")
+            with box.lock:
+                n = _live_session(box).add_points([[float(x), float(y)]])
+            return {"status": f"{n} point{'s' if n != 1 else ''}: the new one starts on the next frame"}
+        except USER_ERRORS as exc:
+            return {"error": message_of(exc)}
+        except Exception as exc:
+            log.exception("live click failed")
+            return {"error": f"Something went wrong ({type(exc).__name__}: {exc})"}
+
+    page = gr.HTML(
+        value="",
+        html_template=PAGE_HTML,
+        css_template=PAGE_CSS,
+        js_on_load=page_script(service.limits.live_max_side),
+        server_functions=[live_frame, live_click],
+        elem_id="live-page",
+    )
     status = gr.Textbox(label="Live status", interactive=False, elem_id="live-status")
     with gr.Row(equal_height=False):
         files = gr.File(label="Tracks (npz, CSV, JSON)", file_count="multiple", elem_id="live-files")
         recording = gr.Video(label="Recording", interactive=False, elem_id="live-video")
 
-    # ------------------------------------------------------------------ handlers
-
-    def on_live_frame(frame, box: LiveHolder):
-        """One camera frame in, the tracked frame and the status out; never raises (the stream goes on)."""
-        if frame is None:
-            return gr.update(), gr.update()
-        try:
-            if box.session is None:
-                if box.error:
-                    return frame, box.error  # the chosen model cannot start; another choice clears this
-                box.session = open_live_session(service, box.model)
-            image = box.session.step(frame)
-            stats = box.session.stats
-            text = f"{box.session.model} · " + stats.describe()
-            if box.session.stopped:
-                text = box.saved + " · click on the picture or drop a grid to start a new session"
-            elif stats.frames >= box.session.max_frames:
-                text += f" · frame limit ({box.session.max_frames}) reached: press Stop and save"
-            elif not stats.points:
-                text += " · click on the picture or drop a grid to add points"
-            return image, text + (f" · {box.note}" if box.note else "")
-        except USER_ERRORS as exc:
-            box.error = f"{box.model} cannot start: {message_of(exc)} Choose another model (lk needs no weights)."
-            return frame, box.error
-        except Exception as exc:  # a bug: log it, show it, keep the stream alive
-            log.exception("live frame failed")
-            box.error = f"Something went wrong ({type(exc).__name__}: {exc})"
-            return frame, box.error
+    # ------------------------------------------------------------------ buttons (Gradio events)
 
     def _live_session(box: LiveHolder):
         """The running session, or a new one after Stop (same picture size, so points can be placed at once)."""
@@ -190,58 +303,50 @@ def build_live(service: TrackingService) -> dict:
         return box.session
 
     @user_errors
-    def on_live_click(box: LiveHolder, evt: gr.SelectData):
-        x, y = click_to_pixel(evt.index)
-        n = _live_session(box).add_points([[x, y]])
-        return f"{n} point{'s' if n != 1 else ''}: the new one starts on the next frame"
-
-    @user_errors
-    def on_live_grid(box: LiveHolder, n):
-        total = _live_session(box).add_grid(int(n))
+    def on_live_grid(client_id, n):
+        box = clients.get(client_id)
+        with box.lock:
+            total = _live_session(box).add_grid(int(n))
         return f"{total} points: the grid starts on the next frame"
 
     @user_errors
-    def on_live_stop(box: LiveHolder):
-        session = box.session
-        if session is None:
-            return None, None, "nothing to save: no live session yet"
-        box.note = ""
-        outcome = session.stop()
-        paths = [str(p) for p in outcome.files.values()]
-        text = f"saved {session.model} · " + outcome.stats.describe()
-        if not paths:
-            text += " · no points were added, so only the recording is saved"
-        box.saved = text
+    def on_live_stop(client_id):
+        box = clients.get(client_id)
+        with box.lock:
+            session = box.session
+            if session is None:
+                return None, None, "nothing to save: no live session yet"
+            box.note = ""
+            outcome = session.stop()
+            paths = [str(p) for p in outcome.files.values()]
+            text = f"saved {session.model} · " + outcome.stats.describe()
+            if not paths:
+                text += " · no points were added, so only the recording is saved"
+            box.saved = text
         return paths or None, str(outcome.video) if outcome.video else None, text
 
-    def on_live_model(box: LiveHolder, name):
-        box.model = name or LIVE_DEFAULT_MODEL
-        box.error = ""
-        running = box.session is not None and not box.session.stopped
-        if running and not box.session.num_points:
-            box.close()  # nothing tracked yet: switch at once
-            running = False
-        box.note = f"{box.model} from the next session (Stop and save first)" if running else ""
-        if weight_status(box.model) in NOT_USABLE:
-            box.note = (box.note + " · " if box.note else "") + f"{box.model} has no weights here: {where_to_get(box.model)}"
-        return box.note or f"switched to {box.model}"
+    @user_errors
+    def on_live_model(client_id, name):
+        box = clients.get(client_id)
+        with box.lock:
+            box.model = name or LIVE_DEFAULT_MODEL
+            box.error = ""
+            running = box.session is not None and not box.session.stopped
+            if running and not box.session.num_points:
+                box.close()  # nothing tracked yet: switch at once
+                running = False
+            box.note = f"{box.model} from the next session (Stop and save first)" if running else ""
+            if weight_status(box.model) in NOT_USABLE:
+                box.note = (box.note + " · " if box.note else "") + f"{box.model} has no weights here: {where_to_get(box.model)}"
+            return box.note or f"switched to {box.model}"
 
     ui = {"api_visibility": "undocumented"}
-    camera.stream(
-        on_live_frame,
-        inputs=[camera, holder],
-        outputs=[tracked, status],
-        stream_every=STREAM_EVERY_S,
-        time_limit=TIME_LIMIT_S,
-        concurrency_limit=None,  # each browser streams its own session; heavy models still share the device
-        show_progress="hidden",
-        **ui,
+    grid_button.click(
+        on_live_grid, inputs=[client, grid_size], outputs=[status], js=_WITH_CLIENT % 2, queue=False, **ui
     )
-    tracked.select(on_live_click, inputs=[holder], outputs=[status], queue=False, show_progress="hidden", **ui)
-    grid_button.click(on_live_grid, inputs=[holder, grid_size], outputs=[status], queue=False, **ui)
-    stop_button.click(on_live_stop, inputs=[holder], outputs=[files, recording, status], **ui)
-    model.change(on_live_model, inputs=[holder, model], outputs=[status], queue=False, **ui)
-    return {"camera": camera, "tracked": tracked, "status": status, "files": files, "recording": recording}
+    stop_button.click(on_live_stop, inputs=[client], outputs=[files, recording, status], js=_WITH_CLIENT % 1, **ui)
+    model.change(on_live_model, inputs=[client, model], outputs=[status], js=_WITH_CLIENT % 2, queue=False, **ui)
+    return {"page": page, "status": status, "files": files, "recording": recording, "clients": clients}
 
 
 def build_api(service: TrackingService) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from studio.io.video.ahead import read_ahead
 from studio.io.video.base import AV_ERRORS, DEFAULT_FPS, ThrottledProgress, Video, VideoError, base_name
 from studio.io.video.limits import DEFAULT_MAX_BYTES, check_side, refuse_size, target_size
 from studio.io.video.orientation import Orientation, find_orientation
@@ -103,14 +104,22 @@ class VideoFrames:
 
     Iterating yields uint8 [H, W, 3] RGB frames, upright, of ``size``; it raises ``VideoError``
     when the file holds no decodable frame or FFmpeg fails.
+
+    ``ahead``: decode in a background thread up to this many frames ahead of the consumer
+    (``read_ahead``), so that decoding overlaps the consumer's work; 0 decodes in the consumer's
+    thread. ``count`` then counts the frames decoded, which may run ``ahead`` frames past those
+    taken.
     """
 
     def __init__(self, path, max_frames: int | None = None, max_side: int | None = None,
-                 progress: ProgressFn | None = None):
+                 progress: ProgressFn | None = None, *, ahead: int = 0):
         _check_limits(max_frames=(max_frames, 1), max_side=(max_side, 2))
+        if isinstance(ahead, bool) or not isinstance(ahead, (int, np.integer)) or ahead < 0:
+            raise InputError(f"ahead must be an integer >= 0, got {ahead!r}")
         self.path = check_path(path)
         self.name = base_name(self.path)
         self.max_frames, self.max_side, self.progress = max_frames, max_side, progress
+        self.ahead = int(ahead)
         # The file stays open for the iteration (which closes it; so does ``close``).
         self._container = open_video_file(self.path)
         try:
@@ -138,6 +147,12 @@ class VideoFrames:
     def __iter__(self):
         if self.count:
             raise RuntimeError("VideoFrames can be iterated once")
+        if self.ahead:
+            yield from read_ahead(self._frames(), self.ahead, f"decoding {self.name}")
+        else:
+            yield from self._frames()
+
+    def _frames(self):
         try:
             with self._container:
                 yield from _decode(self, self._container, self._stream, self._facts)
