@@ -37,6 +37,7 @@ import cv2
 import numpy as np
 
 from studio.dense.sampling import InitialTracks
+from studio.progress import ProgressFn, no_progress
 
 MIN_MATCHES = 8
 """Fewest matches agreeing with one homography for the region to count as seen in a frame."""
@@ -93,7 +94,9 @@ def _patches(gray: np.ndarray, xy: np.ndarray, half: int = PATCH) -> np.ndarray:
                     ).astype(np.float32) if len(xy) else np.zeros((0, 2 * half + 1, 2 * half + 1), np.float32)
 
 
-def redetect(init: InitialTracks, video: np.ndarray, mask: np.ndarray, frame: int) -> tuple[InitialTracks, dict]:
+def redetect(
+    init: InitialTracks, video: np.ndarray, mask: np.ndarray, frame: int, progress: ProgressFn = no_progress
+) -> tuple[InitialTracks, dict]:
     """Find a region's lost tracks again by appearance (see the module docstring).
 
     Args:
@@ -102,6 +105,7 @@ def redetect(init: InitialTracks, video: np.ndarray, mask: np.ndarray, frame: in
       video: [T, H, W, 3] uint8 RGB the tracks were made on.
       mask: [H, W] bool, the region on ``frame``.
       frame: the query frame.
+      progress: ``ProgressFn`` called once per frame (the search takes seconds on a long clip).
 
     Returns:
       ``(tracks, stats)``: new ``InitialTracks`` (copies; ``init`` is not changed) and counts
@@ -127,6 +131,7 @@ def redetect(init: InitialTracks, video: np.ndarray, mask: np.ndarray, frame: in
     start_ok = visible[frame]
     box = _template(gray[frame], mask)
     for t in range(t_len):
+        progress(t / t_len, f"looking for lost tracks again, frame {t + 1}/{t_len}")
         if t == frame:
             continue
         lost_share = (start_ok & ~visible[t]).sum() / max(start_ok.sum(), 1)

@@ -279,7 +279,9 @@ class DenseTracker(PointTracker):
             prep.region = True
             if self.redetect:
                 tic = time.perf_counter()
-                prep.init, _ = redetect(prep.init, work, work_mask, int(query_frame))
+                # Shown at the end of the initial tracks' share of the bar; it can take seconds.
+                prep.init, _ = redetect(prep.init, work, work_mask, int(query_frame),
+                                        lambda f, d: progress(0.4, d))
                 prep.timings["redetect"] = time.perf_counter() - tic
         tracks = np.empty((t_len, h, w, 2), np.float32)
         visible = np.empty((t_len, h, w), bool)
