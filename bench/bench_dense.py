@@ -8,8 +8,16 @@ resident memory; then accuracy on generated clips with exact ground truth
 intersection-over-union of predicted and true occlusion, first for a region of a warped
 photo, then for an object held in front of the camera (the mask is the object on frame 0)
 under real-world appearance change: lighting, motion blur, non-rigid motion, all of them,
-with the visible share inside the mask, true and predicted, in each third of the clip.
-`--skip-real` leaves out the real clip, `--only-objects` runs only the last table.
+with the visible share inside the mask, true and predicted, in each third of the clip;
+last, a textured object that turns in place (`studio.synthetic_turn`: its painted front
+turns away and comes back), before (neither of the two below), with re-detection by appearance
+(`studio.dense.redetect`) only, and with it and the DIS refiner's forward-backward test in
+frames where most tracks are lost (`fb_below`, the default): occlusion accuracy (OA), mean
+visible-share error, the shares of pixel-frames wrongly called visible / hidden, and the
+share by third, true / predicted.
+`--skip-real` leaves out the real clip, `--only-objects` runs only the held-object table,
+`--only-turning` only the last; `--before` runs the other tables without either (the
+behaviour before them, for before/after figures).
 """
 
 from __future__ import annotations
@@ -28,6 +36,18 @@ from studio.io.masks import read_mask_image  # noqa: E402
 from studio.io.video import read_video  # noqa: E402
 from studio.registry import create_tracker  # noqa: E402
 from studio.synthetic import make_clip  # noqa: E402
+from studio.synthetic_turn import make_turning_clip, turning_scores  # noqa: E402
+
+
+def dot_dis(before: bool | None = None, redetect: bool | None = None):
+    """The `dot_dis` tracker; ``before`` (default: `--before` given) turns off re-detection and the
+    forward-backward test for frames where most tracks are lost; ``redetect`` overrides the first."""
+    before = "--before" in sys.argv if before is None else before
+    tracker = create_tracker("dot_dis")
+    tracker.redetect = not before if redetect is None else redetect
+    if before:
+        tracker.refiner.fb_below = 0.0
+    return tracker
 
 
 def peak_rss_gib() -> float:
@@ -81,17 +101,41 @@ def object_rows(tracker, frames: int = 48) -> None:
               f"{shares:42s} {sec:8.2f}")
 
 
+def turning_rows(frames: int = 48, size: tuple[int, int] = (240, 320)) -> None:
+    """The turning-object table: the same clip before, with re-detection only, and after."""
+    clip = make_turning_clip(frames, size)
+    mask = clip.front_region()
+    _, gt_visible = clip.dense_truth()
+    print(f"\na textured object turning once in place (exact truth; {size[0]}x{size[1]}, {frames} frames; "
+          "mask = a patch on its front on frame 0)")
+    print(f"{'version':16s} {'OA':>6s} {'share err':>9s} {'false vis':>9s} {'false hid':>9s}   "
+          f"{'visible share by third: truth / predicted':42s} {'seconds':>8s}")
+    thirds = np.array_split(np.arange(1, frames), 3)
+    for label, tracker in (("before", dot_dis(before=True)), ("re-detection", dot_dis(before=True, redetect=True)),
+                           ("after", dot_dis(before=False))):
+        tic = time.perf_counter()
+        r = tracker.track_dense(clip.video, 0, mask)
+        sec = time.perf_counter() - tic
+        s = turning_scores(r.visible, gt_visible, mask)
+        shares = " ".join(f"{gt_visible[t][:, mask].mean():.2f}/{r.visible[t][:, mask].mean():.2f}" for t in thirds)
+        print(f"{label:16s} {s['oa']:6.3f} {s['share_err']:9.3f} {s['false_visible']:9.3f} "
+              f"{s['false_hidden']:9.3f}   {shares:42s} {sec:8.2f}")
+
+
 def main() -> None:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     if "--only-objects" in sys.argv:
-        object_rows(create_tracker("dot_dis"))
+        object_rows(dot_dis())
+        return
+    if "--only-turning" in sys.argv:
+        turning_rows()
         return
     media = ROOT.parent / "shared" / "media"
     video_path = Path(args[0]) if len(args) > 0 else media / "apple.mp4"
     mask_path = Path(args[1]) if len(args) > 1 else media / "apple_mask.png"
     if "--skip-real" not in sys.argv:
         real_clip(video_path, mask_path)
-    tracker = create_tracker("dot_dis")
+    tracker = dot_dis()
     print("\naccuracy on generated clips (exact truth; 288x512, 24 frames, moving occluder; "
           "mask = central ellipse)")
     print(f"{'motion':12s} {'EPE px':>7s} {'median':>7s} {'occ IoU':>8s} {'vis acc':>8s} {'seconds':>8s}")
@@ -106,6 +150,7 @@ def main() -> None:
         s = dense_scores(r, gt_tracks, gt_visible, ellipse)
         print(f"{motion:12s} {s['epe']:7.3f} {s['median']:7.3f} {s['occ_iou']:8.3f} {s['vis_acc']:8.3f} {sec:8.2f}")
     object_rows(tracker)
+    turning_rows()
 
 
 def real_clip(video_path: Path, mask_path: Path) -> None:
@@ -114,7 +159,7 @@ def real_clip(video_path: Path, mask_path: Path) -> None:
     decode = time.perf_counter() - tic
     mask, _ = read_mask_image(mask_path, video.size)
     t_len, h, w = video.frames.shape[:3]
-    tracker = create_tracker("dot_dis")
+    tracker = dot_dis()
     tic = time.perf_counter()
     result = tracker.track_dense(video.frames, 0, mask, fps=video.fps)
     total = time.perf_counter() - tic

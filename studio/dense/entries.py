@@ -40,8 +40,9 @@ register(
         title="Dense tracking, weight-free (DOT recipe with LK + DIS)",
         build=build_dot_dis,
         query_convention="query frame (+ mask) -> dense tracks [T, H, W, 2]; or (t, x, y) pixels",
-        visibility="nearest initial track visible in the target frame; near occlusion edges, and for a gross "
-        "colour change anywhere, a photometric check after matching the local lighting",
+        visibility="nearest initial track visible in the target frame (with a mask, the region's lost tracks "
+        "are re-found by appearance); near occlusion edges, and for a gross colour change anywhere, a "
+        "photometric check after matching the local lighting",
         license="Apache-2.0 (OpenCV)",
         paper="Le Moing et al., 'Dense Optical Tracking: Connecting the Dots', CVPR 2024, arXiv:2312.00786",
         notes="CPU, no weights; 2048 LK tracks over whole frames (with a mask or a few queries, only where they "

@@ -23,6 +23,7 @@ import numpy as np
 
 from studio.conventions import inside_frame, rescale_pixels
 from studio.dense.interpolation import MAX_ELEMENTS, SparseToDense
+from studio.dense.redetect import redetect
 from studio.dense.result import DenseResult
 from studio.dense.sampling import (
     InitialTracks,
@@ -100,6 +101,9 @@ class DenseTracker(PointTracker):
         and drives the region only by tracks inside it (``restrict_to_mask``).
       drop_outliers: the dense field from a source frame leaves out initial tracks whose
         motion disagrees with their neighbours' (``drop_inconsistent``).
+      redetect: with a mask, the region's tracks that the initializer lost are found again by
+        appearance where the region is seen again (``studio.dense.redetect``), and tracks that
+        slid off it are hidden.
     """
 
     def __init__(
@@ -116,6 +120,7 @@ class DenseTracker(PointTracker):
         max_elements: int = MAX_ELEMENTS,
         mask_tracks: bool = True,
         drop_outliers: bool = True,
+        redetect: bool = True,
     ):
         self.refiner = refiner
         self.boundary_flow = boundary_flow
@@ -129,6 +134,7 @@ class DenseTracker(PointTracker):
         self.max_elements = int(max_elements)
         self.mask_tracks = bool(mask_tracks)
         self.drop_outliers = bool(drop_outliers)
+        self.redetect = bool(redetect)
         self._check_options()
 
     def _check_options(self) -> None:
@@ -217,7 +223,12 @@ class DenseTracker(PointTracker):
                 bwd = SparseToDense(init.tracks, init.visible, t, prep.work_size, coarse, self.max_elements)
                 backward = bwd.flow_to(source)
             toc = time.perf_counter()
-            flow, visible = self.refiner.refine(prep.work[source], prep.work[t], cflow, calpha, backward)
+            # Only a region's own tracks say that its surface is gone; a frame-wide set loses tracks at
+            # the frame's edges as the camera moves, which says nothing about the pixels in view.
+            kept = 1.0
+            if prep.region and init.visible[source].any():
+                kept = float(init.visible[t][init.visible[source]].mean())
+            flow, visible = self.refiner.refine(prep.work[source], prep.work[t], cflow, calpha, backward, kept)
             prep.timings["interpolation"] += toc - tic
             prep.timings["refinement"] = prep.timings.get("refinement", 0.0) + time.perf_counter() - toc
             progress((k + 1) / len(targets), f"dense flow {source} -> {t}")
@@ -265,6 +276,13 @@ class DenseTracker(PointTracker):
         if more is not None:
             prep.init = restrict_to_mask(prep.init, work, self.initializer, work_mask, int(query_frame),
                                          0, self.seed, more=more)
+            prep.region = True
+            if self.redetect:
+                tic = time.perf_counter()
+                # Shown at the end of the initial tracks' share of the bar; it can take seconds.
+                prep.init, _ = redetect(prep.init, work, work_mask, int(query_frame),
+                                        lambda f, d: progress(0.4, d))
+                prep.timings["redetect"] = time.perf_counter() - tic
         tracks = np.empty((t_len, h, w, 2), np.float32)
         visible = np.empty((t_len, h, w), bool)
         grid = np.stack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)), axis=-1)
@@ -390,6 +408,8 @@ class _Prepared:
         self.work = work
         self.init = init
         self.timings = timings
+        self.region = False
+        """True when ``init`` holds only a masked region's tracks (``restrict_to_mask``)."""
 
 
 def _bilinear(image: np.ndarray, xy: np.ndarray) -> np.ndarray:

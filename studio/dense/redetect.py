@@ -1,0 +1,241 @@
+"""Re-detection by appearance: a region's lost initial tracks are found again when their surface comes back.
+
+``lk`` follows a point frame to frame. When a held object turns, the painted side
+is foreshortened, turns away and later turns back; frame-to-frame tracking loses
+its points on the way and, once lost, carries them along with whatever is near
+(often the background), so they never come back. DOT's learned trackers see the
+whole clip and find a point again wherever it looks as it did; this is the
+weight-free stand-in:
+
+1. SIFT keypoints and descriptors are taken inside the region on the query frame.
+2. In other frames they are matched to the whole frame's keypoints (Lowe's
+   ratio test), and the matches that agree with one homography (RANSAC) are kept:
+   too few, and the region is not recognised by keypoints in that frame.
+3. A hidden track is predicted from its nearest kept matches (their median
+   displacement from the query frame). A plain region (few keypoints: fabric,
+   plastic) that is mostly lost is looked for as a whole instead: its bounding box
+   on the query frame is matched (normalised correlation, three scales) and the
+   best place predicts every track. Either prediction is refined by LK directly from the query
+   frame (its appearance then, not a drifted copy) and kept only when LK converges,
+   returns to the start on the way back, lands near the prediction and the patch
+   still matches (normalised cross-correlation); a whole-box guess stands only when
+   ``TEMPLATE_CONFIRM`` of the region's tracks are re-found that way.
+4. A track LK calls visible in such a frame but far from where its nearest matches
+   put it, and found there by the same check, had slid off its surface (onto the
+   background at the object's outline): it moves there.
+5. In a frame where most of the region is lost, a visible track whose patch no longer
+   correlates with its patch on the query frame (``KEEP_NCC``) is hidden: frame-to-frame
+   checks pass while a point slides off a turning object's outline onto the background,
+   since every single step is small; the query frame's appearance tells.
+
+Only frames where at least ``SEARCH_LOST`` of the region's tracks are lost are searched.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from studio.dense.sampling import InitialTracks
+from studio.progress import ProgressFn, no_progress
+
+MIN_MATCHES = 8
+"""Fewest matches agreeing with one homography for the region to count as seen in a frame."""
+SIFT_CONTRAST = 0.01
+"""SIFT's contrast threshold (OpenCV's default is 0.04)."""
+RATIO = 0.8
+"""Lowe's ratio test: best match distance below this share of the second best."""
+RANSAC_PX = 8.0
+"""Homography inlier threshold in working pixels (loose: a turning object is not planar)."""
+NEAR_MATCHES = 6
+"""Matches whose displacement predicts a track."""
+FB_PX = 1.5
+"""Largest forward-backward error of a re-found track in pixels."""
+PREDICTION_PX = 6.0
+"""How far LK may move a re-found track from its prediction, and how far a visible track may lie from it."""
+MIN_NCC = 0.6
+"""Smallest normalised cross-correlation between a re-found track's patch then and now."""
+SEARCH_LOST = 0.1
+"""Frames where fewer than this share of the region's tracks are lost are left alone (nothing to find,
+and matching every frame of a well-tracked region would double the cost of the initial tracks)."""
+KEEP_NCC = 0.3
+"""In a frame where most of the region is lost (``TEMPLATE_LOST``), a visible track whose patch
+correlates less than this with its patch on the query frame is hidden: it slid onto something else.
+Applied in every frame it would also hide good tracks on fur or under changing light (on cat.mp4
+7% of the visible tracks correlate below 0), so it is kept for frames where the few survivors of a
+turned-away region are suspect anyway. Correlation ignores gain and offset."""
+PATCH = 7
+"""Half-size of the patch compared by ``MIN_NCC``."""
+TEMPLATE_SCALES = (0.8, 1.0, 1.25)
+"""Scales at which the region's box is looked for when it has too few keypoints to match."""
+TEMPLATE_LOST = 0.5
+"""The box is looked for only in frames where at least this share of the region's tracks is lost."""
+TEMPLATE_CONFIRM = 0.25
+"""A box match counts only when at least this share of the region's tracks is re-found there."""
+
+
+def _keypoints(sift, gray: np.ndarray, mask: np.ndarray | None):
+    kp, des = sift.detectAndCompute(gray, None if mask is None else mask.astype(np.uint8) * 255)
+    xy = np.array([k.pt for k in kp], np.float32).reshape(-1, 2)
+    return xy, des
+
+
+def _ncc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Normalised cross-correlation of patch stacks [N, k, k] -> [N]."""
+    a = a - a.mean(axis=(1, 2), keepdims=True)
+    b = b - b.mean(axis=(1, 2), keepdims=True)
+    den = np.sqrt((a * a).sum(axis=(1, 2)) * (b * b).sum(axis=(1, 2))) + 1e-6
+    return (a * b).sum(axis=(1, 2)) / den
+
+
+def _patches(gray: np.ndarray, xy: np.ndarray, half: int = PATCH) -> np.ndarray:
+    """[N, 2k+1, 2k+1] float32 patches of ``gray`` centred on ``xy`` (sub-pixel)."""
+    return np.stack([cv2.getRectSubPix(gray, (2 * half + 1, 2 * half + 1), (float(x), float(y))) for x, y in xy]
+                    ).astype(np.float32) if len(xy) else np.zeros((0, 2 * half + 1, 2 * half + 1), np.float32)
+
+
+def redetect(
+    init: InitialTracks, video: np.ndarray, mask: np.ndarray, frame: int, progress: ProgressFn = no_progress
+) -> tuple[InitialTracks, dict]:
+    """Find a region's lost tracks again by appearance (see the module docstring).
+
+    Args:
+      init: the region's tracks [T, N, 2] ``(x, y)`` pixels of ``video`` and visibility [T, N]
+        (all of them on the region on ``frame``).
+      video: [T, H, W, 3] uint8 RGB the tracks were made on.
+      mask: [H, W] bool, the region on ``frame``.
+      frame: the query frame.
+      progress: ``ProgressFn`` called once per frame (the search takes seconds on a long clip).
+
+    Returns:
+      ``(tracks, stats)``: new ``InitialTracks`` (copies; ``init`` is not changed) and counts
+      ``{"frames_seen", "refound", "slid", "faded"}``.
+    """
+    tracks, visible = init.tracks.copy(), init.visible.copy()
+    stats = {"frames_seen": 0, "refound": 0, "slid": 0, "faded": 0}
+    t_len, n = visible.shape
+    if n == 0 or t_len < 2:
+        return init, stats
+    gray = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in video])
+    # A low contrast threshold: held objects are often plain fabric or plastic with few strong corners
+    # (4 default keypoints on backpack.mp4's painted side, 13 at this threshold).
+    sift = cv2.SIFT_create(contrastThreshold=SIFT_CONTRAST)
+    # Keypoints just outside the painted edge still belong to the object more often than not;
+    # a small dilation gives the matching more to go on without reaching far onto the background.
+    grown = cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    src_xy, src_des = _keypoints(sift, gray[frame], grown)
+    can_match = len(src_xy) >= MIN_MATCHES  # a region with too few keypoints is only checked (step 5)
+    matcher = cv2.BFMatcher(cv2.NORM_L2)
+    start = tracks[frame]
+    src_patch = _patches(gray[frame], start)
+    start_ok = visible[frame]
+    box = _template(gray[frame], mask)
+    for t in range(t_len):
+        progress(t / t_len, f"looking for lost tracks again, frame {t + 1}/{t_len}")
+        if t == frame:
+            continue
+        lost_share = (start_ok & ~visible[t]).sum() / max(start_ok.sum(), 1)
+        if lost_share < SEARCH_LOST:
+            continue
+        if lost_share >= TEMPLATE_LOST:
+            shown = np.nonzero(start_ok & visible[t])[0]
+            faded = shown[_ncc(src_patch[shown], _patches(gray[t], tracks[t, shown])) < KEEP_NCC]
+            visible[t, faded] = False
+            stats["faded"] += len(faded)
+        pred = _predict_by_matches(sift, matcher, src_xy, src_des, gray[t], start) if can_match else None
+        if pred is not None:
+            stats["frames_seen"] += 1
+            # A visible track far from where its surface is seen, when its appearance on the query frame is
+            # confirmed there, had slid off it (onto the background at the object's outline): it moves there.
+            far = np.nonzero(start_ok & visible[t] & (np.linalg.norm(tracks[t] - pred, axis=1) > 2 * PREDICTION_PX))[0]
+            if len(far):
+                p1, ok = _verify(gray[frame], gray[t], start[far], pred[far], src_patch[far])
+                tracks[t, far[ok]] = p1[ok]
+                stats["slid"] += int(ok.sum())
+        lost = np.nonzero(start_ok & ~visible[t])[0]
+        if len(lost) == 0:
+            continue
+        by_template = pred is None
+        if by_template:
+            # Too few keypoints to match (plain surfaces): when most of the region is lost, look for
+            # the whole region's look; such a guess is kept only if many of its tracks confirm it.
+            if len(lost) < TEMPLATE_LOST * start_ok.sum() or box is None:
+                continue
+            pred = _predict_by_template(box, gray[t], start)
+        p1, ok = _verify(gray[frame], gray[t], start[lost], pred[lost], src_patch[lost])
+        if by_template and ok.sum() < max(MIN_MATCHES, TEMPLATE_CONFIRM * start_ok.sum()):
+            continue
+        tracks[t, lost[ok]] = p1[ok]
+        visible[t, lost[ok]] = True
+        if not by_template:
+            # The rest stay hidden but are carried with their surface, not with whatever lk left them on.
+            tracks[t, lost[~ok]] = pred[lost[~ok]]
+        stats["refound"] += int(ok.sum())
+    return InitialTracks(tracks, visible, init.queries), stats
+
+
+def _predict_by_matches(sift, matcher, src_xy, src_des, gray: np.ndarray, start: np.ndarray) -> np.ndarray | None:
+    """Where each track [N, 2] of the query frame should be in ``gray``, from the region's SIFT matches
+    that agree with one homography (the median displacement of its nearest ones); None when too few."""
+    dst_xy, dst_des = _keypoints(sift, gray, None)
+    if dst_des is None or len(dst_xy) < 2:
+        return None
+    pairs = [m for m in matcher.knnMatch(src_des, dst_des, k=2) if len(m) == 2 and m[0].distance < RATIO * m[1].distance]
+    if len(pairs) < MIN_MATCHES:
+        return None
+    a = src_xy[[m[0].queryIdx for m in pairs]]
+    b = dst_xy[[m[0].trainIdx for m in pairs]]
+    _, inl = cv2.findHomography(a, b, cv2.RANSAC, RANSAC_PX)
+    if inl is None or inl.sum() < MIN_MATCHES:
+        return None
+    keep = inl.ravel().astype(bool)
+    a, b = a[keep], b[keep]
+    d2 = ((start[:, None, :] - a[None, :, :]) ** 2).sum(-1)
+    near = np.argsort(d2, axis=1)[:, : min(NEAR_MATCHES, len(a))]
+    return start + np.median(b[near] - a[near], axis=1)
+
+
+def _template(gray: np.ndarray, mask: np.ndarray):
+    """The region's bounding box on the query frame: ``(patch [h, w] uint8, (x0, y0))``, or None when tiny."""
+    ys, xs = np.nonzero(mask)
+    x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+    if min(x1 - x0, y1 - y0) < 8:
+        return None
+    return cv2.GaussianBlur(gray, (3, 3), 0)[y0:y1, x0:x1], (float(x0), float(y0))
+
+
+def _predict_by_template(box, gray: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Where each track [N, 2] would be if the region's box moved to its best match in ``gray``
+    (normalised correlation at a few scales: a turned-back object is rarely at its old distance)."""
+    patch, (x0, y0) = box
+    image = cv2.GaussianBlur(gray, (3, 3), 0)
+    best = (-2.0, (0, 0), 1.0)
+    for scale in TEMPLATE_SCALES:
+        tpl = cv2.resize(patch, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        if tpl.shape[0] > image.shape[0] or tpl.shape[1] > image.shape[1] or min(tpl.shape) < 4:
+            continue
+        _, score, _, loc = cv2.minMaxLoc(cv2.matchTemplate(image, tpl, cv2.TM_CCOEFF_NORMED))
+        if score > best[0]:
+            best = (score, loc, scale)
+    _, (lx, ly), scale = best
+    return np.stack([lx + scale * (start[:, 0] - x0), ly + scale * (start[:, 1] - y0)], axis=1).astype(np.float32)
+
+
+def _verify(g0: np.ndarray, g1: np.ndarray, p0: np.ndarray, pred: np.ndarray, patch0: np.ndarray):
+    """LK from the query frame ``g0`` straight to ``g1`` started at ``pred``: ``(p1 [N, 2], ok [N] bool)``,
+    ok where LK converges both ways, returns within ``FB_PX``, stays within ``PREDICTION_PX`` of the
+    prediction, inside the frame, and the patch correlates at least ``MIN_NCC`` with ``patch0``."""
+    lk = dict(winSize=(15, 15), maxLevel=1, criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01))
+    a = p0.reshape(-1, 1, 2).astype(np.float32)
+    p1, st1, _ = cv2.calcOpticalFlowPyrLK(g0, g1, a, pred.reshape(-1, 1, 2).astype(np.float32).copy(),
+                                          flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **lk)
+    back, st2, _ = cv2.calcOpticalFlowPyrLK(g1, g0, p1, a.copy(), flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **lk)
+    p1, back = p1.reshape(-1, 2), back.reshape(-1, 2)
+    h, w = g1.shape
+    ok = (st1.ravel() == 1) & (st2.ravel() == 1)
+    ok &= np.linalg.norm(back - p0, axis=1) <= FB_PX
+    ok &= np.linalg.norm(p1 - pred, axis=1) <= PREDICTION_PX
+    ok &= (p1[:, 0] >= 0) & (p1[:, 0] <= w - 1) & (p1[:, 1] >= 0) & (p1[:, 1] <= h - 1)
+    if ok.any():
+        ok[ok] = _ncc(patch0[ok], _patches(g1, p1[ok])) >= MIN_NCC
+    return p1, ok
