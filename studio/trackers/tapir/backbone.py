@@ -20,11 +20,13 @@ LOWRES_DIM = 256
 class PreActBlock(nn.Module):
     """Norm -> ReLU -> conv, twice, plus a shortcut (projected from the first activation when asked).
 
-    Both norms are affine instance norms without running statistics. They run as
-    ``F.group_norm`` with one channel per group, which is the same function (mean and variance
-    over H, W per sample and channel, same eps) but keeps the channels-last layout the
-    encoder runs in; ``F.instance_norm`` copies its input to channels-first and back, which
-    made the norms cost about a third of the convolutions. The ReLUs then run in place.
+    Both norms are affine instance norms without running statistics. They run frame by frame
+    as batch norms in training mode (mean and variance over H, W per channel, same eps: the
+    same function), which keep the channels-last layout the encoder's convolutions are
+    fastest in; ``F.instance_norm`` copies its input to channels-first (and the convolutions
+    then ran channels-first, about 30% slower here). ``F.group_norm`` with one channel per group
+    is faster still but its channels-last statistics are one-pass (E[x^2] - E[x]^2) and moved
+    tracks by up to 1e-3 px. The ReLUs run in place.
     """
 
     def __init__(self, channels_in: int, channels_out: int, stride: int, project: bool):
@@ -42,7 +44,10 @@ class PreActBlock(nn.Module):
 
     @staticmethod
     def _norm_relu(x: torch.Tensor, norm: nn.InstanceNorm2d) -> torch.Tensor:
-        return F.group_norm(x, x.shape[1], norm.weight, norm.bias, norm.eps).relu_()
+        # The instance norm of one frame is a batch norm (batch statistics) over a batch of that
+        # one frame; the CPU batch-norm kernel works in the channels-last layout directly.
+        frames = [F.batch_norm(x[i : i + 1], None, None, norm.weight, norm.bias, True, 0.0, norm.eps) for i in range(x.shape[0])]
+        return torch.cat(frames).relu_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = self._norm_relu(x, self.bn_0)
