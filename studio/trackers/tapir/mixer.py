@@ -144,7 +144,7 @@ class MixerBlock(nn.Module):
         y = self.mlp1_up.bias + g[:, 0] * w1[:, 0] + g[:, 1] * w1[:, 1] + g[:, 2] * w1[:, 2]
         g2 = torch.cat([hidden, gelu_tanh(y)[:, None]], dim=1)
         y2 = self.mlp1_up_1.bias + g2[:, 0] * w2[:, 0] + g2[:, 1] * w2[:, 1] + g2[:, 2] * w2[:, 2]
-        out = self._channels(x + sum_fan(y2))
+        out = self._channels(x + sum_fan(y2)[:, None])
         return out, h[:, 1:], g2[:, 1:]
 
 
