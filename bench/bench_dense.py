@@ -9,7 +9,7 @@ intersection-over-union of predicted and true occlusion, first for a region of a
 photo, then for an object held in front of the camera (the mask is the object on frame 0)
 under real-world appearance change: lighting, motion blur, non-rigid motion, all of them,
 with the visible share inside the mask, true and predicted, in each third of the clip;
-last, a textured object that turns in place (`studio.synthetic_turn`: its painted front
+last, a textured object that turns in place (`studio.synthetic.turn`: its painted front
 turns away and comes back), before (neither of the two below), with re-detection by appearance
 (`studio.dense.redetect`) only, and with it and the DIS refiner's forward-backward test in
 frames where most tracks are lost (`fb_below`, the default): occlusion accuracy (OA), mean
@@ -36,7 +36,7 @@ from studio.io.masks import read_mask_image  # noqa: E402
 from studio.io.video import read_video  # noqa: E402
 from studio.registry import create_tracker  # noqa: E402
 from studio.synthetic import make_clip  # noqa: E402
-from studio.synthetic_turn import make_turning_clip, turning_scores  # noqa: E402
+from studio.synthetic.turn import make_turning_clip, turning_scores  # noqa: E402
 
 
 def dot_dis(before: bool | None = None, redetect: bool | None = None):

@@ -4,7 +4,7 @@ Run: `python bench/bench_reliability.py` (defaults: lk and dot_dis, the jump eng
 query frames 0 and 16; add `--engines jump,model` for the model engine too, `--real` for the cost
 on ../shared/media/paragliding.mp4).
 
-Clips: `studio.synthetic_hard.make_hard_clip` (32 frames, 320x240): the photo under each known
+Clips: `studio.synthetic.hard.make_hard_clip` (32 frames, 320x240): the photo under each known
 motion, an object moving on its own path that turns to fresh noise from frame 10, and a moving
 occluder. Queries: a 10x10 grid on the query frame, without points on a layer edge or hidden
 there. A prediction is wrong when it is more than 4 px from the truth; predictions are judged
@@ -28,7 +28,7 @@ from studio.registry import create_tracker  # noqa: E402
 from studio.reliability import auroc, check_tracks, reliability_auroc  # noqa: E402
 from studio.reliability.evaluation import scored_entries  # noqa: E402
 from studio.synthetic import MOTIONS  # noqa: E402
-from studio.synthetic_hard import make_hard_clip  # noqa: E402
+from studio.synthetic.hard import make_hard_clip  # noqa: E402
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
 

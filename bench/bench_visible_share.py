@@ -14,7 +14,7 @@ same frames: when those are lost, the dense field has nothing on the object to f
 `--before` turns off re-detection by appearance (`studio.dense.redetect`) and the DIS
 refiner's forward-backward test in frames where most tracks are lost (`fb_below`): the
 behaviour before them, for before/after figures. The name `turning` runs the generated
-turning object (`studio.synthetic_turn`, 240x320, 48 frames), whose truth is exact: its
+turning object (`studio.synthetic.turn`, 240x320, 48 frames), whose truth is exact: its
 true share is printed beside, with the occlusion accuracy (OA) and mean share error.
 """
 
@@ -34,7 +34,7 @@ from studio.dense.sampling import mask_tracks  # noqa: E402
 from studio.io.masks import read_mask_image  # noqa: E402
 from studio.io.video import read_video  # noqa: E402
 from studio.registry import create_tracker  # noqa: E402
-from studio.synthetic_turn import make_turning_clip, turning_scores  # noqa: E402
+from studio.synthetic.turn import make_turning_clip, turning_scores  # noqa: E402
 
 MEDIA = ROOT.parent / "shared" / "media"
 ELLIPSES = {  # (centre x, centre y, half-width, half-height) on frame 0, inside the object

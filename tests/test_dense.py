@@ -619,13 +619,13 @@ def test_dense_models_track_queries_in_the_app_and_the_benchmark(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# a turning object: re-detection by appearance (studio.dense.redetect, studio.synthetic_turn)
+# a turning object: re-detection by appearance (studio.dense.redetect, studio.synthetic.turn)
 
 
 def test_turning_clip_truth_is_exact():
     """The front patch is seen, hidden behind the turned cylinder, and back where it started after
     one turn; where the truth says a point is seen, the frame shows its colour (up to shading)."""
-    from studio.synthetic_turn import make_turning_clip
+    from studio.synthetic.turn import make_turning_clip
 
     clip = make_turning_clip(num_frames=25, size=SIZE, turns=1.0)
     mask = clip.front_region()
@@ -678,7 +678,7 @@ def test_redetect_refinds_lost_tracks_and_hides_slid_ones():
 def test_dense_visibility_comes_back_when_a_turning_object_turns_back(tracker):
     """A patch on a cylinder that turns once: hidden while it faces away, visible again at the end
     (before re-detection its tracks never came back: OA 0.61, last third 0.00 visible of 0.84)."""
-    from studio.synthetic_turn import make_turning_clip, turning_scores
+    from studio.synthetic.turn import make_turning_clip, turning_scores
 
     clip = make_turning_clip(num_frames=24, size=SIZE)
     mask = clip.front_region()

@@ -1,6 +1,6 @@
 """Reliability without ground truth, measured against exact ground truth.
 
-Clips come from ``studio.synthetic_hard``: a moving background, an object that moves on its
+Clips come from ``studio.synthetic.hard``: a moving background, an object that moves on its
 own path and turns to noise a third of the way in, and a moving occluder; a tracker cannot
 follow the object once it is noise, so some predictions are wrong, and the truth says which.
 """
@@ -20,7 +20,7 @@ from studio.reliability import (
 )
 from studio.reliability.returns import checked_frames, model_returns
 from studio.results import InputError, TrackResult
-from studio.synthetic_hard import make_hard_clip
+from studio.synthetic.hard import make_hard_clip
 from studio.trackers.base import PointTracker
 
 SIZE = (120, 160)

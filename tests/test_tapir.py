@@ -266,6 +266,25 @@ def test_contract_shapes_confidence_and_query_frames(tiny_tapir):
     assert tracker("tapir", threshold=1.0).track(video, QUERIES).visible.sum() == 4
 
 
+@pytest.mark.parametrize("frames, channels_in, channels_out, height, width", [(3, 48, 20, 10, 14), (2, 8, 4, 5, 6)])
+def test_winograd_convolution_equals_the_direct_one(frames, channels_in, channels_out, height, width, monkeypatch):
+    # BootsTAPIR's extra convolutions run as Winograd F(2x2, 3x3): same sums in another order.
+    # Odd sizes (second case) fall back to the direct kernel; both must match float64.
+    from studio.trackers.tapir import winograd
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(frames, height, width, channels_in, generator=g).permute(0, 3, 1, 2)  # channels-last
+    w = torch.randn(channels_out, channels_in, 3, 3, generator=g) / (3 * channels_in**0.5)
+    b = torch.randn(channels_out, generator=g)
+    ref = torch.nn.functional.conv2d(x.double(), w.double(), b.double(), padding=1)
+    for per_pass in (winograd.FRAMES_PER_PASS, 1):  # frames transformed together, then one by one
+        monkeypatch.setattr(winograd, "FRAMES_PER_PASS", per_pass)
+        y = winograd.conv3x3(x, w, b)
+        assert y.shape == ref.shape and y.is_contiguous(memory_format=torch.channels_last)
+        assert (y.double() - ref).abs().max() < 1e-5 * ref.abs().max()
+    assert (winograd.conv3x3(x, w).double() - (ref - b.double()[:, None, None])).abs().max() < 1e-5 * ref.abs().max()
+
+
 def test_chunked_work_gives_the_same_tracks(tiny_tapir):
     # A tiny work budget forces one frame and one query per chunk everywhere.
     video = clip(num_frames=4)

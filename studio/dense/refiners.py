@@ -108,7 +108,7 @@ class DISRefiner:
     there the few tracks left visible are suspect (on an object that turned away they
     had slid onto what is still in view), and a pixel carried by one is kept only if
     the motion back from where it lands returns to it. On the turning-object clip
-    (``studio.synthetic_turn``) this cut the region's pixel-frames wrongly called visible
+    (``studio.synthetic.turn``) this cut the region's pixel-frames wrongly called visible
     from 0.142 to 0.01.
 
     Args:

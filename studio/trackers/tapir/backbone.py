@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from studio.trackers.tapir import winograd
 from studio.trackers.tapir.activations import gelu_tanh
 
 HIRES_DIM = 128
@@ -20,7 +21,13 @@ LOWRES_DIM = 256
 class PreActBlock(nn.Module):
     """Norm -> ReLU -> conv, twice, plus a shortcut (projected from the first activation when asked).
 
-    Both norms are affine instance norms without running statistics.
+    Both norms are affine instance norms without running statistics. They run frame by frame
+    as batch norms in training mode (mean and variance over H, W per channel, same eps: the
+    same function), which keep the channels-last layout the encoder's convolutions are
+    fastest in; ``F.instance_norm`` copies its input to channels-first (and the convolutions
+    then ran channels-first, about 30% slower here). ``F.group_norm`` with one channel per group
+    is faster still but its channels-last statistics are one-pass (E[x^2] - E[x]^2) and moved
+    tracks by up to 1e-3 px. The ReLUs run in place.
     """
 
     def __init__(self, channels_in: int, channels_out: int, stride: int, project: bool):
@@ -29,18 +36,26 @@ class PreActBlock(nn.Module):
             self.proj_conv = nn.Conv2d(channels_in, channels_out, 1, stride=stride, bias=False)
         self.project = project
         self.bn_0 = nn.InstanceNorm2d(channels_in, affine=True)
-        self.conv_0 = nn.Conv2d(channels_in, channels_out, 3, stride=stride, bias=False)
+        # "SAME" for a 3x3 kernel: one pixel all round at stride 1 (the convolution's own
+        # padding), bottom/right only at stride 2 (an explicit pad; the kernel reads one of the two rows).
+        self.conv_0 = nn.Conv2d(channels_in, channels_out, 3, stride=stride, padding=1 if stride == 1 else 0, bias=False)
         self.conv_1 = nn.Conv2d(channels_out, channels_out, 3, padding=1, bias=False)
         self.bn_1 = nn.InstanceNorm2d(channels_out, affine=True)
-        # "SAME" for a 3x3 kernel: one pixel all round at stride 1, bottom/right only at stride 2.
-        self.pad = (1, 1, 1, 1) if stride == 1 else (0, 2, 0, 2)
+        self.pad = None if stride == 1 else (0, 2, 0, 2)
+
+    @staticmethod
+    def _norm_relu(x: torch.Tensor, norm: nn.InstanceNorm2d) -> torch.Tensor:
+        # The instance norm of one frame is a batch norm (batch statistics) over a batch of that
+        # one frame; the CPU batch-norm kernel works in the channels-last layout directly.
+        frames = [F.batch_norm(x[i : i + 1], None, None, norm.weight, norm.bias, True, 0.0, norm.eps) for i in range(x.shape[0])]
+        return torch.cat(frames).relu_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        a = torch.relu(self.bn_0(x))
+        a = self._norm_relu(x, self.bn_0)
         shortcut = self.proj_conv(a) if self.project else x
-        y = self.conv_0(F.pad(a, self.pad))
-        y = self.conv_1(torch.relu(self.bn_1(y)))
-        return y + shortcut
+        y = self.conv_0(a if self.pad is None else F.pad(a, self.pad))
+        y = self.conv_1(self._norm_relu(y, self.bn_1))
+        return y.add_(shortcut)
 
 
 class BlockGroup(nn.Module):
@@ -77,7 +92,11 @@ class ResNet(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Args: x [B, 3, H, W] in [-1, 1]. Returns (hires [B, 128, H/4, W/4], lowres [B, 256, H/8, W/8])."""
+        """Args: x [B, 3, H, W] in [-1, 1]. Returns (hires [B, 128, H/4, W/4], lowres [B, 256, H/8, W/8]).
+
+        Given channels-last frames (``[B, H, W, 3]`` permuted), every layer stays channels-last,
+        the layout oneDNN's convolutions are fastest in here.
+        """
         x = self.initial_conv(F.pad(x, (2, 4, 2, 4)))
         outs = []
         for group in self.block_groups:
@@ -98,7 +117,8 @@ class ExtraConvBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Args: x [B, H, W, C] channels-last. Returns the same shape."""
         x = self.layer_norm(x).permute(0, 3, 1, 2)
-        y = self.conv_1(gelu_tanh(self.conv(x)))
+        # Both convolutions by Winograd's F(2x2, 3x3): the same sums, 15-20% less CPU here.
+        y = winograd.conv3x3(gelu_tanh(winograd.conv3x3(x, self.conv.weight, self.conv.bias)), self.conv_1.weight, self.conv_1.bias)
         # The residual is the *normalised* input: that is how the released weights were trained.
         return (x + y).permute(0, 2, 3, 1)
 

@@ -7,8 +7,8 @@ time from a small per-block state (``MixerState``).
 
 Everything stays channels-last ``[tracks, frames, channels]``. The time kernels are three
 fused multiply-adds on frame-shifted views rather than 1-D convolutions over transposed
-copies (the first one fans each of the 512 channels out to 4 filters, computed as a broadcast
-over a ``[..., 512, 4]`` view; the 4 are summed back with a reshape). Whole sequences go
+copies (the first one fans each of the 512 channels out to 4 filters; the 4 are summed back
+after the second one). Whole sequences go
 through in slices of tracks (``rows_per_slice`` track-frames), which keeps the 2048-wide
 activations in cache. Parameter names are those of the official files (``torch_pips_mixer.*``).
 """
@@ -42,6 +42,16 @@ def time_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torc
     y[:, 1:].addcmul_(x[:, :-1], weight[..., 0])
     y[:, :-1].addcmul_(x[:, 1:], weight[..., 2])
     return y
+
+
+def sum_fan(y: torch.Tensor) -> torch.Tensor:
+    """[..., 4C] -> [..., C]: the sum of channels 4c .. 4c + 3 (the 4 filters of channel c).
+
+    Three adds of strided views; ``view(..., C, 4).sum(-1)`` reduces over a length-4 axis and
+    costs about 40% more here. The same sum, in the same order.
+    """
+    y4 = y.view(*y.shape[:-1], -1, FAN_OUT)
+    return y4[..., 0] + y4[..., 1] + y4[..., 2] + y4[..., 3]
 
 
 @dataclass
@@ -110,13 +120,13 @@ class MixerBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Whole sequences through the centred (offline) kernels: x [B, T, 512] -> [B, T, 512]."""
-        b, t, c = x.shape
-        # Output channel 4c + j of the first kernel reads input channel c: a [.., 512, 4] broadcast.
-        fan = self.layer_norm(x)[..., None]
-        y = time_conv(fan, self.mlp1_up.weight.view(c, FAN_OUT, KERNEL), self.mlp1_up.bias.view(c, FAN_OUT))
-        y = gelu_tanh(y).view(b, t, c * FAN_OUT)
+        # Output channel 4c + j of the first kernel reads input channel c. Repeating each input
+        # channel 4 times first (one copy) makes all six multiply-adds plain 2048-wide rows,
+        # which vectorise better than a broadcast over a [..., 512, 4] view.
+        fan = self.layer_norm(x).repeat_interleave(FAN_OUT, dim=-1)
+        y = gelu_tanh(time_conv(fan, self.mlp1_up.weight[:, 0], self.mlp1_up.bias))
         y = time_conv(y, self.mlp1_up_1.weight[:, 0], self.mlp1_up_1.bias)
-        return self._channels(x + y.view(b, t, c, FAN_OUT).sum(-1))
+        return self._channels(x + sum_fan(y))
 
     def step(self, x: torch.Tensor, inputs: torch.Tensor, hidden: torch.Tensor):
         """One new frame of a causal stream: kernels over frames t-2, t-1, t.
@@ -134,7 +144,7 @@ class MixerBlock(nn.Module):
         y = self.mlp1_up.bias + g[:, 0] * w1[:, 0] + g[:, 1] * w1[:, 1] + g[:, 2] * w1[:, 2]
         g2 = torch.cat([hidden, gelu_tanh(y)[:, None]], dim=1)
         y2 = self.mlp1_up_1.bias + g2[:, 0] * w2[:, 0] + g2[:, 1] * w2[:, 1] + g2[:, 2] * w2[:, 2]
-        out = self._channels(x + y2.view(x.shape[0], 1, -1, FAN_OUT).sum(-1))
+        out = self._channels(x + sum_fan(y2)[:, None])
         return out, h[:, 1:], g2[:, 1:]
 
 

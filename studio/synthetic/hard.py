@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from studio.conventions import inside_frame
-from studio.synthetic import SyntheticClip, apply_homography, make_clip, sample_photo
+from studio.synthetic.clips import SyntheticClip, apply_homography, make_clip, sample_photo
 
 EDGE_MARGIN = 1.5
 """Pixels around a disc's edge where a point is partly covered: hidden, and ambiguous as a query."""

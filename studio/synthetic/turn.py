@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from studio.conventions import inside_frame
-from studio.synthetic import sample_photo
+from studio.synthetic.clips import sample_photo
 
 VISIBLE_COS = 0.05
 """A point counts as visible while the cosine of its angle to the line of sight exceeds this
