@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections import deque
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -162,9 +163,10 @@ def _fill_backwards(online: OnlineTracker, source: VideoFrames, queries: np.ndar
     mirrored = queries.copy()
     mirrored[:, 0] = t_max - starts
     online.start(mirrored, size)
-    for i, frame in enumerate(frames_backward(source, t_max + 1, chunk)):
-        online.step(frame[None])
-        passes.backward(i)
+    with closing(frames_backward(source, t_max + 1, chunk)) as backwards:  # closes the file on an error too
+        for i, frame in enumerate(backwards):
+            online.step(frame[None])
+            passes.backward(i)
     b_tracks, b_visible = online.finish()
     b_tracks, b_visible = b_tracks[::-1], b_visible[::-1]  # back in forward time: [t_max + 1, N]
     earlier = np.arange(t_max + 1)[:, None] < starts[None, :]

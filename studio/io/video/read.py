@@ -111,6 +111,10 @@ class VideoFrames:
     (``read_ahead``), so that decoding overlaps the consumer's work; 0 decodes in the consumer's
     thread. ``count`` then counts the frames decoded, which may run ``ahead`` frames past those
     taken.
+
+    After iterating, ``frame_pts`` (each kept frame's pts, -1 where none), ``key_frames`` (indices
+    of key frames) and ``converter`` (the rotation and resizing applied) let
+    ``studio.io.video.backward.frames_backward`` fetch the same frames again, last first.
     """
 
     def __init__(self, path, max_frames: int | None = None, max_side: int | None = None,
