@@ -6,8 +6,12 @@ RSS (``ru_maxrss``) is its own; goal: long/short <= 1.2 (memory flat in the vide
 The clips loop a 100-frame clip with exact motion and an occluder (``studio.synthetic``)
 forwards and backwards, written to H.264 first.
 
-Options: --frames 300 3000, --model NAME, --grid N, --size WxH, --no-render, --whole (also run
-the whole-clip path, ``track --max-frames``, for comparison).
+Each length is tracked twice: the grid on frame 0 (one pass: decode, track, draw) and the grid
+mid-clip (frame T/2: the forward pass, a backward pass over frames T/2..0 decoded in reverse a
+chunk at a time, and a third pass that decodes again to draw); the ratio is printed for each.
+
+Options: --frames 300 3000, --model NAME, --grid N, --size WxH, --no-render, --query-at {0,mid,both},
+--whole (also run the whole-clip path, ``track --max-frames``, for comparison).
 """
 
 from __future__ import annotations
@@ -68,6 +72,8 @@ def main() -> None:
     p.add_argument("--grid", type=int, default=8)
     p.add_argument("--size", default="480x360")
     p.add_argument("--no-render", action="store_true")
+    p.add_argument("--query-at", choices=["0", "mid", "both"], default="both",
+                   help="grid on frame 0, mid-clip (adds the backward pass and a drawing pass), or both")
     p.add_argument("--whole", action="store_true", help="also run the whole-clip path (track --max-frames T)")
     args = p.parse_args()
     w, h = (int(v) for v in args.size.split("x"))
@@ -80,22 +86,30 @@ def main() -> None:
                       "--out", str(Path(tmp) / "t.npz")]
             if not args.no_render:
                 common += ["--video", str(Path(tmp) / "drawn.mp4")]
-            modes = [("stream", ["--stream"])] + ([("whole clip", ["--max-frames", str(frames)])] if args.whole else [])
+            modes = []
+            if args.query_at in ("0", "both"):
+                modes.append(("stream", ["--stream"]))
+            if args.query_at in ("mid", "both"):
+                modes.append(("stream mid", ["--stream", "--grid-frame", str(frames // 2)]))
+            modes += [("whole clip", ["--max-frames", str(frames)])] if args.whole else []
             for mode, extra in modes:
                 r = measure(common + extra)
                 rows.append((mode, frames, r))
                 print(f"{mode:10s} {frames:5d} frames: peak RSS {r['peak_mb']:7.1f} MB, "
                       f"{frames / r['seconds']:6.1f} frames/s (wall {r['seconds']:.1f} s, process)", flush=True)
-    stream = {f: r for mode, f, r in rows if mode == "stream"}
-    if len(stream) >= 2:
-        lo, hi = min(stream), max(stream)
-        ratio = stream[hi]["peak_mb"] / stream[lo]["peak_mb"]
-        print(f"\n| model | size | points | render | frames | peak RSS MB | frames/s |\n|---|---|---|---|---|---|---|")
-        for mode, f, r in rows:
-            print(f"| {args.model} ({mode}) | {w}x{h} | {args.grid ** 2} | {'no' if args.no_render else 'yes'} | {f} | "
-                  f"{r['peak_mb']:.0f} | {f / r['seconds']:.1f} |")
-        print(f"\npeak RSS {hi} / {lo} frames (stream): {ratio:.3f} (goal <= 1.2)")
-
+    print(f"\n| model | size | points | query frame | render | frames | peak RSS MB | frames/s |\n"
+          f"|---|---|---|---|---|---|---|---|")
+    for mode, f, r in rows:
+        at = f"{f // 2}" if mode == "stream mid" else "0"
+        print(f"| {args.model} ({mode.split()[0]}) | {w}x{h} | {args.grid ** 2} | {at} | "
+              f"{'no' if args.no_render else 'yes'} | {f} | {r['peak_mb']:.0f} | {f / r['seconds']:.1f} |")
+    for mode in ("stream", "stream mid"):
+        runs = {f: r for m, f, r in rows if m == mode}
+        if len(runs) >= 2:
+            lo, hi = min(runs), max(runs)
+            ratio = runs[hi]["peak_mb"] / runs[lo]["peak_mb"]
+            where = "query mid-clip" if mode == "stream mid" else "query on frame 0"
+            print(f"peak RSS {hi} / {lo} frames ({where}): {ratio:.3f} (goal <= 1.2)")
 
 if __name__ == "__main__":
     main()

@@ -180,7 +180,8 @@ def test_limits_cut_and_shrink_with_notices_and_tracks_stay_in_source_pixels(tmp
     # Over the frame cap an offline model tracks the first frames; an online one streams the whole file.
     frames = 48 if online else 12
     if online:
-        assert "longer than the 12-frame cap: lk is online, so all 48 frames were streamed" in out.status()
+        assert ("longer than the 12-frame cap: lk is online, so all 48 frames were streamed (and backwards to "
+                "frame 0 from points placed later)") in out.status()
     else:
         assert "kept frames 0–11 of 48" in out.status()
     assert "resized" in out.status()
@@ -196,9 +197,12 @@ def test_limits_cut_and_shrink_with_notices_and_tracks_stay_in_source_pixels(tmp
     np.testing.assert_allclose(saved.tracks[[0, 7], [0, 1]], queries[:, 1:], atol=1e-3)
     rendered = read_video(out.rendered)
     assert rendered.num_frames == frames and rendered.size == (180, 240)
-    if online:  # the first frames are what the whole-clip run on them gives
-        cut = svc.track(str(ORBIT), queries, model=offline_lk, formats=("npz",))
-        np.testing.assert_array_equal(saved.tracks[:12, 0], load_tracks(cut.files["npz"]).tracks[:, 0])
+    if online:  # the first frames are what the whole-clip run on them gives (frames 0-6 of the point
+        # queried on frame 7 by the stream's backward pass)
+        cut = load_tracks(svc.track(str(ORBIT), queries, model=offline_lk, formats=("npz",)).files["npz"])
+        np.testing.assert_array_equal(saved.tracks[:12], cut.tracks)
+        np.testing.assert_array_equal(saved.visible[:12], cut.visible)
+        assert saved.visible[:7, 1].any()
 
 
 def test_limits_from_environment(monkeypatch):

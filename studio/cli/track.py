@@ -109,8 +109,12 @@ def _stream(args: argparse.Namespace, points) -> int:
         )
     finally:
         bar.close()
-    for notice in ["streamed the whole video frame by frame; before its query frame a point is not visible",
-                   *run.notices]:
+    said = "streamed the whole video frame by frame"
+    if run.result.num_frames and (run.result.queries[:, 0] > 0).any():
+        said += ("; points queried after frame 0 were also tracked backwards to frame 0 (the frames before the "
+                 "latest query frame decoded again in reverse" + (", and the video again to draw it)" if args.render
+                                                                   else ")"))
+    for notice in [said, *run.notices]:
         print(f"note: {notice}", file=sys.stderr)
     print(run.summary())
     if args.out:

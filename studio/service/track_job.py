@@ -296,5 +296,7 @@ def _stream_whole(service: Any, path: str, queries: np.ndarray, model: str, tail
     if progress is not None:
         progress(1.0, "done")
     said = [f"longer than the {service.limits.max_frames}-frame cap: {model} is online, so all "
-            f"{run.result.num_frames} frames were streamed", *run.notices, *(notices or [])]
+            f"{run.result.num_frames} frames were streamed"
+            + (" (and backwards to frame 0 from points placed later)" if (queries[:, 0] > 0).any() else ""),
+            *run.notices, *(notices or [])]
     return TrackOutput(run=run, rendered=rendered, files=files, source=str(path), notices=said)

@@ -14,7 +14,8 @@ sentence that names the file's base name; FFmpeg's own exceptions never escape.
 The package, by responsibility: ``base`` (``Video``, ``VideoError``), ``probe``
 (opening a file, ``probe_video``), ``orientation`` (display-matrix rotation),
 ``limits`` (what the reader agrees to decode and keep), ``read`` (``read_video``, and ``VideoFrames`` for one frame at a time),
-``ahead`` (decoding a few frames ahead of the consumer in a thread) and ``write`` (``write_video``, and ``VideoWriter`` for one frame at a time).
+``ahead`` (decoding a few frames ahead of the consumer in a thread), ``backward`` (a file's frames
+last-to-first, a chunk at a time, by seeking to key frames) and ``write`` (``write_video``, and ``VideoWriter`` for one frame at a time).
 """
 
 from studio.io.video.base import Video, VideoError

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from array import array
+
 import numpy as np
 
 from studio.io.video.ahead import read_ahead
@@ -109,6 +111,10 @@ class VideoFrames:
     (``read_ahead``), so that decoding overlaps the consumer's work; 0 decodes in the consumer's
     thread. ``count`` then counts the frames decoded, which may run ``ahead`` frames past those
     taken.
+
+    After iterating, ``frame_pts`` (each kept frame's pts, -1 where none), ``key_frames`` (indices
+    of key frames) and ``converter`` (the rotation and resizing applied) let
+    ``studio.io.video.backward.frames_backward`` fetch the same frames again, last first.
     """
 
     def __init__(self, path, max_frames: int | None = None, max_side: int | None = None,
@@ -139,6 +145,11 @@ class VideoFrames:
         self.size = (0, 0)
         self.notices: list[str] = []
         self.count = 0  # frames yielded so far
+        # Filled while iterating: each kept frame's pts (-1: none stated), the indices of key frames,
+        # and the conversion (rotation, size) the frames went through; ``frames_backward`` uses them.
+        self.frame_pts: array = array("q")
+        self.key_frames: array = array("q")
+        self.converter: FrameConverter | None = None
 
     def close(self) -> None:
         """Close the file (iterating to the end does this too)."""
@@ -151,6 +162,15 @@ class VideoFrames:
             yield from read_ahead(self._frames(), self.ahead, f"decoding {self.name}")
         else:
             yield from self._frames()
+
+    def reopen(self):
+        """A new open container and its video stream, for decoding the file again (``frames_backward``)."""
+        container = open_video_file(self.path)
+        try:
+            return container, video_stream(container, self.name)
+        except BaseException:
+            container.close()
+            raise
 
     def _frames(self):
         try:
@@ -188,6 +208,39 @@ def _read(path, name, max_frames, max_side, progress_fn, max_bytes) -> Video:
     )
 
 
+class FrameConverter:
+    """Decoded PyAV frames -> upright uint8 [H, W, 3] RGB of one size, fixed by the first frame.
+
+    ``setup(first_frame)`` finds the rotation (display matrix) and the output size (``max_side``);
+    every later frame, even one of another resolution, lands on the same grid.
+    """
+
+    def __init__(self, stream, name: str, max_side: int | None):
+        self.stream, self.name, self.max_side = stream, name, max_side
+        self.ready = False
+        self.orientation = Orientation()
+        self.shown = self.out = (0, 0)
+
+    def setup(self, frame) -> str | None:
+        """Fix rotation and sizes from ``frame``; returns a warning about the rotation, if any."""
+        check_side(frame.width, frame.height, self.name)
+        self.orientation, warn = find_orientation(frame, self.stream)
+        h, w = frame.height, frame.width
+        self.shown = (w, h) if self.orientation.transposed else (h, w)
+        self.out = target_size(*self.shown, self.max_side)
+        out_h, out_w = self.out
+        self._coded = (out_h, out_w) if self.orientation.transposed else (out_w, out_h)
+        self._interpolation = "AREA" if self.out != self.shown else None
+        self.ready = True
+        return warn
+
+    def __call__(self, frame) -> np.ndarray:
+        # Always pass the size: a stream that changes resolution midway still lands on the first frame's grid.
+        w, h = self._coded
+        rgb = frame.reformat(width=w, height=h, format="rgb24", interpolation=self._interpolation)
+        return self.orientation.apply(rgb.to_ndarray())
+
+
 def _decode(src: VideoFrames, container, stream, facts):
     """Yield the frames of ``src``'s open file; fill its sizes, ``source_frames`` and notices."""
     name, max_frames, max_side = src.name, src.max_frames, src.max_side
@@ -196,15 +249,10 @@ def _decode(src: VideoFrames, container, stream, facts):
     report(0.0)
     # Frame threads make long HD files several times faster to decode.
     stream.codec_context.thread_type = "AUTO"
-
     limit = max_frames
     expected = src.expected
-    started = False
-    orientation = Orientation()
-    shown_h = shown_w = 0
-    out_h = out_w = 0
-    coded_w = coded_h = 0
-    interpolation = None
+    convert_frame = src.converter = FrameConverter(stream, name, max_side)
+    frame_pts, key_frames = src.frame_pts, src.key_frames
 
     n = 0  # frames kept
     packets = 0  # non-empty packets of the stream seen
@@ -215,25 +263,17 @@ def _decode(src: VideoFrames, container, stream, facts):
     stopped = False
 
     def convert(frame) -> np.ndarray:
-        nonlocal started, orientation, shown_h, shown_w, out_h, out_w, coded_w, coded_h, interpolation, n
-        if not started:
-            started = True
-            check_side(frame.width, frame.height, name)
-            orientation, warn = find_orientation(frame, stream)
+        nonlocal n
+        if not convert_frame.ready:
+            warn = convert_frame.setup(frame)
             if warn:
                 notices.append(warn)
-            shown_h, shown_w = frame.height, frame.width
-            if orientation.transposed:
-                shown_h, shown_w = shown_w, shown_h
-            out_h, out_w = target_size(shown_h, shown_w, max_side)
-            coded_w, coded_h = (out_h, out_w) if orientation.transposed else (out_w, out_h)
-            if (out_h, out_w) != (shown_h, shown_w):
-                interpolation = "AREA"
-            src.source_size, src.size = (shown_h, shown_w), (out_h, out_w)
-        # Always pass the size: a stream that changes resolution midway still
-        # lands on the first frame's grid.
-        rgb = frame.reformat(width=coded_w, height=coded_h, format="rgb24", interpolation=interpolation)
-        image = orientation.apply(rgb.to_ndarray())
+            src.source_size, src.size = convert_frame.shown, convert_frame.out
+        image = convert_frame(frame)
+        # Where each kept frame sits in the file, so that it can be found again by seeking (``backward``).
+        frame_pts.append(-1 if frame.pts is None else int(frame.pts))
+        if frame.key_frame:
+            key_frames.append(n)
         n += 1
         src.count = n
         if expected:
@@ -297,10 +337,11 @@ def _decode(src: VideoFrames, container, stream, facts):
     if stopped and (source_frames is None or source_frames > n):
         total = str(source_frames) if source_frames is not None else f"more than {n}"
         notices.insert(0, f"kept frames 0–{n - 1} of {total}")
+    (shown_h, shown_w), (out_h, out_w) = convert_frame.shown, convert_frame.out
     if (shown_h, shown_w) != (out_h, out_w):
         notices.append(f"resized {shown_w}×{shown_h} → {out_w}×{out_h}")
-    if not orientation.is_identity:
-        notices.append(orientation.describe())
+    if not convert_frame.orientation.is_identity:
+        notices.append(convert_frame.orientation.describe())
     if facts.fps is None:
         notices.append(f"the file states no frame rate; assumed {DEFAULT_FPS:g} fps")
     if not stopped:
