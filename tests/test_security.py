@@ -228,7 +228,7 @@ def test_npz_members_are_checked_before_reading_and_text_named_npz_says_what_it_
 def test_queries_json_is_capped_before_parsing_and_deep_nesting_is_one_sentence():
     limits = Limits(max_points=100)  # room for ~7.4k characters
     big = json.dumps([[0, 1.123456789, 2.123456789]] * 2000)
-    refused(lambda: parse_queries_json(big, limits), r"the queries is \d+ characters long, more than the 7424")
+    refused(lambda: parse_queries_json(big, limits), r"the query text is \d+ characters long, more than the 7424")
     refused(lambda: parse_queries_json(attacks.json_nested(100_000)), "more than the 161024 accepted")
     refused(lambda: parse_queries_json(attacks.json_nested(5000)), "nests lists or objects too deeply")
     refused(lambda: parse_queries_json(json.dumps([[0, 1, 2]] * 101), limits), "101 query points is more than the 100")

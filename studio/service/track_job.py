@@ -78,7 +78,7 @@ def parse_queries_json(text: str, limits: Limits | None = None) -> np.ndarray:
     limits = limits or Limits.from_env()
     if not isinstance(text, str) or not text.strip():
         raise InputError("no queries given: pass JSON like [[0, 120, 80], [0, 200, 90]] as (t, x, y)")
-    data = parse_json(text, "the queries", limits.max_queries_chars,
+    data = parse_json(text, "the query text", limits.max_queries_chars,
                       example="write them like [[0, 120, 80], [0, 200, 90]] as (t, x, y)")
     if isinstance(data, dict) and "queries" in data:
         data = data["queries"]
