@@ -87,6 +87,14 @@ def test_live_grid_click_stop_and_save(live_app, tmp_path):
             page.wait_for_function("n => window.__studioLive.shown.length >= n", arg=frames_now + 30)
             # The page drew the newest frame's 17 points on the picture it shows (their colours, not the clip's).
             assert page.evaluate(DRAWN_POINTS_JS) >= 17
+            # On another tab nothing is sent (or recorded); back on Live the stream goes on.
+            page.get_by_role("tab", name="Track points").click()
+            page.wait_for_timeout(500)  # a frame already on its way may still land
+            sent = page.evaluate("() => window.__studioLive.sent")
+            page.wait_for_timeout(1000)
+            assert page.evaluate("() => window.__studioLive.sent") == sent
+            page.get_by_role("tab", name="Live").click()
+            page.wait_for_function("n => window.__studioLive.sent >= n", arg=sent + 10)
             page.click("#live-stop")
             wait_status(page, "saved lk")
             page.wait_for_selector("#live-files a[download$='.npz']")

@@ -79,14 +79,17 @@
 
   // The next grab: as soon as a frame may be on its way and the camera has had time for a new one. Driven by
   // the replies (and a timer), not by animation frames: an idle page does no work between frames.
+  // While another tab of the app is shown the Live tab's element has no boxes: nothing is grabbed, sent or
+  // recorded until it is shown again (the camera stays open so coming back is instant).
   let timer = null;
+  const shown = () => element.getClientRects().length > 0;
   function pump() {
     if (!running || timer !== null || inFlight >= MAX_IN_FLIGHT) return;
-    const wait = video.videoWidth ? Math.max(0, lastGrab + minGap - performance.now()) : 50;
+    const wait = !shown() ? 250 : video.videoWidth ? Math.max(0, lastGrab + minGap - performance.now()) : 50;
     timer = setTimeout(() => {
       timer = null;
       if (!running) return;
-      if (video.videoWidth && inFlight < MAX_IN_FLIGHT) { lastGrab = performance.now(); sendFrame(); }
+      if (video.videoWidth && inFlight < MAX_IN_FLIGHT && shown()) { lastGrab = performance.now(); sendFrame(); }
       pump();
     }, wait);
   }
