@@ -38,6 +38,7 @@ import numpy as np
 
 from studio.dense.sampling import InitialTracks
 from studio.progress import ProgressFn, no_progress
+from studio.trackers.lk import patches_at
 
 MIN_MATCHES = 8
 """Fewest matches agreeing with one homography for the region to count as seen in a frame."""
@@ -88,10 +89,9 @@ def _ncc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(axis=(1, 2)) / den
 
 
-def _patches(gray: np.ndarray, xy: np.ndarray, half: int = PATCH) -> np.ndarray:
-    """[N, 2k+1, 2k+1] float32 patches of ``gray`` centred on ``xy`` (sub-pixel)."""
-    return np.stack([cv2.getRectSubPix(gray, (2 * half + 1, 2 * half + 1), (float(x), float(y))) for x, y in xy]
-                    ).astype(np.float32) if len(xy) else np.zeros((0, 2 * half + 1, 2 * half + 1), np.float32)
+def _patches(gray: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """[N, 2k+1, 2k+1] float32 patches of ``gray`` centred on ``xy`` (sub-pixel; k = ``PATCH``)."""
+    return patches_at(gray, xy, 2 * PATCH + 1)
 
 
 def redetect(

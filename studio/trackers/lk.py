@@ -61,6 +61,32 @@ _GAIN_MIN_CONTRAST = 8.0
 """Grey-level standard deviation below which a patch is too flat to tell a gain from a different surface."""
 
 
+def patches_at(gray: np.ndarray, xy: np.ndarray, size: int) -> np.ndarray:
+    """Bilinear patches of a grey image around sub-pixel points, all in one remap.
+
+    Args:
+      gray: uint8 [H, W].
+      xy: [M, 2] ``(x, y)`` patch centres in pixels (integer = pixel centre); outside the
+        image the border pixels are repeated.
+      size: patch side in pixels.
+
+    Returns:
+      float32 [M, size, size] grey levels 0..255.
+    """
+    if len(xy) == 0:
+        return np.zeros((0, size, size), np.float32)
+    off = np.arange(size, dtype=np.float32) - (size - 1) / 2
+    mx = (xy[:, 0, None, None] + off[None, None, :]).astype(np.float32)
+    my = (xy[:, 1, None, None] + off[None, :, None]).astype(np.float32)
+    mx, my = np.broadcast_arrays(mx, my)
+    m = len(xy)
+    out = cv2.remap(
+        gray, np.ascontiguousarray(mx.reshape(m * size, size)), np.ascontiguousarray(my.reshape(m * size, size)),
+        cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE,
+    )
+    return out.reshape(m, size, size).astype(np.float32)
+
+
 def to_gray(video: np.ndarray) -> np.ndarray:
     """[T, H, W, 3] uint8 RGB -> [T, H, W] uint8 luma.
 
@@ -399,20 +425,7 @@ class LKTracker(PointTracker):
 
     def _patches(self, gray: np.ndarray, xy: np.ndarray) -> np.ndarray:
         """Bilinear [M, window, window] float32 patches of ``gray`` centred on ``xy`` [M, 2]."""
-        if len(xy) == 0:
-            return np.zeros((0, self.window, self.window), np.float32)
-        r = (self.window - 1) / 2
-        off = np.arange(self.window, dtype=np.float32) - r
-        mx = (xy[:, 0, None, None] + off[None, None, :]).astype(np.float32)
-        my = (xy[:, 1, None, None] + off[None, :, None]).astype(np.float32)
-        mx, my = np.broadcast_arrays(mx, my)
-        m = len(xy)
-        out = cv2.remap(
-            gray, np.ascontiguousarray(mx.reshape(m * self.window, self.window)),
-            np.ascontiguousarray(my.reshape(m * self.window, self.window)),
-            cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE,
-        )
-        return out.reshape(m, self.window, self.window).astype(np.float32)
+        return patches_at(gray, xy, self.window)
 
     def _mismatch(self, before: np.ndarray, now: np.ndarray, gain: bool = True) -> np.ndarray:
         """Mean absolute grey-level difference [M] of patches [M, k, k], with ``gain`` after matching
