@@ -151,7 +151,7 @@ class RayEngine:
         self.gpus_per_worker = float(gpus_per_worker)
         self.max_attempts = int(max_attempts)
         self.cluster = {"CPU": cpus, "GPU": gpus, "nodes": sum(bool(n.get("Alive")) for n in ray.nodes())}
-        self._busy: dict[int, int] = {}
+        self._busy: dict[int, tuple[int, Any]] = {}  # worker pid -> (task index, result ref)
 
     def describe(self) -> str:
         where = "this machine" if self.cluster["nodes"] == 1 else f"{self.cluster['nodes']} nodes"
@@ -160,7 +160,15 @@ class RayEngine:
                 f"{self.slots} actor(s) with {self.cpus_per_worker:g} CPU{gpu} each")
 
     def busy(self) -> dict[int, int]:
-        return dict(self._busy)
+        # A task whose result is already in the object store is finished even though map() has not
+        # collected it yet; only the ones still computing count as busy.
+        running = dict(self._busy)
+        if not running:
+            return {}
+        refs = [ref for _, ref in running.values()]
+        _, not_ready = self._ray.wait(refs, num_returns=len(refs), timeout=0)
+        still = set(not_ready)
+        return {pid: index for pid, (index, ref) in running.items() if ref in still}
 
     def close(self) -> None:
         if self._owns and self._ray.is_initialized():
@@ -201,8 +209,9 @@ class RayEngine:
                         exhausted = True
                         break
                     slot = idle.pop()
-                    pending[actors[slot].run.remote(task)] = (slot, index)
-                    self._busy[pids[slot]] = index
+                    ref = actors[slot].run.remote(task)
+                    pending[ref] = (slot, index)
+                    self._busy[pids[slot]] = (index, ref)
                 if not pending:
                     return
                 (ref,), _ = ray.wait(list(pending), num_returns=1)
