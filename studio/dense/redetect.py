@@ -14,14 +14,20 @@ weight-free stand-in:
 3. A hidden track is predicted from its nearest kept matches (their affine motion
    from the query frame, fitted around the track). A plain region (few keypoints: fabric,
    plastic) that is mostly lost is looked for as a whole instead: its bounding box
-   on the query frame is matched (normalised correlation, three scales) and the
-   best place predicts every track. Either prediction is refined by LK directly from the query
-   frame (its appearance then, not a drifted copy) and kept only when LK converges,
-   returns to the start on the way back, lands near the prediction and the patch
+   on the query frame is matched (normalised correlation, three scales each of width
+   and height) and a place predicts every track. Either prediction is refined by LK directly
+   from the query frame (its appearance then, not a drifted copy) and kept only when LK
+   converges, returns to the start on the way back, lands near the prediction and the patch
    still matches (normalised cross-correlation); a whole-box guess stands only when
    ``TEMPLATE_CONFIRM`` of the region's tracks are re-found that way. A track not
    re-found stays hidden; it is carried to its prediction only when matches lie near
    it (``CARRY_REACH``).
+   A turning object's look drifts (shading, angle) until the query frame's no longer
+   finds it, so the whole-box search has up to three *views*: the query frame, the
+   latest frame where the query frame's look found the region (its box, tracks and
+   patches there; on backpack.mp4 the side panel turned back on frame 74 is found
+   only through frame 23), and the frame just before, when the region was found
+   there, which carries a found region on frame by frame (``VIEW_FLOOR``).
 4. A track LK calls visible in such a frame but far from where its nearest matches
    put it, and found there by the same check, had slid off its surface (onto the
    background at the object's outline): it moves there.
@@ -77,7 +83,12 @@ turned-away region are suspect anyway. Correlation ignores gain and offset."""
 PATCH = 7
 """Half-size of the patch compared by ``MIN_NCC``."""
 TEMPLATE_SCALES = (0.8, 1.0, 1.25)
-"""Scales at which the region's box is looked for when it has too few keypoints to match."""
+"""Scales of width and height (each with each) at which the region's box is looked for when it has too
+few keypoints to match."""
+VIEW_FLOOR = 0.05
+"""Fewest re-found tracks, as a share of the region's, for a view made from another view to count."""
+SAMPLE_TRACKS = 64
+"""Tracks that try each place of the box before the best place is checked with all of them."""
 TEMPLATE_LOST = 0.5
 """The box is looked for only in frames where at least this share of the region's tracks is lost."""
 TEMPLATE_CONFIRM = 0.25
@@ -138,7 +149,8 @@ def redetect(
     start = tracks[frame]
     src_patch = _patches(gray[frame], start)
     start_ok = visible[frame]
-    box = _template(gray[frame], mask)
+    query_view = _View.on_query(gray[frame], frame, mask, start, start_ok, src_patch)
+    views = [] if query_view is None else [query_view]
     for t in range(t_len):
         progress(t / t_len, f"looking for lost tracks again, frame {t + 1}/{t_len}")
         if t == frame:
@@ -165,16 +177,36 @@ def redetect(
         lost = np.nonzero(start_ok & ~visible[t])[0]
         if len(lost) == 0:
             continue
-        by_template = pred is None
-        if by_template:
+        if pred is None:
             # Too few keypoints to match (plain surfaces): when most of the region is lost, look for
             # the whole region's look; such a guess is kept only if many of its tracks confirm it.
-            if len(lost) < TEMPLATE_LOST * start_ok.sum() or box is None:
+            if len(lost) < TEMPLATE_LOST * start_ok.sum() or not views:
                 continue
-            pred = _predict_by_template(box, gray[t], start)
-        p1, ok = _verify(gray[frame], gray[t], start[lost], pred[lost], src_patch[lost])
-        if by_template and ok.sum() < max(MIN_MATCHES, TEMPLATE_CONFIRM * start_ok.sum()):
+            found = None
+            for k, view in enumerate(views):
+                if k == 2 and view.frame != t - 1:
+                    break  # a view made from a view only carries the region on to the next frame
+                # Such a view stands on fewer tracks each time; below a share of the whole region
+                # they would confirm a guess by a handful of points on something else.
+                found = view.find(gray[t], lost, int(VIEW_FLOOR * start_ok.sum()) if k == 2 else 0)
+                if found is not None:
+                    break
+            if found is None:
+                continue
+            idx, p1, placed = found
+            tracks[t, idx] = p1
+            visible[t, idx] = True
+            stats["refound"] += len(idx)
+            # This frame's look (another angle, other light) can find the region where the query frame's
+            # cannot: found by the query frame's look, it is kept as the second view; found otherwise, it is
+            # the third (the latest), which follows the region on from there.
+            view = _View.at(gray[t], t, placed, tracks[t], visible[t] & start_ok)
+            if k == 0:
+                views[1:] = [view]
+            else:
+                views[2:] = [view]
             continue
+        p1, ok = _verify(gray[frame], gray[t], start[lost], pred[lost], src_patch[lost])
         tracks[t, lost[ok]] = p1[ok]
         visible[t, lost[ok]] = True
         # The rest stay hidden but are carried with their surface, not with whatever lk left them on; the
@@ -182,10 +214,9 @@ def redetect(
         # truly in view there. Only where matches are near, though: a prediction far beyond them is a
         # guess, and on a perspective clip it put pixels that had left the frame just inside it, where
         # that test called them visible (occlusion IoU 0.731 -> 0.676 in bench_dense.py).
-        if not by_template:
-            carry = lost[~ok]
-            carry = carry[reach[carry] <= CARRY_REACH]
-            tracks[t, carry] = pred[carry]
+        carry = lost[~ok]
+        carry = carry[reach[carry] <= CARRY_REACH]
+        tracks[t, carry] = pred[carry]
         stats["refound"] += int(ok.sum())
     return InitialTracks(tracks, visible, init.queries), stats
 
@@ -228,30 +259,75 @@ def _predict_by_matches(sift, matcher, src_xy, src_des, gray: np.ndarray, start:
     return pred.astype(np.float32), reach.astype(np.float32)
 
 
-def _template(gray: np.ndarray, mask: np.ndarray):
-    """The region's bounding box on the query frame: ``(patch [h, w] uint8, (x0, y0))``, or None when tiny."""
-    ys, xs = np.nonzero(mask)
-    x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
-    if min(x1 - x0, y1 - y0) < 8:
-        return None
-    return cv2.GaussianBlur(gray, (3, 3), 0)[y0:y1, x0:x1], (float(x0), float(y0))
+class _View:
+    """A frame where the region is known, for the whole-box search: its box there (blurred grey patch
+    [h, w] uint8 and top-left ``(x0, y0)``), the region's tracks' places [N, 2] there, which of them are
+    on it (``seen`` [N] bool), their patches, and the frame's grey image."""
 
+    def __init__(self, gray, frame, patch, origin, points, seen, patches):
+        self.gray, self.frame, self.patch, self.origin = gray, frame, patch, origin
+        self.points, self.seen, self.patches = points, seen, patches
 
-def _predict_by_template(box, gray: np.ndarray, start: np.ndarray) -> np.ndarray:
-    """Where each track [N, 2] would be if the region's box moved to its best match in ``gray``
-    (normalised correlation at a few scales: a turned-back object is rarely at its old distance)."""
-    patch, (x0, y0) = box
-    image = cv2.GaussianBlur(gray, (3, 3), 0)
-    best = (-2.0, (0, 0), 1.0)
-    for scale in TEMPLATE_SCALES:
-        tpl = cv2.resize(patch, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        if tpl.shape[0] > image.shape[0] or tpl.shape[1] > image.shape[1] or min(tpl.shape) < 4:
-            continue
-        _, score, _, loc = cv2.minMaxLoc(cv2.matchTemplate(image, tpl, cv2.TM_CCOEFF_NORMED))
-        if score > best[0]:
-            best = (score, loc, scale)
-    _, (lx, ly), scale = best
-    return np.stack([lx + scale * (start[:, 0] - x0), ly + scale * (start[:, 1] - y0)], axis=1).astype(np.float32)
+    @classmethod
+    def on_query(cls, gray, frame, mask, points, seen, patches):
+        """The query frame's view: the mask's bounding box; None when tiny."""
+        ys, xs = np.nonzero(mask)
+        x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+        if min(x1 - x0, y1 - y0) < 8:
+            return None
+        return cls(gray, frame, cv2.GaussianBlur(gray, (3, 3), 0)[y0:y1, x0:x1], (float(x0), float(y0)),
+                   points, seen, patches)
+
+    @classmethod
+    def at(cls, gray, frame, placed, points, seen):
+        """A view of ``frame`` where the box was found at ``placed = (x0, y0, w, h)``."""
+        x0, y0, w, h = placed
+        patch = cv2.GaussianBlur(gray, (3, 3), 0)[y0 : y0 + h, x0 : x0 + w]
+        return cls(gray, frame, patch, (float(x0), float(y0)), points.copy(), seen.copy(), _patches(gray, points))
+
+    def places(self, gray: np.ndarray) -> list:
+        """The box's best match in ``gray`` at each of ``TEMPLATE_SCALES`` in width and height (a turned-back
+        object is rarely at its old distance or angle), best first: ``[(pred [N, 2], (x0, y0, w, h))]``,
+        where ``pred`` are the view's points moved with the box."""
+        image = cv2.GaussianBlur(gray, (3, 3), 0)
+        x0, y0 = self.origin
+        out = []
+        for sx in TEMPLATE_SCALES:
+            for sy in TEMPLATE_SCALES:
+                tpl = cv2.resize(self.patch, None, fx=sx, fy=sy, interpolation=cv2.INTER_AREA)
+                if tpl.shape[0] > image.shape[0] or tpl.shape[1] > image.shape[1] or min(tpl.shape) < 4:
+                    continue
+                _, score, _, (lx, ly) = cv2.minMaxLoc(cv2.matchTemplate(image, tpl, cv2.TM_CCOEFF_NORMED))
+                pred = np.stack([lx + sx * (self.points[:, 0] - x0), ly + sy * (self.points[:, 1] - y0)], axis=1)
+                out.append((score, pred.astype(np.float32), (int(lx), int(ly), tpl.shape[1], tpl.shape[0])))
+        return [(pred, placed) for _, pred, placed in sorted(out, key=lambda o: -o[0])]
+
+    def find(self, gray: np.ndarray, lost: np.ndarray, floor: int = 0):
+        """Look for the region in ``gray`` by this view's box and confirm the guess by LK from this view:
+        ``(indices, places [n, 2], box)`` of the ``lost`` tracks re-found, or None when fewer than
+        ``TEMPLATE_CONFIRM`` of the view's tracks (and ``MIN_MATCHES``, and ``floor``) confirm it.
+
+        The best correlation is not always the right place (a plain box aligns its edges at a wrong
+        scale), so each scale's best place is tried on ``SAMPLE_TRACKS`` tracks first, and only the
+        one most of them confirm is checked in full."""
+        cand = lost[self.seen[lost]]
+        need = max(MIN_MATCHES, TEMPLATE_CONFIRM * self.seen.sum(), floor)
+        if len(cand) < need:
+            return None
+        sample = cand[np.linspace(0, len(cand) - 1, min(SAMPLE_TRACKS, len(cand))).astype(int)]
+        best, best_ok = None, 0
+        for pred, placed in self.places(gray):
+            _, ok = _verify(self.gray, gray, self.points[sample], pred[sample], self.patches[sample])
+            if ok.sum() > best_ok:
+                best, best_ok = (pred, placed), int(ok.sum())
+        # Half the needed share in the sample: a looser bar than the full check, which decides.
+        if best is None or best_ok * len(cand) < 0.5 * need * len(sample):
+            return None
+        pred, placed = best
+        p1, ok = _verify(self.gray, gray, self.points[cand], pred[cand], self.patches[cand])
+        if ok.sum() < need:
+            return None
+        return cand[ok], p1[ok], placed
 
 
 def _verify(g0: np.ndarray, g1: np.ndarray, p0: np.ndarray, pred: np.ndarray, patch0: np.ndarray):
