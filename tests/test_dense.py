@@ -777,3 +777,10 @@ def test_dis_refiner_checks_forward_backward_when_most_tracks_are_lost(clip):
     strip, rest = checked[:, 58:70], np.concatenate([checked[:, 8:48], checked[:, 80:-24]], 1)
     assert strip.mean() < 0.5 * trusted[:, 58:70].mean()
     assert rest.mean() > 0.75  # the test costs some right pixels too (flat patches), hence only when needed
+    # Cells whose track was found again by appearance are not suspect: the test leaves them alone.
+    left = np.zeros(coarse, np.float32)
+    left[:, : coarse[1] // 2] = 1.0
+    _, found = refiner.refine(f0, f1, zero, ones, tracks_kept=0.2, trusted=left)
+    half = SIZE[1] // 2 - 4
+    assert np.array_equal(found[:, :half], trusted[:, :half])
+    assert np.array_equal(found[:, half + 8 :], checked[:, half + 8 :])

@@ -128,10 +128,12 @@ def redetect(
       progress: ``ProgressFn`` called once per frame (the search takes seconds on a long clip).
 
     Returns:
-      ``(tracks, stats)``: new ``InitialTracks`` (copies; ``init`` is not changed) and counts
+      ``(tracks, stats)``: new ``InitialTracks`` (copies; ``init`` is not changed; ``refound`` marks the
+      tracks made visible here) and counts
       ``{"frames_seen", "refound", "slid", "faded"}``.
     """
     tracks, visible = init.tracks.copy(), init.visible.copy()
+    refound = np.zeros_like(visible)
     stats = {"frames_seen": 0, "refound": 0, "slid": 0, "faded": 0}
     t_len, n = visible.shape
     if n == 0 or t_len < 2:
@@ -173,6 +175,7 @@ def redetect(
             if len(far):
                 p1, ok = _verify(gray[frame], gray[t], start[far], pred[far], src_patch[far])
                 tracks[t, far[ok]] = p1[ok]
+                refound[t, far[ok]] = True
                 stats["slid"] += int(ok.sum())
         lost = np.nonzero(start_ok & ~visible[t])[0]
         if len(lost) == 0:
@@ -195,7 +198,7 @@ def redetect(
                 continue
             idx, p1, placed = found
             tracks[t, idx] = p1
-            visible[t, idx] = True
+            visible[t, idx] = refound[t, idx] = True
             stats["refound"] += len(idx)
             # This frame's look (another angle, other light) can find the region where the query frame's
             # cannot: found by the query frame's look, it is kept as the second view; found otherwise, it is
@@ -208,7 +211,7 @@ def redetect(
             continue
         p1, ok = _verify(gray[frame], gray[t], start[lost], pred[lost], src_patch[lost])
         tracks[t, lost[ok]] = p1[ok]
-        visible[t, lost[ok]] = True
+        visible[t, lost[ok]] = refound[t, lost[ok]] = True
         # The rest stay hidden but are carried with their surface, not with whatever lk left them on; the
         # refiner's photometric test near the edge of the visible part then finds the pixels that are
         # truly in view there. Only where matches are near, though: a prediction far beyond them is a
@@ -218,7 +221,7 @@ def redetect(
         carry = carry[reach[carry] <= CARRY_REACH]
         tracks[t, carry] = pred[carry]
         stats["refound"] += int(ok.sum())
-    return InitialTracks(tracks, visible, init.queries), stats
+    return InitialTracks(tracks, visible, init.queries, refound), stats
 
 
 def _predict_by_matches(sift, matcher, src_xy, src_des, gray: np.ndarray, start: np.ndarray):
