@@ -85,6 +85,12 @@ PATCH = 7
 TEMPLATE_SCALES = (0.8, 1.0, 1.25)
 """Scales of width and height (each with each) at which the region's box is looked for when it has too
 few keypoints to match."""
+PROBE_AFTER = 3
+"""Searched frames in a row with fewer than half ``MIN_MATCHES`` ratio-test matches before matching is thinned."""
+PROBE_EVERY = 3
+"""Then only every this many frames is matched (a turned-back surface is recognised at most this late)."""
+COARSE_MIN = 8
+"""A box whose short side is at least twice this is looked for on half-size images first."""
 VIEW_FLOOR = 0.05
 """Fewest re-found tracks, as a share of the region's, for a view made from another view to count."""
 SAMPLE_TRACKS = 64
@@ -153,6 +159,7 @@ def redetect(
     start_ok = visible[frame]
     query_view = _View.on_query(gray[frame], frame, mask, start, start_ok, src_patch)
     views = [] if query_view is None else [query_view]
+    misses, probed = 0, -PROBE_EVERY
     for t in range(t_len):
         progress(t / t_len, f"looking for lost tracks again, frame {t + 1}/{t_len}")
         if t == frame:
@@ -165,7 +172,14 @@ def redetect(
             faded = shown[_ncc(src_patch[shown], _patches(gray[t], tracks[t, shown])) < KEEP_NCC]
             visible[t, faded] = False
             stats["faded"] += len(faded)
-        found = _predict_by_matches(sift, matcher, src_xy, src_des, gray[t], start) if can_match else None
+        found = None
+        # SIFT on the whole frame is most of the search's cost. Where the region's keypoints have been
+        # nowhere near a match for a while (a plain or turned-away surface), only every PROBE_EVERY-th
+        # frame is matched until one comes near again.
+        if can_match and (misses < PROBE_AFTER or t - probed >= PROBE_EVERY):
+            probed = t
+            found, count = _predict_by_matches(sift, matcher, src_xy, src_des, gray[t], start)
+            misses = misses + 1 if count < MIN_MATCHES // 2 else 0
         pred, reach = found if found is not None else (None, None)
         if pred is not None:
             stats["frames_seen"] += 1
@@ -226,7 +240,7 @@ def redetect(
 
 def _predict_by_matches(sift, matcher, src_xy, src_des, gray: np.ndarray, start: np.ndarray):
     """Where each track [N, 2] of the query frame should be in ``gray``, from the region's SIFT matches
-    that agree with one homography: ``(pred [N, 2], reach [N])``, or None when too few match.
+    that agree with one homography: ``((pred [N, 2], reach [N]) or None when too few match, ratio-test matches)``.
 
     ``pred`` maps the track by the affine motion of its ``AFFINE_MATCHES`` nearest matches (least
     squares; the median displacement of its ``NEAR_MATCHES`` nearest where those are nearly collinear):
@@ -236,15 +250,15 @@ def _predict_by_matches(sift, matcher, src_xy, src_des, gray: np.ndarray, start:
     beyond what was seen."""
     dst_xy, dst_des = _keypoints(sift, gray, None)
     if dst_des is None or len(dst_xy) < 2:
-        return None
+        return None, 0
     pairs = [m for m in matcher.knnMatch(src_des, dst_des, k=2) if len(m) == 2 and m[0].distance < RATIO * m[1].distance]
     if len(pairs) < MIN_MATCHES:
-        return None
+        return None, len(pairs)
     a = src_xy[[m[0].queryIdx for m in pairs]]
     b = dst_xy[[m[0].trainIdx for m in pairs]]
     _, inl = cv2.findHomography(a, b, cv2.RANSAC, RANSAC_PX)
     if inl is None or inl.sum() < MIN_MATCHES:
-        return None
+        return None, len(pairs)
     keep = inl.ravel().astype(bool)
     a, b = a[keep], b[keep]
     d2 = ((start[:, None, :] - a[None, :, :]) ** 2).sum(-1)
@@ -259,7 +273,7 @@ def _predict_by_matches(sift, matcher, src_xy, src_des, gray: np.ndarray, start:
     fit = sv[:, -1] > AFFINE_CONDITION * sv[:, 0]
     coef = np.einsum("nji,nj,nkj,nkc->nic", vt[fit], 1.0 / sv[fit], u[fit], b[nk[fit]])  # [n, 3, 2]
     pred[fit] = coef[:, 2]
-    return pred.astype(np.float32), reach.astype(np.float32)
+    return (pred.astype(np.float32), reach.astype(np.float32)), len(pairs)
 
 
 class _View:
@@ -293,6 +307,10 @@ class _View:
         object is rarely at its old distance or angle), best first: ``[(pred [N, 2], (x0, y0, w, h))]``,
         where ``pred`` are the view's points moved with the box."""
         image = cv2.GaussianBlur(gray, (3, 3), 0)
+        # The search runs on half-size images (a quarter of the pixels, a quarter of the template) and the
+        # best half-size place is refined at full size within two pixels of it either way.
+        coarse = min(self.patch.shape) >= 2 * COARSE_MIN
+        small = cv2.resize(image, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA) if coarse else image
         x0, y0 = self.origin
         out = []
         for sx in TEMPLATE_SCALES:
@@ -300,7 +318,18 @@ class _View:
                 tpl = cv2.resize(self.patch, None, fx=sx, fy=sy, interpolation=cv2.INTER_AREA)
                 if tpl.shape[0] > image.shape[0] or tpl.shape[1] > image.shape[1] or min(tpl.shape) < 4:
                     continue
-                _, score, _, (lx, ly) = cv2.minMaxLoc(cv2.matchTemplate(image, tpl, cv2.TM_CCOEFF_NORMED))
+                if coarse:
+                    half = cv2.resize(tpl, ((tpl.shape[1] + 1) // 2, (tpl.shape[0] + 1) // 2), interpolation=cv2.INTER_AREA)
+                    if half.shape[0] > small.shape[0] or half.shape[1] > small.shape[1]:
+                        continue
+                    _, _, _, (hx, hy) = cv2.minMaxLoc(cv2.matchTemplate(small, half, cv2.TM_CCOEFF_NORMED))
+                    ax = min(max(2 * hx - 2, 0), image.shape[1] - tpl.shape[1])
+                    ay = min(max(2 * hy - 2, 0), image.shape[0] - tpl.shape[0])
+                    window = image[ay : ay + tpl.shape[0] + 4, ax : ax + tpl.shape[1] + 4]
+                    _, score, _, (lx, ly) = cv2.minMaxLoc(cv2.matchTemplate(window, tpl, cv2.TM_CCOEFF_NORMED))
+                    lx, ly = lx + ax, ly + ay
+                else:
+                    _, score, _, (lx, ly) = cv2.minMaxLoc(cv2.matchTemplate(image, tpl, cv2.TM_CCOEFF_NORMED))
                 pred = np.stack([lx + sx * (self.points[:, 0] - x0), ly + sy * (self.points[:, 1] - y0)], axis=1)
                 out.append((score, pred.astype(np.float32), (int(lx), int(ly), tpl.shape[1], tpl.shape[0])))
         return [(pred, placed) for _, pred, placed in sorted(out, key=lambda o: -o[0])]
@@ -334,15 +363,19 @@ class _View:
 
 
 def _verify(g0: np.ndarray, g1: np.ndarray, p0: np.ndarray, pred: np.ndarray, patch0: np.ndarray):
-    """LK from the query frame ``g0`` straight to ``g1`` started at ``pred``: ``(p1 [N, 2], ok [N] bool)``,
+    """LK from ``g0`` (the query frame or a view) straight to ``g1`` started at ``pred``: ``(p1 [N, 2], ok [N] bool)``,
     ok where LK converges both ways, returns within ``FB_PX``, stays within ``PREDICTION_PX`` of the
     prediction, inside the frame, and the patch correlates at least ``MIN_NCC`` with ``patch0``."""
     lk = dict(winSize=(15, 15), maxLevel=1, criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01))
-    a = p0.reshape(-1, 1, 2).astype(np.float32)
-    p1, st1, _ = cv2.calcOpticalFlowPyrLK(g0, g1, a, pred.reshape(-1, 1, 2).astype(np.float32).copy(),
+    # OpenCV builds both images' pyramids on every call; the points of one call lie in two small boxes
+    # (where the view has them, where they are predicted), so each image is cropped to its box (with a
+    # margin wider than LK's reach) and both crops padded to one size, as LK needs.
+    (c0, o0), (c1, o1) = _crops(g0, p0, g1, pred)
+    a = (p0 - o0).reshape(-1, 1, 2).astype(np.float32)
+    p1, st1, _ = cv2.calcOpticalFlowPyrLK(c0, c1, a, (pred - o1).reshape(-1, 1, 2).astype(np.float32).copy(),
                                           flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **lk)
-    back, st2, _ = cv2.calcOpticalFlowPyrLK(g1, g0, p1, a.copy(), flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **lk)
-    p1, back = p1.reshape(-1, 2), back.reshape(-1, 2)
+    back, st2, _ = cv2.calcOpticalFlowPyrLK(c1, c0, p1, a.copy(), flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **lk)
+    p1, back = p1.reshape(-1, 2) + o1, back.reshape(-1, 2) + o0
     h, w = g1.shape
     ok = (st1.ravel() == 1) & (st2.ravel() == 1)
     ok &= np.linalg.norm(back - p0, axis=1) <= FB_PX
@@ -351,3 +384,28 @@ def _verify(g0: np.ndarray, g1: np.ndarray, p0: np.ndarray, pred: np.ndarray, pa
     if ok.any():
         ok[ok] = _ncc(patch0[ok], _patches(g1, p1[ok])) >= MIN_NCC
     return p1, ok
+
+
+CROP_MARGIN = 40
+"""Pixels kept around the points of one LK check (its window, two pyramid levels and the prediction's slack)."""
+
+
+def _crops(g0: np.ndarray, p0: np.ndarray, g1: np.ndarray, p1: np.ndarray):
+    """``((crop0, origin0), (crop1, origin1))``: ``g0`` around points ``p0`` [N, 2] and ``g1`` around ``p1``,
+    each cut to the points' box plus ``CROP_MARGIN`` (within the image), the smaller one zero-padded to the
+    larger one's size; ``origin`` [2] float32 ``(x, y)`` of each crop in its image."""
+    h, w = g0.shape
+    boxes = []
+    for pts in (p0, p1):
+        lo = np.clip(np.floor(pts.min(0)) - CROP_MARGIN, 0, [w, h]).astype(int)
+        hi = np.clip(np.ceil(pts.max(0)) + CROP_MARGIN + 1, 0, [w, h]).astype(int)
+        boxes.append((lo, np.maximum(hi, lo + 1)))
+    size = np.maximum(boxes[0][1] - boxes[0][0], boxes[1][1] - boxes[1][0])
+    out = []
+    for g, (lo, _) in zip((g0, g1), boxes):
+        lo = np.minimum(lo, np.maximum([w, h] - size, 0))  # keep the full size inside the image when it fits
+        crop = g[lo[1] : lo[1] + size[1], lo[0] : lo[0] + size[0]]
+        if crop.shape != (size[1], size[0]):
+            crop = cv2.copyMakeBorder(crop, 0, size[1] - crop.shape[0], 0, size[0] - crop.shape[1], cv2.BORDER_CONSTANT)
+        out.append((np.ascontiguousarray(crop), lo.astype(np.float32)))
+    return out
