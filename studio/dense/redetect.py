@@ -210,7 +210,7 @@ def redetect(
                     break
             if found is None:
                 continue
-            idx, p1, placed = found
+            idx, p1, placed, confirmed = found
             tracks[t, idx] = p1
             visible[t, idx] = refound[t, idx] = True
             stats["refound"] += len(idx)
@@ -218,6 +218,7 @@ def redetect(
             # cannot: found by the query frame's look, it is kept as the second view; found otherwise, it is
             # the third (the latest), which follows the region on from there.
             view = _View.at(gray[t], t, placed, tracks[t], visible[t] & start_ok)
+            view.confirmed = confirmed
             if k == 0:
                 views[1:] = [view]
             else:
@@ -260,7 +261,12 @@ def _predict_by_matches(sift, matcher, src_xy, src_des, gray: np.ndarray, start:
     if inl is None or inl.sum() < MIN_MATCHES:
         return None, len(pairs)
     keep = inl.ravel().astype(bool)
-    a, b = a[keep], b[keep]
+    return _local_affine(a[keep], b[keep], start), len(pairs)
+
+
+def _local_affine(a: np.ndarray, b: np.ndarray, start: np.ndarray):
+    """Points ``start`` [N, 2] moved as the pairs ``a -> b`` [M, 2] near them move: ``(pred [N, 2], reach [N])``
+    (see ``_predict_by_matches``)."""
     d2 = ((start[:, None, :] - a[None, :, :]) ** 2).sum(-1)
     order = np.argsort(d2, axis=1)
     near = order[:, : min(NEAR_MATCHES, len(a))]
@@ -273,7 +279,7 @@ def _predict_by_matches(sift, matcher, src_xy, src_des, gray: np.ndarray, start:
     fit = sv[:, -1] > AFFINE_CONDITION * sv[:, 0]
     coef = np.einsum("nji,nj,nkj,nkc->nic", vt[fit], 1.0 / sv[fit], u[fit], b[nk[fit]])  # [n, 3, 2]
     pred[fit] = coef[:, 2]
-    return (pred.astype(np.float32), reach.astype(np.float32)), len(pairs)
+    return pred.astype(np.float32), reach.astype(np.float32)
 
 
 class _View:
@@ -284,6 +290,9 @@ class _View:
     def __init__(self, gray, frame, patch, origin, points, seen, patches):
         self.gray, self.frame, self.patch, self.origin = gray, frame, patch, origin
         self.points, self.seen, self.patches = points, seen, patches
+        self.confirmed = int(seen.sum())
+        """How many tracks a guess from this view must confirm is a share of this (for a view made from
+        a found frame: of the tracks the box's place confirmed there, before more were found near them)."""
 
     @classmethod
     def on_query(cls, gray, frame, mask, points, seen, patches):
@@ -336,14 +345,15 @@ class _View:
 
     def find(self, gray: np.ndarray, lost: np.ndarray, floor: int = 0):
         """Look for the region in ``gray`` by this view's box and confirm the guess by LK from this view:
-        ``(indices, places [n, 2], box)`` of the ``lost`` tracks re-found, or None when fewer than
+        ``(indices, places [n, 2], box, confirmed)`` of the ``lost`` tracks re-found (``confirmed`` of them
+        by the box's place alone, the rest near those), or None when fewer than
         ``TEMPLATE_CONFIRM`` of the view's tracks (and ``MIN_MATCHES``, and ``floor``) confirm it.
 
         The best correlation is not always the right place (a plain box aligns its edges at a wrong
         scale), so each scale's best place is tried on ``SAMPLE_TRACKS`` tracks first, and only the
         one most of them confirm is checked in full."""
         cand = lost[self.seen[lost]]
-        need = max(MIN_MATCHES, TEMPLATE_CONFIRM * self.seen.sum(), floor)
+        need = max(MIN_MATCHES, TEMPLATE_CONFIRM * self.confirmed, floor)
         if len(cand) < need:
             return None
         sample = cand[np.linspace(0, len(cand) - 1, min(SAMPLE_TRACKS, len(cand))).astype(int)]
@@ -359,7 +369,16 @@ class _View:
         p1, ok = _verify(self.gray, gray, self.points[cand], pred[cand], self.patches[cand])
         if ok.sum() < need:
             return None
-        return cand[ok], p1[ok], placed
+        confirmed = int(ok.sum())
+        # One box moved and scaled fits a turned surface only roughly; the tracks just found tell how it
+        # moved near each of the others, which are tried again from there.
+        rest = np.nonzero(~ok)[0]
+        if len(rest):
+            again, reach = _local_affine(self.points[cand[ok]], p1[ok], self.points[cand[rest]])
+            near = rest[reach <= CARRY_REACH]
+            p1[near], ok[near] = _verify(self.gray, gray, self.points[cand[near]], again[reach <= CARRY_REACH],
+                                         self.patches[cand[near]])
+        return cand[ok], p1[ok], placed, confirmed
 
 
 def _verify(g0: np.ndarray, g1: np.ndarray, p0: np.ndarray, pred: np.ndarray, patch0: np.ndarray):
