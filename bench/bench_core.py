@@ -6,6 +6,11 @@ decode, `lk` on a grid of 256 and 2025 points (queries on the first frame: decod
 track, and streamed from the file with decoding overlapped as `track --stream` does; queries
 mid-clip), `dot_dis` for 7 clicks on the first frame (the Track tab's case), H.264 encode.
 Goal from the issue: `lk` end to end within 2x of bare decode time.
+
+It also prints the floor under any `lk` built on OpenCV's pyramidal LK with a forward-backward
+check: OpenCV's own calls alone, on the decoded grey frames, with `lk`'s window, levels and
+stopping rule, for the same grid from frame 0, each point simply following its last answer
+(no checks, no bookkeeping): forwards only, and forwards plus the way back.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -23,6 +31,7 @@ from studio.online.stream import stream_track  # noqa: E402
 from studio.queries import grid_queries  # noqa: E402
 from studio.registry import create_tracker  # noqa: E402
 from studio.synthetic import make_clip  # noqa: E402
+from studio.trackers.lk import _CRITERIA, to_gray  # noqa: E402
 
 
 CPU = {}
@@ -39,6 +48,20 @@ def best_of(fn, repeats: int = 3) -> float:
         times.append((time.perf_counter() - start, time.process_time() - cpu))
     wall, CPU["last"] = min(times)
     return wall
+
+
+def bare_lk(gray, xy, lk, back: bool) -> None:
+    """OpenCV's LK over grey frames ``gray`` [T, H, W] uint8 from points ``xy`` [N, 2] on frame 0, with
+    ``lk``'s settings; each point follows its own answer; ``back`` adds the way back of every step."""
+    settings = dict(winSize=(lk.window, lk.window), maxLevel=lk.levels, criteria=_CRITERIA,
+                    minEigThreshold=lk.min_eig)
+    p = xy.astype(np.float32).reshape(-1, 1, 2)
+    for t in range(len(gray) - 1):
+        p1, _, _ = cv2.calcOpticalFlowPyrLK(gray[t], gray[t + 1], p, None, **settings)
+        if back:
+            cv2.calcOpticalFlowPyrLK(gray[t + 1], gray[t], p1, p.copy(), flags=cv2.OPTFLOW_USE_INITIAL_FLOW,
+                                     **settings)
+        p = p1
 
 
 def main() -> None:
@@ -63,9 +86,14 @@ def main() -> None:
                 f"CPU {CPU['last']:.3f} s, {CPU['last'] / decode_cpu:.1f}x decode's)")
 
     lk = create_tracker("lk")
+    gray = to_gray(video.frames)
     for n in (16, 45):  # 256 and 2025 points
         q = grid_queries((h, w), n, 0)
         q_mid = grid_queries((h, w), n, t // 2)
+        for back in (False, True):
+            floor = best_of(lambda: bare_lk(gray, q[:, 1:], lk, back))
+            print(line(f"  OpenCV LK calls alone, {'forwards + back' if back else 'forwards only  '}", floor)
+                  + f"; decode + them: {(decode + floor) / decode:.1f}x decode")
         run = best_of(lambda: lk.track(read_video(path).frames, q))
         print(line(f"lk end to end {n * n:5d} pts", run))
         # The same points streamed from the file (`track --stream`): decoding runs in its own

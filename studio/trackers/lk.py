@@ -493,22 +493,24 @@ class LKTracker(PointTracker):
         if table.shape[1] == 0:
             fallback = np.median(disp[trusted], axis=0)
             return np.broadcast_to(fallback, (len(targets), 2)).copy(), np.zeros(len(targets), bool)
-        near = table[targets]  # [B, K]
-        w = (trusted[np.maximum(near, 0)] & (near >= 0)).astype(np.float64)  # untrusted neighbours do not vote
+        # np.take gathers rows ~10x faster than fancy indexing with a 2-D index (same values).
+        near = np.take(table, targets, axis=0)  # [B, K]
+        w = (np.take(trusted, np.maximum(near, 0)) & (near >= 0)).astype(np.float64)  # untrusted neighbours do not vote
         near = np.maximum(near, 0)
         if groups is None:
             local = w.sum(axis=1) >= 3
         else:
-            same = w * (groups[near] == groups[targets, None])
+            same = w * (np.take(groups, near) == np.take(groups, targets)[:, None])
             local = same.sum(axis=1) >= 3
             w = np.where(local[:, None], same, w)
         # Affine fit centred on each target: disp ~ A (p - p_target) + b; b is the prediction.
-        rel = p0[near] - p0[targets, None, :]
-        x = np.concatenate([rel, np.ones(rel.shape[:2] + (1,))], axis=-1)  # [B, K, 3]
+        x = np.empty(near.shape + (3,))  # [B, K, 3]: (x, y) relative to the target, 1
+        x[..., :2] = np.take(p0, near, axis=0) - np.take(p0, targets, axis=0)[:, None, :]
+        x[..., 2] = 1.0
         # A little ridge keeps the fit sane when neighbours are few or nearly collinear.
         xw = np.swapaxes(x * w[..., None], 1, 2)  # [B, 3, K]
         xtx = xw @ x + np.diag([1e-2, 1e-2, 1e-6])
-        xty = xw @ disp[near]
+        xty = xw @ np.take(disp, near, axis=0).astype(np.float64)
         pred = np.linalg.solve(xtx, xty)[:, 2, :]
         few = w.sum(axis=1) < 3
         if few.any():  # the median of all trusted motion, only where it is needed
