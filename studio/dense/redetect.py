@@ -87,8 +87,9 @@ TEMPLATE_SCALES = (0.8, 1.0, 1.25)
 few keypoints to match."""
 PROBE_AFTER = 3
 """Searched frames in a row with fewer than half ``MIN_MATCHES`` ratio-test matches before matching is thinned."""
-PROBE_EVERY = 3
-"""Then only every this many frames is matched (a turned-back surface is recognised at most this late)."""
+PROBE_EVERY = 5
+"""Then only every this many frames is matched (a turned-back surface is recognised at most this late; the
+turning-object clip's figures and the blurred and rigid held objects' are those of matching every frame)."""
 COARSE_MIN = 8
 """A box whose short side is at least twice this is looked for on half-size images first."""
 VIEW_FLOOR = 0.05
