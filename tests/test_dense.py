@@ -675,6 +675,77 @@ def test_redetect_refinds_lost_tracks_and_hides_slid_ones():
     assert np.array_equal(same.tracks, truth[:4]) and np.array_equal(same.visible, seen[:4])
 
 
+def test_redetection_does_not_show_pixels_that_left_the_frame():
+    """Under a perspective warp part of the region leaves the frame. Re-detection must not call more of
+    those pixels visible than the plain tracks do: it once moved the tracks it could not confirm to
+    where their surface was predicted, and the refiner then found a match for their neighbours just
+    inside the frame (on this clip 6259 pixel-frames wrongly visible against 5658, IoU 0.641 vs 0.668)."""
+    clip = make_clip("perspective", num_frames=24, size=(144, 256), speed=1.5)
+    h, w = 144, 256
+    ys, xs = np.mgrid[0:h, 0:w]
+    q = np.stack([np.zeros(h * w), xs.ravel(), ys.ravel()], 1).astype(np.float32)
+    truth = clip.ground_truth(q)[1].reshape(24, h, w)[1:]
+    ellipse = ((xs - w / 2) / (0.4 * w)) ** 2 + ((ys - h / 2) / (0.4 * h)) ** 2 <= 1
+    scores = []
+    for redetect in (False, True):
+        t = create_tracker("dot_dis")
+        t.num_tracks, t.redetect = 1024, redetect
+        seen = t.track_dense(clip.video, 0, ellipse).visible[1:][:, ellipse]
+        hidden = ~truth[:, ellipse]
+        iou = (hidden & ~seen).sum() / (hidden | ~seen).sum()
+        scores.append(((seen & hidden).sum(), iou))
+    (plain_wrong, plain_iou), (re_wrong, re_iou) = scores
+    assert hidden.mean() > 0.03  # the clip does hide part of the region
+    # now 5645 vs 5658 and 0.665 vs 0.668; the margins sit between that and the old failure (+10%, -0.027)
+    assert re_wrong <= 1.03 * plain_wrong and re_iou >= plain_iou - 0.01
+
+
+def test_redetect_finds_a_plain_region_again_through_a_later_view():
+    """A plain patch (too few keypoints to match) is lost, comes back with its look half changed (a
+    turning object's shading and foreshortening change it step by step), is lost again and comes back
+    with a look that no longer correlates with the query frame's. Its look where it was found again
+    is searched too, so it is found the second time as well (half its tracks; before: none)."""
+    from studio.dense.redetect import redetect
+    from studio.dense.sampling import InitialTracks
+
+    rng = np.random.default_rng(0)
+    h, w = 128, 160
+    scene = cv2.GaussianBlur((rng.random((h, w)) * 255).astype(np.float32), (0, 0), 0.7)
+    looks = [cv2.GaussianBlur(rng.standard_normal((40, 24)).astype(np.float32), (0, 0), 1.2) for _ in range(2)]
+    looks = [look / look.std() for look in looks]
+
+    def look(turned: float) -> np.ndarray:  # correlates cos(turned) with the first look
+        return 150 + 40 * (np.cos(turned) * looks[0] + np.sin(turned) * looks[1])
+
+    plan = [(0, 20, 30), (0, 21, 30), (0, 22, 30), None, (np.pi / 4, 70, 20), None, None,
+            (np.pi / 2, 90, 40), (np.pi / 2, 92, 40)]
+    ys, xs = np.mgrid[32:68:4, 22:42:4]
+    start = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float32)
+    frames, truth = [], []
+    for step in plan:
+        frame = scene.copy()
+        if step is not None:
+            turned, x0, y0 = step
+            frame[y0 : y0 + 40, x0 : x0 + 24] = look(turned)
+            truth.append(start + np.float32([x0 - 20, y0 - 30]))
+        else:
+            truth.append(start)
+        frames.append(frame)
+    video = np.repeat(np.clip(np.stack(frames), 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
+    tracks = np.repeat(start[None], len(plan), 0)
+    visible = np.zeros(tracks.shape[:2], bool)
+    visible[:3] = True  # lost from frame 3 on, left where they were
+    tracks[1:3] = truth[1:3]
+    mask = np.zeros((h, w), bool)
+    mask[30:70, 20:44] = True
+    q = np.concatenate([np.zeros((len(start), 1)), start], 1).astype(np.float32)
+    out, _ = redetect(InitialTracks(tracks, visible, q), video, mask, 0)
+    assert not out.visible[[3, 5, 6]].any()  # nothing is found where the patch is not
+    assert out.visible[4].mean() > 0.5 and out.visible[7:9].mean() > 0.4
+    err = np.linalg.norm(out.tracks - np.stack(truth), axis=-1)[out.visible]
+    assert np.percentile(err, 90) < 1.0
+
+
 def test_dense_visibility_comes_back_when_a_turning_object_turns_back(tracker):
     """A patch on a cylinder that turns once: hidden while it faces away, visible again at the end
     (before re-detection its tracks never came back: OA 0.61, last third 0.00 visible of 0.84)."""
@@ -707,3 +778,10 @@ def test_dis_refiner_checks_forward_backward_when_most_tracks_are_lost(clip):
     strip, rest = checked[:, 58:70], np.concatenate([checked[:, 8:48], checked[:, 80:-24]], 1)
     assert strip.mean() < 0.5 * trusted[:, 58:70].mean()
     assert rest.mean() > 0.75  # the test costs some right pixels too (flat patches), hence only when needed
+    # Cells whose track was found again by appearance are not suspect: the test leaves them alone.
+    left = np.zeros(coarse, np.float32)
+    left[:, : coarse[1] // 2] = 1.0
+    _, found = refiner.refine(f0, f1, zero, ones, tracks_kept=0.2, trusted=left)
+    half = SIZE[1] // 2 - 4
+    assert np.array_equal(found[:, :half], trusted[:, :half])
+    assert np.array_equal(found[:, half + 8 :], checked[:, half + 8 :])

@@ -107,6 +107,13 @@ class SparseToDense:
         alpha = self.visible[target, self.nearest].float()
         return delta.reshape(hc, wc, 2).numpy(), alpha.reshape(hc, wc).numpy()
 
+    def of_nearest(self, values: np.ndarray, target: int) -> np.ndarray:
+        """A per-track flag [T, N] bool read for each cell's track in ``target`` -> [Hc, Wc] float32 in {0, 1}."""
+        hc, wc = self.coarse
+        if self.nearest[0] < 0:
+            return np.zeros((hc, wc), np.float32)
+        return np.asarray(values)[target, self.nearest.numpy()].astype(np.float32).reshape(hc, wc)
+
 
 def upsample_coarse(coarse: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Bilinear, corner-aligned upsampling of a coarse map to ``size = (H, W)``.

@@ -13,6 +13,9 @@ Every refiner has ``patch_size`` (the coarse grid is ``(H / P, W / P)``) and
 * ``tracks_kept``: the share of a masked region's initial tracks visible in the source
   frame that are still visible in the target frame (1 for requests without a mask; the
   DIS refiner checks more when it is low),
+* ``trusted``: optional [H/P, W/P] float32 in {0, 1}, 1 where the cell's track was found
+  again by appearance in the target frame (``studio.dense.redetect``); the DIS refiner's
+  extra check for a low ``tracks_kept`` leaves those cells alone,
 
 returning ``(flow [H, W, 2] float32 (dx, dy) pixels, visible [H, W] bool)``.
 """
@@ -173,7 +176,7 @@ class DISRefiner:
         alpha = upsample_coarse(np.asarray(coarse_alpha, np.float32), size)
         return flow, alpha
 
-    def refine(self, frame0, frame1, coarse_flow, coarse_alpha, backward=None, tracks_kept=1.0):
+    def refine(self, frame0, frame1, coarse_flow, coarse_alpha, backward=None, tracks_kept=1.0, trusted=None):
         size = frame0.shape[:2]
         g0 = cv2.cvtColor(frame0, cv2.COLOR_RGB2GRAY)
         g1 = cv2.cvtColor(frame1, cv2.COLOR_RGB2GRAY)
@@ -182,11 +185,15 @@ class DISRefiner:
         visible = alpha > 0.5
         if self.photo_band > 0 or self.photo_hide > 0 or self.photo_rescue > 0:
             visible = self._photometric(frame0, frame1, flow, visible)
-        if (self.fb_check and backward is not None) or tracks_kept < self.fb_below:
+        checked = self.fb_check and backward is not None
+        if checked or tracks_kept < self.fb_below:
             b_init = self._init(backward[0], backward[1], size)[0] if backward is not None else _reverse(flow)
             back = self._dis(g1, g0, b_init)
             err = np.linalg.norm(flow + sample_at(back, flow), axis=-1)
-            visible &= err <= self.fb_tolerance + self.fb_relative * np.linalg.norm(flow, axis=-1)
+            consistent = err <= self.fb_tolerance + self.fb_relative * np.linalg.norm(flow, axis=-1)
+            if not checked and trusted is not None:
+                consistent |= upsample_coarse(np.asarray(trusted, np.float32), size) > 0.5
+            visible &= consistent
         return flow, visible
 
     def _photometric(self, frame0, frame1, flow, visible):
@@ -246,7 +253,7 @@ class RAFTRefiner:
         """Drop cached features."""
         self._cache.clear()
 
-    def refine(self, frame0, frame1, coarse_flow, coarse_alpha, backward=None, tracks_kept=1.0):
+    def refine(self, frame0, frame1, coarse_flow, coarse_alpha, backward=None, tracks_kept=1.0, trusted=None):
         flow, alpha = self.model.refine(
             frame0, frame1, coarse_flow, coarse_alpha, feats0=self._feats(frame0), feats1=self._feats(frame1)
         )

@@ -19,11 +19,14 @@ class InitialTracks:
       tracks: [T, N, 2] float32 ``(x, y)`` pixels of the video they were made on.
       visible: [T, N] bool.
       queries: [N, 3] float32 ``(t, x, y)`` where each track was started.
+      refound: optional [T, N] bool, visible because re-detection found them by appearance
+        (``studio.dense.redetect``: checked against a view of the region, not followed frame to frame).
     """
 
     tracks: np.ndarray
     visible: np.ndarray
     queries: np.ndarray
+    refound: np.ndarray | None = None
 
 
 def frame_quotas(num_frames: int, count: int) -> np.ndarray:
@@ -293,4 +296,5 @@ def drop_inconsistent(
     if bad.all():
         return init
     keep = ~bad
-    return InitialTracks(tracks[:, keep], visible[:, keep], init.queries[keep])
+    refound = None if init.refound is None else init.refound[:, keep]
+    return InitialTracks(tracks[:, keep], visible[:, keep], init.queries[keep], refound)

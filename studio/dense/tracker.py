@@ -228,7 +228,11 @@ class DenseTracker(PointTracker):
             kept = 1.0
             if prep.region and init.visible[source].any():
                 kept = float(init.visible[t][init.visible[source]].mean())
-            flow, visible = self.refiner.refine(prep.work[source], prep.work[t], cflow, calpha, backward, kept)
+            # Tracks found again by appearance were checked against a view of the region, not followed
+            # frame to frame: the pixels they carry are not suspect like the few survivors of a lost region.
+            trusted = None if init.refound is None else fwd.of_nearest(init.refound, t)
+            flow, visible = self.refiner.refine(prep.work[source], prep.work[t], cflow, calpha, backward, kept,
+                                                trusted)
             prep.timings["interpolation"] += toc - tic
             prep.timings["refinement"] = prep.timings.get("refinement", 0.0) + time.perf_counter() - toc
             progress((k + 1) / len(targets), f"dense flow {source} -> {t}")
