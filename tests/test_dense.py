@@ -449,6 +449,21 @@ def test_cli_dense_end_to_end(clip_files, capsys):
     assert main(["render", str(video), str(out), "--mode", "overlay_stripes", "--out", str(d / "r.mp4")]) == 0
 
 
+def test_cli_dense_with_a_mask_draws_the_region_alone_by_default(clip_files, capsys):
+    """As the app does: a masked request's video shows the painted region, not every pixel's track."""
+    from studio.io.video import read_video
+
+    d, video, mask = clip_files
+    mp4 = d / "default_view.mp4"
+    assert main(["dense", str(video), "--mask", str(mask), "--num-tracks", "512", "--video", str(mp4)]) == 0
+    assert "(overlay_stripes_mask)" in capsys.readouterr().out
+    region = cv2.resize(cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE), SIZE[::-1], interpolation=cv2.INTER_NEAREST) > 0
+    outside = cv2.erode(1 - region.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0  # well away from the region
+    first, source = read_video(mp4).frames[0].astype(int), read_video(video).frames[0].astype(int)
+    assert np.abs(first - source)[outside].mean() < 4  # untouched outside (up to compression)
+    assert np.abs(first - source)[region].mean() > 20  # coloured inside
+
+
 def test_cli_reinit_writes_sparse_tracks_restarted_every_k_frames(clip_files, capsys):
     from studio.io.trackfile import load_tracks
 

@@ -22,8 +22,10 @@ def cmd_dense(args: argparse.Namespace) -> int:
     from studio.io.video import read_video, write_video
     from studio.progress import tqdm_progress
     from studio.registry import create_tracker
+    from studio.render import dense_default_mode
     from studio.service.dense_job import check_options
 
+    args.mode = args.mode or dense_default_mode(bool(args.mask))
     if args.reinit is not None:
         if args.reinit < 1:
             raise InputError(f"--reinit must be at least 1 frame, got {args.reinit}")
@@ -140,8 +142,9 @@ def add_dense_parser(subparsers) -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     d.add_argument("--out", help="write dense tracks to this .npz")
     d.add_argument("--video", dest="video_out", help="write a rendering to this .mp4")
-    d.add_argument("--mode", default="overlay_stripes", choices=MODES, metavar="MODE",
-                   help="render mode for --video (default overlay_stripes); one of: " + ", ".join(MODES))
+    d.add_argument("--mode", default=None, choices=MODES, metavar="MODE",
+                   help="render mode for --video (default overlay_stripes, or overlay_stripes_mask with --mask: the "
+                        "region alone, as the app shows it); one of: " + ", ".join(MODES))
     d.add_argument("--dense-grid", type=int, default=None, help="render stride in pixels for points/overlay")
     d.add_argument("--reinit", type=int, default=None, metavar="K",
                    help="instead of one frame's pixels: sparse tracks re-started every K frames on every cell no "

@@ -8,7 +8,9 @@ pipeline uses.
 """
 
 from studio.render.api import iter_render, render
-from studio.render.options import COLOR_BY, COMMON_MODES, MODES, ModeSpec, RenderOptions, default_radius, parse_mode
+from studio.render.options import (
+    COLOR_BY, COMMON_MODES, MODES, ModeSpec, RenderOptions, default_radius, dense_default_mode, parse_mode,
+)
 from studio.render.overlay import render_overlay
 from studio.render.points import draw_points, point_colors, render_points
 from studio.render.spaghetti import project_spacetime, render_spaghetti, upsample_tracks
@@ -23,6 +25,7 @@ __all__ = [
     "color_order",
     "colormap_colors",
     "default_radius",
+    "dense_default_mode",
     "draw_points",
     "is_dense",
     "iter_render",

@@ -85,6 +85,12 @@ class ModeSpec:
     mask: bool = False
 
 
+def dense_default_mode(masked: bool) -> str:
+    """The mode a dense result is first drawn in (app and CLI alike): DOT's striped overlay, of the
+    painted region alone when a mask chose one (the result holds every pixel's track)."""
+    return "overlay_stripes_mask" if masked else "overlay_stripes"
+
+
 def parse_mode(mode: str) -> ModeSpec:
     """Parse a mode name.
 

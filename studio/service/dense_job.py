@@ -25,7 +25,7 @@ import numpy as np
 from studio.io.atomic import atomic_path
 from studio.progress import ProgressFn
 from studio.registry import tracker_info
-from studio.render import parse_mode
+from studio.render import dense_default_mode, parse_mode
 from studio.results import InputError
 from studio.service.outputs import safe_stem
 from studio.service.render_job import mask_on_frames, rerender
@@ -121,11 +121,6 @@ def _dense_on_device(service_key, path, num_frames, mask, query_frame, model, in
                                progress=progress)
 
 
-def default_mode(mask: np.ndarray | None) -> str:
-    """The render mode a dense result is first shown in."""
-    return "overlay_stripes_mask" if mask is not None else "overlay_stripes"
-
-
 def run_dense(
     service: Any,
     path: str,
@@ -147,7 +142,7 @@ def run_dense(
         video's aspect); pixels > 0, or painted alpha, are inside. None = the whole frame.
       query_frame: the frame the tracks start from.
       model, initializer, num_tracks, max_side: the dense model and its options.
-      mode: render mode of the preview (default ``default_mode``).
+      mode: render mode of the preview (default ``studio.render.dense_default_mode``).
       progress: optional ``ProgressFn``.
 
     Returns:
@@ -204,7 +199,7 @@ def run_dense(
         png = cv2.imencode(".png", mask.astype(np.uint8) * 255)[1]
         with atomic_path(mask_png) as tmp:
             tmp.write_bytes(png.tobytes())
-    mode = mode or default_mode(mask)
+    mode = mode or dense_default_mode(mask is not None)
     report(0.9, f"drawing {mode}")
     drawn = rerender(service, path, str(npz), mode, {})
     return DenseOutput(result, npz, drawn.path, mode, mask_png, seconds, notices)
