@@ -21,7 +21,7 @@ from studio.render import draw_points
 from studio.render.markers import marker_radius
 from studio.render.options import RELIABILITY_CMAP
 from studio.render.tracksets import colormap_colors
-from studio.results import InputError, TrackResult
+from studio.results import InputError, TrackResult, percent_text
 from studio.progress import ProgressFn
 from studio.io.video import Video
 
@@ -47,7 +47,7 @@ class TrackRun:
         vis = float(r.visible.mean()) if r.visible.size else 0.0
         line = (
             f"{r.model}: {r.num_points} points x {r.num_frames} frames in {self.seconds:.2f} s "
-            f"({r.num_frames / max(self.seconds, 1e-9):.1f} frames/s); visible {vis:.0%} of the time"
+            f"({r.num_frames / max(self.seconds, 1e-9):.1f} frames/s); visible {percent_text(vis)} of the time"
         )
         if self.check is not None and r.reliability is not None:
             line += (f" | reliability ({self.check.engine} check, +{self.check.seconds:.2f} s): "

@@ -75,6 +75,15 @@ def check_queries(queries: np.ndarray, video_shape: tuple[int, ...]) -> np.ndarr
     return q.astype(np.float32)
 
 
+def percent_text(share: float) -> str:
+    """A share in [0, 1] as a whole percentage, except that it reads 0% or 100% only when it is exactly that
+    (one hidden frame in 261 is "99.6%", not "100%"): one decimal, clamped to 0.1..99.9, near the ends."""
+    p = 100.0 * float(share)
+    if 0.0 < share < 1.0 and round(p) in (0, 100):
+        return f"{min(max(p, 0.1), 99.9):.1f}%"
+    return f"{p:.0f}%"
+
+
 @dataclass
 class TrackResult:
     """Point tracks in input-video pixels.

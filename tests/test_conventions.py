@@ -91,3 +91,16 @@ def test_mask_images_are_cut_at_half_and_01_masks_kept():
     assert binary_mask(np.array([[0, 1, 1]], np.uint8)).tolist() == [[False, True, True]]
     assert binary_mask(np.array([[0, 30000, 40000]], np.uint16)).tolist() == [[False, False, True]]
     assert binary_mask(np.array([[True, False]])).tolist() == [[True, False]]
+
+
+def test_status_never_rounds_a_hidden_frame_away():
+    """The Track tab showed "visible 100% of the time" for 3 points over 87 frames with one hidden frame."""
+    from studio.pipeline import TrackRun
+    from studio.results import percent_text
+
+    visible = np.ones((87, 3), bool)
+    visible[71, 1] = False
+    result = TrackResult(np.zeros((87, 3, 2), np.float32), visible, np.zeros((3, 3), np.float32), model="lk")
+    assert "visible 99.6% of the time" in TrackRun(result, 1.0, []).summary()
+    assert [percent_text(s) for s in (0.0, 0.0004, 0.004, 0.5, 0.996, 0.9999, 1.0)] == [
+        "0%", "0.1%", "0.4%", "50%", "99.6%", "99.9%", "100%"]

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from studio.benchmark.datasets.tapvid import KEYFRAME_HIDDEN, KEYFRAME_PLACED, KEYFRAME_PROPOSED
-from studio.results import MAX_NAME_CHARS, InputError
+from studio.results import MAX_NAME_CHARS, InputError, percent_text
 
 INTERPOLATE = "interpolate"
 """The 'no tracker' choice: proposals are straight lines between keyframes."""
@@ -314,7 +314,7 @@ class Annotation:
             lines.append(
                 f"{i}: {p.name} — keyframes {_ranges(keys) or 'none'}"
                 + (f"; hidden {hidden}" if hidden else "")
-                + f"; visible {vis:.0%}"
+                + f"; visible {percent_text(vis)}"
             )
         return lines
 

@@ -26,7 +26,7 @@ from studio.io.atomic import atomic_path
 from studio.progress import ProgressFn
 from studio.registry import tracker_info
 from studio.render import dense_default_mode, parse_mode
-from studio.results import InputError
+from studio.results import InputError, percent_text
 from studio.service.outputs import safe_stem
 from studio.service.render_job import mask_on_frames, rerender
 from studio.service.zerogpu import GPU_SECONDS_BASE, GPU_SECONDS_MAX, SERVICES, gpu, on_zero_gpu
@@ -66,7 +66,7 @@ class DenseOutput:
         seen = float(r.visible[:, r.mask].mean()) if r.mask is not None and r.mask.any() else float(r.visible.mean())
         stages = ", ".join(f"{k} {v:.1f} s" for k, v in r.timings.items())
         line = (f"{r.model}: {region} pixels tracked from frame {r.query_frame} through {t} frames of {w}×{h} "
-                f"in {self.seconds:.1f} s ({stages}); visible {100 * seen:.0f}% of the time")
+                f"in {self.seconds:.1f} s ({stages}); visible {percent_text(seen)} of the time")
         return "\n".join([line] + [f"note: {n}" for n in self.notices])
 
 
