@@ -31,7 +31,7 @@ from studio.online.stream import stream_track  # noqa: E402
 from studio.queries import grid_queries  # noqa: E402
 from studio.registry import create_tracker  # noqa: E402
 from studio.synthetic import make_clip  # noqa: E402
-from studio.trackers.lk import _CRITERIA, to_gray  # noqa: E402
+from studio.trackers.lk import LK_CRITERIA, to_gray  # noqa: E402
 
 
 CPU = {}
@@ -53,7 +53,7 @@ def best_of(fn, repeats: int = 3) -> float:
 def bare_lk(gray, xy, lk, back: bool) -> None:
     """OpenCV's LK over grey frames ``gray`` [T, H, W] uint8 from points ``xy`` [N, 2] on frame 0, with
     ``lk``'s settings; each point follows its own answer; ``back`` adds the way back of every step."""
-    settings = dict(winSize=(lk.window, lk.window), maxLevel=lk.levels, criteria=_CRITERIA,
+    settings = dict(winSize=(lk.window, lk.window), maxLevel=lk.levels, criteria=LK_CRITERIA,
                     minEigThreshold=lk.min_eig)
     p = xy.astype(np.float32).reshape(-1, 1, 2)
     for t in range(len(gray) - 1):

@@ -46,7 +46,7 @@ import numpy as np
 
 from studio.dense.sampling import InitialTracks
 from studio.progress import ProgressFn, no_progress
-from studio.trackers.lk import patches_at
+from studio.trackers.lk import LK_CRITERIA, patches_at
 
 MIN_MATCHES = 8
 """Fewest matches agreeing with one homography for the region to count as seen in a frame."""
@@ -386,7 +386,7 @@ def _verify(g0: np.ndarray, g1: np.ndarray, p0: np.ndarray, pred: np.ndarray, pa
     """LK from ``g0`` (the query frame or a view) straight to ``g1`` started at ``pred``: ``(p1 [N, 2], ok [N] bool)``,
     ok where LK converges both ways, returns within ``FB_PX``, stays within ``PREDICTION_PX`` of the
     prediction, inside the frame, and the patch correlates at least ``MIN_NCC`` with ``patch0``."""
-    lk = dict(winSize=(15, 15), maxLevel=1, criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01))
+    lk = dict(winSize=(15, 15), maxLevel=1, criteria=LK_CRITERIA)
     # OpenCV builds both images' pyramids on every call; the points of one call lie in two small boxes
     # (where the view has them, where they are predicted), so each image is cropped to its box (with a
     # margin wider than LK's reach) and both crops padded to one size, as LK needs.

@@ -51,7 +51,8 @@ from studio.progress import ProgressFn
 from studio.results import InputError, TrackBuffer, check_stream_frames, check_stream_queries
 from studio.trackers.base import PointTracker
 
-_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
+LK_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
+"""OpenCV LK stopping rule (30 iterations or a step under 0.01 px), shared by every LK call of the project."""
 _ANCHOR_LEVELS = 1
 """Pyramid levels above the base for re-finding a hidden point: the search is only a few pixels
 around its predicted position, and a shallow pyramid lets the call work on a small crop."""
@@ -361,7 +362,7 @@ class LKTracker(PointTracker):
             p1,
             winSize=(self.window, self.window),
             maxLevel=levels,
-            criteria=_CRITERIA,
+            criteria=LK_CRITERIA,
             flags=flags,
             minEigThreshold=self.min_eig,
         )
